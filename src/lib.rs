@@ -1,0 +1,13 @@
+//! saprouter-rs: a drop-in, SAProuter-compatible NI route daemon.
+//!
+//! Layers, from the bytes up:
+//! - [`ni`]: the NI wire protocol (frames, `NI_ROUTE`, `NI_RTERR`, `ROUTER_ADM`, route strings);
+//!   no sockets, no configuration.
+//! - [`routtab`]: the route permission table (`saprouttab`) and its first-match decision; no sockets.
+//! - [`services`]: service names to ports (system services database plus SAP's built-in names).
+//! - [`router`]: the tokio daemon: listener, sessions, relay, admin requests, logs.
+
+pub mod ni;
+pub mod router;
+pub mod routtab;
+pub mod services;

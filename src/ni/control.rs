@@ -1,0 +1,29 @@
+//! Control messages: `NI_RTERR` with a non-zero opcode (protocol.md §5).
+
+use super::rterr::RtErr;
+
+/// Control opcodes.
+pub mod opcode {
+    /// Error information (not a control message).
+    pub const ERROR: u8 = 0;
+    /// NI version request.
+    pub const VERSION_REQUEST: u8 = 1;
+    /// NI version response.
+    pub const VERSION_RESPONSE: u8 = 2;
+    /// SAP SNC request (`SNCFRAME` follows the header).
+    pub const SNC_REQUEST: u8 = 70;
+    /// SAP SNC handshake complete.
+    pub const SNC_ACK: u8 = 71;
+}
+
+/// A version request as pysap and `saprouter -l` send it: opcode 1, rc 0, no text,
+/// trailer `*ERR`.
+pub fn version_request(ni_version: u8) -> RtErr {
+    todo!("wire helper")
+}
+
+/// The router's answer to a version request: opcode 2, byte 0x09 = `ni_version`, rc 0, no
+/// text, zero trailer.
+pub fn version_response(ni_version: u8) -> RtErr {
+    todo!("wire helper")
+}

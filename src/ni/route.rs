@@ -1,0 +1,194 @@
+//! `NI_ROUTE`: the route request a client sends as its first message (protocol.md §2).
+//!
+//! Layout (payload): `NI_ROUTE\0`, route info version (2), NI version, entries, talk mode,
+//! 2 unused bytes, rest nodes, route length (u32), current offset (u32), then the route
+//! string: per entry `host\0service\0password\0`.
+
+use std::fmt;
+
+/// `NI_ROUTE\0`.
+pub const ROUTE_EYECATCHER: &[u8; 9] = b"NI_ROUTE\0";
+/// The only route information version ever seen.
+pub const ROUTE_INFO_VERSION: u8 = 2;
+/// Header bytes before the route string.
+pub const ROUTE_HEADER_LEN: usize = 24;
+
+/// Talk mode byte of a route request.
+pub mod talk_mode {
+    /// NI-framed messages end to end ("SAP protocol").
+    pub const NI_MSG_IO: u8 = 0;
+    /// Plain bytes ("native").
+    pub const NI_RAW_IO: u8 = 1;
+    /// Router-internal NI mode; treated like [`NI_MSG_IO`].
+    pub const NI_ROUT_IO: u8 = 2;
+}
+
+/// One entry of a route: host, service and password, each as sent (NUL stripped).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RouteHop {
+    /// Host name or address literal.
+    pub host: String,
+    /// Service name or port number; may be empty.
+    pub service: String,
+    /// Route password for this hop; empty when none. Never printed by `Debug`.
+    pub password: String,
+}
+
+impl RouteHop {
+    /// A hop without a password.
+    pub fn new(host: impl Into<String>, service: impl Into<String>) -> Self {
+        Self { host: host.into(), service: service.into(), password: String::new() }
+    }
+
+    /// Encoded length of this entry: the three strings and their NULs.
+    pub fn encoded_len(&self) -> usize {
+        self.host.len() + self.service.len() + self.password.len() + 3
+    }
+}
+
+impl fmt::Debug for RouteHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteHop")
+            .field("host", &self.host)
+            .field("service", &self.service)
+            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .finish()
+    }
+}
+
+/// Why a route request was refused before any routing decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The message does not start with `NI_ROUTE\0` (so it is not a route at all).
+    #[error("route expected")]
+    NotARoute,
+    /// Fewer bytes than the 24-byte header.
+    #[error("route header truncated ({0} bytes)")]
+    Truncated(usize),
+    /// Route information version other than 2.
+    #[error("unsupported route info version {0}")]
+    InfoVersion(u8),
+    /// NI version 0 (SAP: -96 "invalid client version").
+    #[error("version {0} too old")]
+    NiVersion(u8),
+    /// Talk mode above 2.
+    #[error("talk mode {0} not allowed")]
+    TalkMode(u8),
+    /// Empty route string or fewer than 2 entries.
+    #[error("no route (entries {entries}, length {length})")]
+    Empty {
+        /// Declared entries.
+        entries: u8,
+        /// Declared route length.
+        length: u32,
+    },
+    /// Declared route length differs from the bytes present.
+    #[error("route length {declared} but {present} bytes present")]
+    Length {
+        /// Declared route length.
+        declared: u32,
+        /// Bytes actually present after the header.
+        present: usize,
+    },
+    /// A field without its terminating NUL inside the declared length.
+    #[error("unterminated field in entry {0}")]
+    Unterminated(usize),
+    /// Declared entries differ from the entries present.
+    #[error("{declared} entries declared, {present} present")]
+    Entries {
+        /// Declared entries.
+        declared: u8,
+        /// Entries found in the route string.
+        present: usize,
+    },
+    /// Rest nodes 0 or not below the entry count.
+    #[error("invalid rest nodes {rest} for {entries} entries")]
+    Rest {
+        /// Declared rest nodes.
+        rest: u8,
+        /// Declared entries.
+        entries: u8,
+    },
+    /// Offset not on the entry boundary that the rest-node count implies.
+    #[error("invalid offset {0}")]
+    Offset(u32),
+}
+
+impl RouteError {
+    /// SAP's return code for this refusal: -96 for the NI version, -101 for the talk mode,
+    /// -93 (internal error / invalid route) otherwise.
+    pub fn return_code(&self) -> i32 {
+        match self {
+            RouteError::NiVersion(_) => -96,
+            RouteError::TalkMode(_) => -101,
+            _ => -93,
+        }
+    }
+}
+
+/// A decoded, validated route request.
+///
+/// Invariants after [`RouteRequest::decode`]: at least 2 hops; `1 <= rest < hops.len()`;
+/// `offset` is the byte offset of hop `hops.len() - rest` (the next hop of this router).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRequest {
+    /// NI version of the sender (byte 0x0A).
+    pub ni_version: u8,
+    /// Talk mode (byte 0x0C), 0..=2.
+    pub talk_mode: u8,
+    /// Remaining nodes (byte 0x0F): hops still ahead, including the next one.
+    pub rest: u8,
+    /// Byte offset of the next hop in the route string.
+    pub offset: u32,
+    /// All entries, including those already passed.
+    pub hops: Vec<RouteHop>,
+}
+
+impl RouteRequest {
+    /// A client's route over `hops` (first = first router): rest = entries - 1, offset =
+    /// length of entry 0.
+    pub fn new(hops: Vec<RouteHop>, talk_mode: u8, ni_version: u8) -> Self {
+        todo!("wire helper")
+    }
+
+    /// Decodes and strictly validates a route payload (without the NI length prefix).
+    pub fn decode(payload: &[u8]) -> Result<Self, RouteError> {
+        todo!("wire helper")
+    }
+
+    /// Encodes the payload (without the NI length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        todo!("wire helper")
+    }
+
+    /// Index of the hop this router must connect to.
+    pub fn next_index(&self) -> usize {
+        self.hops.len() - self.rest as usize
+    }
+
+    /// The hop this router must connect to.
+    pub fn next_hop(&self) -> &RouteHop {
+        &self.hops[self.next_index()]
+    }
+
+    /// This router's own entry (the one before the next hop).
+    pub fn own_hop(&self) -> &RouteHop {
+        &self.hops[self.next_index() - 1]
+    }
+
+    /// SAProuters on the route before this one.
+    pub fn routers_before(&self) -> usize {
+        self.next_index() - 1
+    }
+
+    /// SAProuters on the route after this one (the final target is not a router).
+    pub fn routers_after(&self) -> usize {
+        self.rest as usize - 1
+    }
+
+    /// The request the next router must receive: offset advanced past the next hop and rest
+    /// decremented. `None` when the next hop is the final target.
+    pub fn advanced(&self) -> Option<RouteRequest> {
+        todo!("wire helper")
+    }
+}
