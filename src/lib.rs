@@ -7,7 +7,9 @@
 //! - [`services`]: service names to ports (system services database plus SAP's built-in names).
 //! - [`router`]: the tokio daemon: listener, sessions, relay, admin requests, logs.
 
+pub mod adminclient;
 pub mod ni;
 pub mod router;
 pub mod routtab;
+pub mod secret;
 pub mod services;

@@ -1,1 +1,448 @@
-fn main() {}
+//! `saprouter`: SAP's command line, letter for letter. Start functions (`-r`, `-i`) run the
+//! daemon; the lower-case admin functions talk to a running router.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use saprouter::adminclient::{self, InfoReply};
+use saprouter::ni::admin::{client_flags, AdminCommand};
+use saprouter::router::errors::ROUTER_VERSION;
+use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
+use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
+
+const USAGE: &str = "\
+usage: saprouter -r [options]          start router
+       saprouter -s [-H host] [-S port] stop router
+       saprouter -p [-H host] [-S port] soft shutdown
+       saprouter -n [-H host] [-S port] reread route permission table
+       saprouter -l|-L [-H host] [-S port] [-P infopass]  router info (short / long)
+       saprouter -c id [-H host] [-S port]  cancel route
+       saprouter -t [\"on|off <id>|<ip>\"] [-H host] [-S port]  toggle trace
+       saprouter -d | -f | -z [-H host] [-S port]  dump buffers / flush / hide error info
+
+options:
+  -R routtab      route permission table     (default ./saprouttab)
+  -G logfile      connection log             (default: none)
+  -T tracefile    trace file                 (default dev_rout)
+  -V level        trace level 1..3           (default 1)
+  -H hostname     bind address / admin target (default: all / localhost)
+  -S service      listen port / admin port   (default 3299)
+  -P infopass     password for info requests
+  -C clients      max. no. of clients        (default 800)
+  -K [myname]     SNC name of the router
+  -D              no reverse DNS lookup
+  -E              append to log and trace files
+  -J maxsize      max. log file size in bytes
+  -Z              hide error details from clients
+  -W timeout      network timeout in ms      (default 5000)
+  -B packets      max. queued packets per client (default 1)
+  -Q bytes        max. total queue size      (default 20000000)
+  -Y n            auto-start limit (only 1 = never is supported)
+  -6              IPv6 (bind all IPv6 and IPv4 addresses)
+";
+
+fn command() -> Command {
+    let flag = |id: &'static str, short: char| Arg::new(id).short(short).action(ArgAction::SetTrue);
+    let value = |id: &'static str, short: char| {
+        Arg::new(id)
+            .short(short)
+            .num_args(1)
+            .allow_hyphen_values(false)
+    };
+    Command::new("saprouter")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .args([
+            flag("start", 'r'),
+            value("ri", 'i'),
+            flag("stop", 's'),
+            flag("soft", 'p'),
+            flag("reload", 'n'),
+            flag("info", 'l'),
+            flag("info_long", 'L'),
+            value("cancel", 'c'),
+            Arg::new("trace")
+                .short('t')
+                .num_args(0..=1)
+                .default_missing_value(""),
+            flag("dump", 'd'),
+            flag("flush", 'f'),
+            flag("hide", 'z'),
+            value("genpass", 'h'),
+            value("extlib", 'a'),
+            value("routtab", 'R'),
+            value("log", 'G'),
+            value("tracefile", 'T'),
+            value("level", 'V'),
+            value("host", 'H'),
+            value("service", 'S'),
+            value("infopass", 'P'),
+            value("clients", 'C'),
+            value("autostart", 'Y'),
+            Arg::new("snc")
+                .short('K')
+                .num_args(0..=1)
+                .default_missing_value(""),
+            value("initstring", 'A'),
+            flag("nodns", 'D'),
+            flag("append", 'E'),
+            value("maxlog", 'J'),
+            flag("ipv6", '6'),
+            flag("hideerr", 'Z'),
+            value("packets", 'B'),
+            value("queue", 'Q'),
+            value("timeout", 'W'),
+            value("portrange", 'M'),
+            value("localaddr", 'I'),
+            Arg::new("sock_buf_size")
+                .long("sock_buf_size")
+                .num_args(1)
+                .require_equals(true),
+        ])
+}
+
+/// A usage error: one line, the help text, exit 2.
+fn usage(problem: &str) -> ExitCode {
+    if !problem.is_empty() {
+        eprintln!("saprouter: {problem}");
+    }
+    eprint!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("saprouter: {message}");
+    ExitCode::FAILURE
+}
+
+fn number<T: std::str::FromStr>(m: &ArgMatches, id: &str, flag: &str) -> Result<Option<T>, String> {
+    match m.get_one::<String>(id) {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{flag} {text:?}: not a valid number")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() <= 1 {
+        return usage("");
+    }
+    let matches = match command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(err) => {
+            let text = err.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return usage(first);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => return fail(format!("cannot start the runtime: {err}")),
+    };
+    runtime.block_on(dispatch(matches))
+}
+
+async fn dispatch(m: ArgMatches) -> ExitCode {
+    if let Some(pass) = m.get_one::<String>("genpass") {
+        let _ = pass;
+        return fail("-h: encrypted saprouttab passwords are not used by this router; write the password in clear in the table (it is compared in constant time and never logged)");
+    }
+    if m.get_one::<String>("extlib").is_some() || m.get_one::<String>("initstring").is_some() {
+        return fail("-a/-A: third-party libraries are not loaded by this router");
+    }
+    let port: u16 = match number(&m, "service", "-S") {
+        Ok(p) => p.unwrap_or(3299),
+        Err(e) => return usage(&e),
+    };
+    let wait_ms: u64 = match number(&m, "timeout", "-W") {
+        Ok(w) => w.unwrap_or(5000),
+        Err(e) => return usage(&e),
+    };
+    let admin_host = m
+        .get_one::<String>("host")
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let wait = Duration::from_millis(wait_ms.max(1000));
+
+    let admin: Option<AdminCommand> = if m.get_flag("stop") {
+        Some(AdminCommand::Stop)
+    } else if m.get_flag("soft") {
+        Some(AdminCommand::SoftShutdown)
+    } else if m.get_flag("reload") {
+        Some(AdminCommand::NewRoutTab)
+    } else if let Some(id) = m.get_one::<String>("cancel") {
+        match id.trim().parse::<u32>() {
+            Ok(id) => Some(AdminCommand::Cancel(vec![id])),
+            Err(_) => return usage(&format!("-c {id:?}: not a client id")),
+        }
+    } else if let Some(spec) = m.get_one::<String>("trace") {
+        match trace_command(spec) {
+            Ok(cmd) => Some(cmd),
+            Err(e) => return usage(&e),
+        }
+    } else if m.get_flag("dump") {
+        Some(AdminCommand::DumpBuffers)
+    } else if m.get_flag("flush") {
+        Some(AdminCommand::FlushBuffers)
+    } else if m.get_flag("hide") {
+        Some(AdminCommand::HideErrors)
+    } else {
+        None
+    };
+    if let Some(cmd) = admin {
+        return match adminclient::command(&admin_host, port, cmd, wait).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(err),
+        };
+    }
+    if m.get_flag("info") || m.get_flag("info_long") {
+        let password = m.get_one::<String>("infopass").map(String::as_str);
+        return match adminclient::info(&admin_host, port, password, wait).await {
+            Ok(reply) => {
+                print_info(&reply, m.get_flag("info_long"));
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(err),
+        };
+    }
+    if m.get_one::<String>("ri").is_some() {
+        return fail("-i: reverse invoke is not available in this build");
+    }
+    if !m.get_flag("start") {
+        return usage("no function given (-r to start the router)");
+    }
+    match start_config(&m, port, wait_ms) {
+        Ok(config) => run_router(config).await,
+        Err(e) => usage(&e),
+    }
+}
+
+/// `-t`, `-t "on 7"`, `-t "off 10.0.0.*"`.
+fn trace_command(spec: &str) -> Result<AdminCommand, String> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    match words.as_slice() {
+        [] => Ok(AdminCommand::ToggleTrace),
+        [on_off, target] => {
+            let on = match on_off.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(format!(
+                        "-t {spec:?}: expected \"on <id|address>\" or \"off <id|address>\""
+                    ))
+                }
+            };
+            match target.parse::<u32>() {
+                Ok(id) if on => Ok(AdminCommand::TraceConnection(vec![id])),
+                Ok(id) => Ok(AdminCommand::TraceConnection2(vec![id])),
+                Err(_) if on => Ok(AdminCommand::SetTracePeer(target.to_string())),
+                Err(_) => Ok(AdminCommand::ClearTracePeer(target.to_string())),
+            }
+        }
+        _ => Err(format!(
+            "-t {spec:?}: expected \"on <id|address>\" or \"off <id|address>\""
+        )),
+    }
+}
+
+fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig, String> {
+    let mut c = RouterConfig {
+        port,
+        timeout: Duration::from_millis(wait_ms.max(1)),
+        ..RouterConfig::default()
+    };
+    if let Some(path) = m.get_one::<String>("routtab") {
+        c.routtab = PathBuf::from(path);
+    }
+    c.bind_host = m.get_one::<String>("host").cloned();
+    if m.get_flag("ipv6") && c.bind_host.is_none() {
+        c.bind_host = Some("::".into());
+    }
+    if let Some(n) = number::<usize>(m, "clients", "-C")? {
+        if n == 0 {
+            return Err("-C 0: at least one client is needed".into());
+        }
+        c.max_clients = n;
+    }
+    if let Some(level) = number::<u8>(m, "level", "-V")? {
+        c.trace_level = level.clamp(1, 3);
+    }
+    if let Some(n) = number::<u32>(m, "autostart", "-Y")? {
+        if n != 1 {
+            return Err(format!(
+                "-Y {n}: starting further router processes is not supported; raise -C instead"
+            ));
+        }
+    }
+    c.hide_errors = m.get_flag("hideerr");
+    c.no_dns = m.get_flag("nodns");
+    c.append = m.get_flag("append");
+    c.info_password = m
+        .get_one::<String>("infopass")
+        .map(|p| Secret::new(p.clone()));
+    c.log_file = m.get_one::<String>("log").map(PathBuf::from);
+    if let Some(path) = m.get_one::<String>("tracefile") {
+        c.trace_file = PathBuf::from(path);
+    }
+    c.max_log_size = number(m, "maxlog", "-J")?;
+    if m.get_one::<String>("snc").is_some() {
+        return Err("-K: SNC is not available in this build".into());
+    }
+    Ok(c)
+}
+
+/// The trace file's filter for a level (1 info, 2 debug, 3 trace); `RUST_LOG` wins.
+fn filter_for(level: u8) -> EnvFilter {
+    if let Ok(env) = EnvFilter::try_from_default_env() {
+        return env;
+    }
+    EnvFilter::new(match level {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    })
+}
+
+async fn run_router(config: RouterConfig) -> ExitCode {
+    let trace = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(config.append)
+        .write(true)
+        .truncate(!config.append)
+        .open(&config.trace_file)
+    {
+        Ok(file) => file,
+        Err(err) => {
+            return fail(format!(
+                "cannot open trace file {}: {err}",
+                config.trace_file.display()
+            ))
+        }
+    };
+    let (filter, handle) = reload::Layer::new(filter_for(config.trace_level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(trace)),
+        )
+        .init();
+    let hook: TraceHook = Box::new(move |level| {
+        let _ = handle.modify(|f| *f = filter_for(level));
+    });
+    let router = match Router::bind(config, Some(hook)).await {
+        Ok(router) => router,
+        Err(err) => {
+            tracing::error!(%err, "router not started");
+            return fail(err);
+        }
+    };
+    let shared = router.shared();
+    tokio::spawn(async move {
+        signals(shared).await;
+    });
+    match router.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(err),
+    }
+}
+
+/// SIGTERM/SIGINT stop like `-s`; SIGHUP reloads like `-n`.
+async fn signals(shared: std::sync::Arc<saprouter::router::Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("signal handlers not installed");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
+            _ = hup.recv() => match shared.reload_routtab().await {
+                Ok(lines) => tracing::info!(lines, "SIGHUP: route permission table reloaded"),
+                Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),
+            },
+        }
+    }
+}
+
+fn ctime(secs: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs(secs);
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%a %b %e %H:%M:%S %Y")
+        .to_string()
+}
+
+fn print_info(reply: &InfoReply, long: bool) {
+    let now = saprouter::router::errors::ctime_now();
+    println!("{now}");
+    println!("SAP Network Interface Router, Version {ROUTER_VERSION}");
+    println!("peer SAProuter with NI version {} ...", reply.ni_version);
+    println!("send info-request to running SAProuter ...");
+    println!();
+    println!(
+        "SAP Network Interface Router running on port {} (PID = {})",
+        reply.server.port, reply.server.pid
+    );
+    println!("Started on: {}", ctime(reply.server.started_on));
+    if reply.server.parent_pid != 0 {
+        println!(
+            "(Parent process: PID = {}, port = {})",
+            reply.server.parent_pid, reply.server.parent_port
+        );
+    }
+    println!();
+    if long {
+        println!(
+            "ID  CLIENT                      | PARTNER                     service    connected on"
+        );
+        println!("--------------------------------+-------------------------------------------------------");
+    } else {
+        println!("ID  CLIENT                      | PARTNER                     service");
+        println!("--------------------------------+------------------------------------");
+    }
+    for c in &reply.clients {
+        let traced = if c.flags & client_flags::TRACED != 0 {
+            "*"
+        } else {
+            " "
+        };
+        let (partner, service) = if c.flags & client_flags::ROUTED != 0 {
+            (c.partner.as_str(), c.service.as_str())
+        } else {
+            ("(no partner)", "")
+        };
+        let id = format!("{}{traced}", c.id);
+        if long {
+            println!(
+                "{id:<4}{:<28}| {partner:<28}{service:<11}{}",
+                c.address,
+                ctime(c.connected_on)
+            );
+        } else {
+            println!("{id:<4}{:<28}| {partner:<28}{service}", c.address);
+        }
+    }
+    println!();
+    for line in &reply.lines {
+        println!("{line}");
+    }
+}

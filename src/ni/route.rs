@@ -37,7 +37,11 @@ pub struct RouteHop {
 impl RouteHop {
     /// A hop without a password.
     pub fn new(host: impl Into<String>, service: impl Into<String>) -> Self {
-        Self { host: host.into(), service: service.into(), password: String::new() }
+        Self {
+            host: host.into(),
+            service: service.into(),
+            password: String::new(),
+        }
     }
 
     /// Encoded length of this entry: the three strings and their NULs.
@@ -51,7 +55,14 @@ impl fmt::Debug for RouteHop {
         f.debug_struct("RouteHop")
             .field("host", &self.host)
             .field("service", &self.service)
-            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }

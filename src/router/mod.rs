@@ -1,1 +1,216 @@
-//! The tokio daemon.
+//! The tokio daemon: binds the listener, accepts under the `-C` limit, runs one task per
+//! connection, and ends as the lifecycle says (stop, soft shutdown).
+
+mod admin;
+pub mod clients;
+pub mod config;
+pub mod connlog;
+pub mod errors;
+pub mod relay;
+mod routing;
+pub mod selfaddr;
+mod session;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+pub use config::{RouterConfig, Secret};
+pub use state::{Lifecycle, Shared, TraceHook};
+
+use crate::ni::rterr::rc;
+use crate::routtab::TableError;
+use crate::services::Services;
+use errors::RouteFailure;
+
+/// Why a router could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The route permission table is missing or malformed.
+    #[error("route permission table: {0}")]
+    Table(#[from] TableError),
+    /// `-H` names no usable address.
+    #[error("cannot resolve listen host '{host}': {reason}")]
+    ListenHost {
+        /// The `-H` value.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// The port is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The `-G` log cannot be opened.
+    #[error("cannot open log file {path}: {source}")]
+    Log {
+        /// The `-G` path.
+        path: std::path::PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A router bound to its port, ready to run.
+pub struct Router {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+}
+
+impl Router {
+    /// Loads the table, opens the log and binds the listener.
+    pub async fn bind(
+        config: RouterConfig,
+        trace_hook: Option<TraceHook>,
+    ) -> Result<Self, RouterError> {
+        let services = Services::system();
+        let path = config.routtab.clone();
+        let table_services = services.clone();
+        let routtab =
+            tokio::task::spawn_blocking(move || state::load_routtab(&path, table_services))
+                .await
+                .map_err(|join| TableError {
+                    file: config.routtab.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("table loader failed: {join}"),
+                })??;
+        let connlog = match &config.log_file {
+            Some(path) => Some(
+                connlog::ConnLog::open(path, config.append, config.max_log_size).map_err(
+                    |source| RouterError::Log {
+                        path: path.clone(),
+                        source,
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        if let Some(log) = &connlog {
+            log.write(
+                connlog::Event::ReadRouttab,
+                "",
+                &config.routtab.display().to_string(),
+            );
+        }
+        let addr = listen_addr(config.bind_host.as_deref(), config.port).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| RouterError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(config.port);
+        tracing::info!(%addr, port, entries = routtab.entries.len(), "router listening");
+        let shared = Arc::new(Shared::new(
+            config, routtab, services, connlog, port, trace_hook,
+        ));
+        Ok(Self { shared, listener })
+    }
+
+    /// The address the router listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (for signal handlers and tests).
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Accepts until stopped or soft-shut-down, then waits for the sessions as the lifecycle
+    /// says: all of them after a soft shutdown, a short grace after a stop.
+    pub async fn run(self) -> std::io::Result<()> {
+        let Router { shared, listener } = self;
+        let tracker = TaskTracker::new();
+        let mut lifecycle = shared.lifecycle_changes();
+        loop {
+            tokio::select! {
+                changed = lifecycle.wait_for(|l| *l != Lifecycle::Running) => {
+                    let _ = changed;
+                    break;
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        match Arc::clone(&shared.slots).try_acquire_owned() {
+                            Ok(permit) => {
+                                tracker.spawn(session::run(Arc::clone(&shared), stream, peer, permit));
+                            }
+                            Err(_) => {
+                                tracker.spawn(refuse_overflow(Arc::clone(&shared), stream, peer));
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        tracker.close();
+        match shared.lifecycle() {
+            Lifecycle::SoftShutdown => {
+                tracing::info!(
+                    clients = shared.clients.len(),
+                    "port released; waiting for the remaining routes"
+                );
+                let mut lifecycle = shared.lifecycle_changes();
+                tokio::select! {
+                    _ = tracker.wait() => {}
+                    _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping) => {
+                        shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                        let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
+                    }
+                }
+            }
+            _ => {
+                shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
+            }
+        }
+        tracing::info!("router stopped");
+        Ok(())
+    }
+}
+
+/// Answers -100 to a connection that found the client table full.
+async fn refuse_overflow(shared: Arc<Shared>, mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+    tracing::warn!(%peer, max = shared.config.max_clients, "client table full");
+    let failure = RouteFailure::new(
+        rc::NIEROUT_OVERFLOW,
+        "max no. of clients reached",
+        format!(
+            "NiRClientHandle: client table full ({} clients)",
+            shared.config.max_clients
+        ),
+        "router/mod.rs",
+        line!(),
+    );
+    session::send_failure(&shared, &mut stream, &failure).await;
+}
+
+/// The address to bind: `-H` resolved (first address), or all IPv4 addresses.
+async fn listen_addr(host: Option<&str>, port: u16) -> Result<SocketAddr, RouterError> {
+    let Some(host) = host else {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    };
+    let fail = |reason: String| RouterError::ListenHost {
+        host: host.to_string(),
+        reason,
+    };
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    addrs.next().ok_or_else(|| fail("no address".into()))
+}

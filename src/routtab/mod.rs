@@ -89,3 +89,28 @@ pub struct RoutTab {
     /// Lines in file order (comments and blanks dropped).
     pub entries: Vec<Entry>,
 }
+
+// TEMP-SHIM (replaced by the policy branch's system.rs)
+/// Resolves through the OS.
+pub struct SystemResolver(crate::services::Services);
+impl SystemResolver {
+    /// A resolver over `services`.
+    pub fn new(services: crate::services::Services) -> Self {
+        Self(services)
+    }
+}
+impl Resolver for SystemResolver {
+    fn resolve_host(&self, _name: &str) -> Result<Vec<IpAddr>, String> {
+        todo!()
+    }
+    fn resolve_service(&self, name: &str) -> Option<u16> {
+        self.0.resolve(name)
+    }
+}
+impl RoutTab {
+    /// Loads a table file.
+    pub fn load(path: &std::path::Path, resolver: &dyn Resolver) -> Result<RoutTab, TableError> {
+        let _ = (path, resolver);
+        todo!()
+    }
+}

@@ -21,6 +21,10 @@ pub struct TableError {
 
 /// Parses a whole table. `file` only labels errors. The first bad line fails the whole
 /// table (a reload must never apply half a file).
-pub fn parse_table(text: &str, file: &Path, resolver: &dyn Resolver) -> Result<RoutTab, TableError> {
+pub fn parse_table(
+    text: &str,
+    file: &Path,
+    resolver: &dyn Resolver,
+) -> Result<RoutTab, TableError> {
     todo!("policy helper")
 }

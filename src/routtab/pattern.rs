@@ -14,7 +14,10 @@ pub struct HopLimits {
 
 impl Default for HopLimits {
     fn default() -> Self {
-        Self { before: 255, after: 255 }
+        Self {
+            before: 255,
+            after: 255,
+        }
     }
 }
 

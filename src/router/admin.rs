@@ -1,0 +1,288 @@
+//! `ROUTER_ADM` requests on the server side: the info request of `-l` (local peers, or remote
+//! peers the table and `-P` admit) and the operator commands (local peers only).
+//!
+//! Replies: the info request gets the client records, the server record, the text lines and a
+//! zero-length end frame. Every other command gets a zero-length frame when it was carried
+//! out, or an `NI_RTERR` that says why not.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpStream;
+
+use super::clients::Interrupt;
+use super::connlog::Event;
+use super::errors::RouteFailure;
+use super::selfaddr;
+use super::session::{send_failure, send_frame};
+use super::state::{Lifecycle, Shared};
+use crate::ni::admin::{client_flags, AdminCommand, AdminRequest, InfoClient, InfoServer};
+use crate::ni::rterr::rc;
+use crate::routtab::{Decision, RouteQuery};
+
+const MODULE: &str = "router/admin.rs";
+
+/// Handles one admin request on `stream` (already read: `payload`).
+pub async fn run(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr, payload: &[u8]) {
+    let request = match AdminRequest::decode(payload) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::info!(%peer, %err, "malformed admin request");
+            let failure = RouteFailure::new(
+                rc::NIEROUT_INTERN,
+                "internal error",
+                format!("NiRAdmin: {err}"),
+                MODULE,
+                line!(),
+            );
+            send_failure(shared, stream, &failure).await;
+            return;
+        }
+    };
+    let local = selfaddr::is_local(peer.ip());
+    tracing::info!(%peer, local, command = ?request.command, "admin request");
+
+    if let AdminCommand::Info { password } = &request.command {
+        match info_allowed(shared, stream, peer, local, password.as_deref()) {
+            Ok(()) => send_info(shared, stream).await,
+            Err(failure) => send_failure(shared, stream, &failure).await,
+        }
+        return;
+    }
+    if !local {
+        tracing::warn!(%peer, command = ?request.command, "admin request from a remote host refused");
+        let failure = RouteFailure::new(
+            rc::NIEROUT_PERM_DENIED,
+            "access denied (administration from a remote host)",
+            format!("NiRAdmin: admin request from {} denied", peer.ip()),
+            MODULE,
+            line!(),
+        );
+        send_failure(shared, stream, &failure).await;
+        return;
+    }
+    match execute(shared, request.command).await {
+        Ok(()) => send_frame(stream, &[]).await,
+        Err(failure) => send_failure(shared, stream, &failure).await,
+    }
+}
+
+/// Info needs the `-P` password when one is set; remote peers also need a table entry that
+/// permits a route from them to this router's own address and port.
+fn info_allowed(
+    shared: &Shared,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    local: bool,
+    offered: Option<&str>,
+) -> Result<(), RouteFailure> {
+    let refused = |why: &str| {
+        tracing::warn!(%peer, why, "info request refused");
+        RouteFailure::new(
+            rc::NIEROUT_INFO_DENIED,
+            "access denied (info request refused)",
+            format!("NiRAdmin: info request from {} refused", peer.ip()),
+            MODULE,
+            line!(),
+        )
+    };
+    if let Some(expected) = &shared.config.info_password {
+        if !expected.matches(offered.unwrap_or("")) {
+            return Err(refused("wrong info password"));
+        }
+    }
+    if local {
+        return Ok(());
+    }
+    let own = stream
+        .local_addr()
+        .map_err(|_| refused("no local address"))?;
+    let passwords: Vec<&str> = offered.into_iter().filter(|p| !p.is_empty()).collect();
+    let query = RouteQuery {
+        source: selfaddr::canonical(peer.ip()),
+        snc_name: None,
+        destination: selfaddr::canonical(own.ip()),
+        port: own.port(),
+        passwords: &passwords,
+        raw: false,
+        routers_before: 0,
+        routers_after: 0,
+    };
+    match shared.routtab().decide(&query) {
+        Decision::Permit { .. } => Ok(()),
+        Decision::Deny { .. } => Err(refused("no table entry permits info from this host")),
+    }
+}
+
+/// Seconds since the epoch.
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The info reply: client records, server record, text lines, end frame.
+async fn send_info(shared: &Shared, stream: &mut TcpStream) {
+    let clients = shared.clients.snapshot();
+    let mut records = Vec::with_capacity(clients.len() * crate::ni::admin::INFO_CLIENT_LEN);
+    for c in &clients {
+        let mut flags = client_flags::CONNECTED;
+        if c.partner.is_some() {
+            flags |= client_flags::ROUTED;
+        }
+        if c.traced {
+            flags |= client_flags::TRACED;
+        }
+        let (partner, service) = c
+            .partner
+            .as_ref()
+            .map(|p| (p.host.clone(), p.service.clone()))
+            .unwrap_or_default();
+        let record = InfoClient {
+            id: c.id,
+            flags,
+            connected_on: unix(c.connected_on),
+            address: selfaddr::canonical(c.peer.ip()).to_string(),
+            partner,
+            service,
+        };
+        records.extend_from_slice(&record.encode());
+    }
+    send_frame(stream, &records).await;
+    let server = InfoServer {
+        pid: std::process::id(),
+        parent_pid: 0,
+        started_on: unix(shared.started_on),
+        port: shared.port,
+        parent_port: 0,
+    };
+    send_frame(stream, &server.encode()).await;
+    for line in [
+        format!("Total no. of clients: {}", clients.len()),
+        format!("Working directory   : {}", shared.working_dir.display()),
+        format!("Routtab             : {}", shared.config.routtab.display()),
+    ] {
+        let mut text = line.into_bytes();
+        text.push(0);
+        send_frame(stream, &text).await;
+    }
+    send_frame(stream, &[]).await;
+}
+
+/// Carries out a local operator command.
+async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFailure> {
+    match command {
+        AdminCommand::Info { .. } => Ok(()),
+        AdminCommand::NewRoutTab => match shared.reload_routtab().await {
+            Ok(lines) => {
+                tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
+                if let Some(log) = &shared.connlog {
+                    log.write(
+                        Event::ReadRouttab,
+                        "",
+                        &shared.config.routtab.display().to_string(),
+                    );
+                }
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!(%err, "route permission table not reloaded; the old table stays in force");
+                Err(RouteFailure::new(
+                    rc::NIEROUT_INTERN,
+                    "route permission table not reloaded",
+                    err.to_string(),
+                    MODULE,
+                    line!(),
+                ))
+            }
+        },
+        AdminCommand::ToggleTrace => {
+            let level = shared.toggle_trace();
+            tracing::info!(level, "trace level toggled");
+            Ok(())
+        }
+        AdminCommand::Stop => {
+            tracing::info!("stop requested");
+            shared.clients.interrupt_all(Interrupt::Shutdown);
+            shared.set_lifecycle(Lifecycle::Stopping);
+            Ok(())
+        }
+        AdminCommand::SoftShutdown => {
+            tracing::info!("soft shutdown requested: port released, existing routes continue");
+            shared.set_lifecycle(Lifecycle::SoftShutdown);
+            Ok(())
+        }
+        AdminCommand::Cancel(ids) => {
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|&&id| !shared.clients.interrupt(id, Interrupt::Cancel))
+                .map(u32::to_string)
+                .collect();
+            tracing::info!(?ids, "cancel requested");
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(RouteFailure::new(
+                    rc::NIEROUT_NOCLIENT,
+                    "client not available",
+                    format!("NiRAdmin: no client with id {}", missing.join(", ")),
+                    MODULE,
+                    line!(),
+                ))
+            }
+        }
+        AdminCommand::DumpBuffers => {
+            for c in shared.clients.snapshot() {
+                tracing::info!(id = c.id, peer = %c.peer, partner = ?c.partner, traced = c.traced, "client table dump");
+            }
+            Ok(())
+        }
+        AdminCommand::FlushBuffers => {
+            tracing::info!("flush requested: relay buffers are not pooled, nothing to release");
+            Ok(())
+        }
+        AdminCommand::SetTracePeer(mask) | AdminCommand::ClearTracePeer(mask)
+            if mask.is_empty() =>
+        {
+            Err(RouteFailure::new(
+                rc::NIEROUT_INTERN,
+                "internal error",
+                "NiRAdmin: empty trace mask",
+                MODULE,
+                line!(),
+            ))
+        }
+        AdminCommand::SetTracePeer(mask) => {
+            shared.set_trace_mask(&mask, true);
+            let n = shared.clients.set_traced_where(true, |c| {
+                super::state::mask_matches(&mask, &c.peer.ip().to_string())
+            });
+            tracing::info!(%mask, clients = n, "tracing peers");
+            Ok(())
+        }
+        AdminCommand::ClearTracePeer(mask) => {
+            shared.set_trace_mask(&mask, false);
+            let n = shared.clients.set_traced_where(false, |c| {
+                super::state::mask_matches(&mask, &c.peer.ip().to_string())
+            });
+            tracing::info!(%mask, clients = n, "no longer tracing peers");
+            Ok(())
+        }
+        AdminCommand::TraceConnection(ids) | AdminCommand::TraceConnection2(ids) => {
+            for id in &ids {
+                let now = !shared
+                    .clients
+                    .snapshot()
+                    .iter()
+                    .any(|c| c.id == *id && c.traced);
+                shared.clients.set_traced(*id, now);
+            }
+            Ok(())
+        }
+        AdminCommand::HideErrors => {
+            let hidden = shared.toggle_hide_errors();
+            tracing::info!(hidden, "error details for clients toggled");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The relay of an established route: bytes both ways until both sides are done, with exact
+//! half-close (a FIN is passed on, the other direction keeps flowing), nothing lost or
+//! duplicated. On NI routes it follows frame boundaries towards the client, so a cancel or
+//! shutdown can end the stream with an `NI_RTERR` (-97/-98) without cutting a frame in two.
+
+use std::future::pending;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::clients::Interrupt;
+use crate::ni::frame::{self, FrameTracker};
+
+/// Read buffer per direction.
+const BUFFER: usize = 32 * 1024;
+/// How long an interrupted NI stream may take to reach a frame boundary before it is cut.
+const BOUNDARY_GRACE: Duration = Duration::from_secs(1);
+
+/// What the relay needs besides the two connections.
+pub struct Relay {
+    /// NI talk mode (frames end to end) rather than raw bytes.
+    pub ni_mode: bool,
+    /// Client bytes that arrived behind the route message: forwarded first.
+    pub client_pending: Bytes,
+    /// Server bytes that arrived behind a downstream router's `NI_PONG`: forwarded first.
+    pub server_pending: Bytes,
+    /// Cancel / shutdown signal of this client.
+    pub interrupts: watch::Receiver<Option<Interrupt>>,
+    /// Log every transfer at debug level.
+    pub traced: bool,
+    /// Client id, for log lines.
+    pub id: u32,
+}
+
+/// How a relay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Bytes sent to the server.
+    pub to_server: u64,
+    /// Bytes sent to the client.
+    pub to_client: u64,
+    /// Set when a cancel or shutdown ended it.
+    pub interrupted: Option<Interrupt>,
+}
+
+/// Relays between two connections given as read/write halves, until both directions end,
+/// either side fails, or an interrupt arrives. `notice` builds the NI_RTERR payload sent to
+/// an NI client on interrupt.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_split<CR, CW, SR, SW>(
+    client_read: CR,
+    client_write: CW,
+    server_read: SR,
+    server_write: SW,
+    relay: Relay,
+    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
+) -> Outcome
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let Relay {
+        ni_mode,
+        client_pending,
+        server_pending,
+        interrupts,
+        traced,
+        id,
+    } = relay;
+    let upstream = pump(
+        client_read,
+        server_write,
+        client_pending,
+        None,
+        interrupts.clone(),
+        &|_| None,
+        traced,
+        id,
+        "to server",
+    );
+    let tracker = ni_mode.then(FrameTracker::new);
+    let notice_if_ni = |why: Interrupt| ni_mode.then(|| notice(why));
+    let downstream = pump(
+        server_read,
+        client_write,
+        server_pending,
+        tracker,
+        interrupts,
+        &notice_if_ni,
+        traced,
+        id,
+        "to client",
+    );
+    tokio::pin!(upstream, downstream);
+
+    let mut outcome = Outcome::default();
+    let (mut up_done, mut down_done) = (false, false);
+    while !(up_done && down_done) {
+        tokio::select! {
+            result = &mut upstream, if !up_done => {
+                up_done = true;
+                match result {
+                    Ok(Pumped { bytes, interrupted }) => {
+                        outcome.to_server = bytes;
+                        outcome.interrupted = outcome.interrupted.or(interrupted);
+                        // An interrupt ends the whole route once the client side is told.
+                        if interrupted.is_some() && down_done { break; }
+                    }
+                    Err(bytes) => { outcome.to_server = bytes; break; }
+                }
+            }
+            result = &mut downstream, if !down_done => {
+                down_done = true;
+                match result {
+                    Ok(Pumped { bytes, interrupted }) => {
+                        outcome.to_client = bytes;
+                        outcome.interrupted = outcome.interrupted.or(interrupted);
+                        if interrupted.is_some() { break; }
+                    }
+                    Err(bytes) => { outcome.to_client = bytes; break; }
+                }
+            }
+        }
+    }
+    outcome
+}
+
+/// Relays between two TCP connections.
+pub async fn run(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    relay: Relay,
+    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
+) -> Outcome {
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    run_split(cr, cw, sr, sw, relay, notice).await
+}
+
+struct Pumped {
+    bytes: u64,
+    interrupted: Option<Interrupt>,
+}
+
+/// Waits until the client is interrupted; never returns when it cannot be any more.
+async fn interrupted(rx: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
+    let seen = rx
+        .wait_for(Option::is_some)
+        .await
+        .map(|value| value.unwrap_or(Interrupt::Cancel));
+    match seen {
+        Ok(why) => why,
+        Err(_) => pending().await,
+    }
+}
+
+/// One direction. `Err` carries the byte count when the direction failed (the route is
+/// then torn down); `Ok` means EOF was passed on, or an interrupt was handled.
+#[allow(clippy::too_many_arguments)]
+async fn pump<R, W>(
+    mut reader: R,
+    mut writer: W,
+    pending_bytes: Bytes,
+    mut tracker: Option<FrameTracker>,
+    mut interrupts: watch::Receiver<Option<Interrupt>>,
+    notice: &(dyn Fn(Interrupt) -> Option<Vec<u8>> + Sync),
+    traced: bool,
+    id: u32,
+    direction: &'static str,
+) -> Result<Pumped, u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut bytes = 0u64;
+    if !pending_bytes.is_empty() {
+        writer.write_all(&pending_bytes).await.map_err(|_| bytes)?;
+        if let Some(t) = tracker.as_mut() {
+            t.feed(&pending_bytes);
+        }
+        bytes += pending_bytes.len() as u64;
+    }
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let read = tokio::select! {
+            biased;
+            why = interrupted(&mut interrupts) => {
+                finish(&mut reader, &mut writer, &mut buf, tracker.as_mut(), notice(why)).await;
+                return Ok(Pumped { bytes, interrupted: Some(why) });
+            }
+            read = reader.read(&mut buf) => read,
+        };
+        let n = match read {
+            Ok(0) => {
+                // Half-close: pass the FIN on and let the other direction run on.
+                let _ = writer.shutdown().await;
+                return Ok(Pumped {
+                    bytes,
+                    interrupted: None,
+                });
+            }
+            Ok(n) => n,
+            Err(_) => return Err(bytes),
+        };
+        let chunk = &buf[..n];
+        tokio::select! {
+            biased;
+            written = writer.write_all(chunk) => written.map_err(|_| bytes)?,
+            why = interrupted(&mut interrupts) => {
+                // The peer is not reading; give the write a moment, then tell what we can.
+                if timeout(BOUNDARY_GRACE, writer.write_all(chunk)).await.is_err() {
+                    return Ok(Pumped { bytes, interrupted: Some(why) });
+                }
+                if let Some(t) = tracker.as_mut() { t.feed(chunk); }
+                finish(&mut reader, &mut writer, &mut buf, tracker.as_mut(), notice(why)).await;
+                return Ok(Pumped { bytes: bytes + n as u64, interrupted: Some(why) });
+            }
+        }
+        if let Some(t) = tracker.as_mut() {
+            t.feed(chunk);
+        }
+        bytes += n as u64;
+        if traced {
+            tracing::debug!(id, direction, n, "relayed");
+        }
+    }
+}
+
+/// After an interrupt: complete the frame in flight (NI mode), send the notice, close.
+async fn finish<R, W>(
+    reader: &mut R,
+    writer: &mut W,
+    buf: &mut [u8],
+    tracker: Option<&mut FrameTracker>,
+    notice: Option<Vec<u8>>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if let (Some(tracker), Some(notice)) = (tracker, notice) {
+        let deadline = Instant::now() + BOUNDARY_GRACE;
+        while !tracker.at_boundary() {
+            let n = match timeout_at(deadline, reader.read(buf)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => break,
+            };
+            let chunk = &buf[..n];
+            let take = tracker.boundary_within(chunk).unwrap_or(n);
+            if timeout_at(deadline, writer.write_all(&chunk[..take]))
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                break;
+            }
+            tracker.feed(&chunk[..take]);
+        }
+        if tracker.at_boundary() {
+            let _ = timeout(BOUNDARY_GRACE, writer.write_all(&frame::frame(&notice))).await;
+        }
+    }
+    let _ = timeout(BOUNDARY_GRACE, writer.shutdown()).await;
+}

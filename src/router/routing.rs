@@ -1,0 +1,464 @@
+//! A route request, from validation to the relay: resolve the next hop once, ask the table,
+//! connect, hand the route on to a further router if one follows, answer `NI_PONG`, relay.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+use super::clients::{ClientHandle, Partner};
+use super::connlog::Event;
+use super::errors::RouteFailure;
+use super::relay::{self, Relay};
+use super::selfaddr;
+use super::session::{fmt_secs, send_failure, send_frame};
+use super::state::Shared;
+use crate::ni::frame::{self, NI_PONG};
+use crate::ni::route::{talk_mode, RouteError, RouteHop, RouteRequest};
+use crate::ni::rterr::{rc, RTERR_EYECATCHER};
+use crate::routtab::{Decision, DenyReason, RouteQuery};
+
+const MODULE: &str = "router/routing.rs";
+
+/// Largest answer accepted from a downstream router before its route stands.
+const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
+
+/// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
+pub async fn run(
+    shared: &Arc<Shared>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    payload: Bytes,
+    leftover: Bytes,
+) {
+    match establish(shared, peer, handle, &payload).await {
+        Ok(established) => {
+            let Established {
+                server,
+                server_leftover,
+                route,
+                partner,
+                _slot,
+            } = established;
+            if client.write_all(&frame::frame(NI_PONG)).await.is_err() {
+                return;
+            }
+            let handles = format!("C{}/{}", handle.id, partner.handle);
+            if let Some(log) = &shared.connlog {
+                let native = if route.talk_mode == talk_mode::NI_RAW_IO {
+                    ", *** NATIVE ROUTING ***"
+                } else {
+                    ""
+                };
+                log.write(
+                    Event::ConnectTo,
+                    &format!("S{}/{}", handle.id, partner.handle),
+                    &format!(
+                        "host {}/{} ({}){native}",
+                        server
+                            .peer_addr()
+                            .map(|a| a.ip().to_string())
+                            .unwrap_or_default(),
+                        route.next_hop().service,
+                        route.next_hop().host
+                    ),
+                );
+            }
+            handle.set_partner(partner);
+            tracing::info!(id = handle.id, %peer, next = %route.next_hop().host, service = %route.next_hop().service, talk_mode = route.talk_mode, "route established");
+            let relay = Relay {
+                ni_mode: route.talk_mode != talk_mode::NI_RAW_IO,
+                client_pending: leftover,
+                server_pending: server_leftover,
+                interrupts: handle.interrupts(),
+                traced: handle.traced(),
+                id: handle.id,
+            };
+            let shared_for_errors = Arc::clone(shared);
+            let outcome = relay::run(client, server, relay, move |why| {
+                let failure = RouteFailure::new(
+                    why.return_code(),
+                    super::errors::standard_text(why.return_code()),
+                    format!(
+                        "NiRClientHandle: {}",
+                        super::errors::standard_text(why.return_code())
+                    ),
+                    MODULE,
+                    line!(),
+                );
+                shared_for_errors.errors.message(&failure, false)
+            })
+            .await;
+            tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
+            if let Some(log) = &shared.connlog {
+                log.write(
+                    Event::Disconnect,
+                    &handles,
+                    &format!("host {}/{}", peer.ip(), peer.port()),
+                );
+            }
+        }
+        Err(Refusal::Failure(failure)) => {
+            tracing::info!(id = handle.id, %peer, rc = failure.rc, error = %failure.error, detail = %failure.detail, "route refused");
+            send_failure(shared, &mut client, &failure).await;
+        }
+        Err(Refusal::Forward(answer)) => {
+            // A router further down refused: its NI_RTERR goes to the client as it is.
+            tracing::info!(id = handle.id, %peer, "downstream router refused the route");
+            send_frame(&mut client, &answer).await;
+        }
+    }
+}
+
+/// A route that stands: the connection to the next hop and what arrived on it already.
+struct Established {
+    server: TcpStream,
+    server_leftover: Bytes,
+    route: RouteRequest,
+    partner: Partner,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Why a route does not stand.
+enum Refusal {
+    /// Answer the client with this failure.
+    Failure(RouteFailure),
+    /// Pass a downstream router's NI_RTERR payload to the client.
+    Forward(Bytes),
+}
+
+impl From<RouteFailure> for Refusal {
+    fn from(failure: RouteFailure) -> Self {
+        Refusal::Failure(failure)
+    }
+}
+
+async fn establish(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    payload: &[u8],
+) -> Result<Established, Refusal> {
+    let route = RouteRequest::decode(payload).map_err(invalid_route)?;
+    let next = route.next_hop().clone();
+    let timeout = shared.config.timeout;
+
+    // Resolve once; the address checked is the address connected to (no DNS rebinding).
+    let port = shared.services.resolve(&next.service).ok_or_else(|| {
+        RouteFailure::new(
+            rc::NIEROUT_SERV_UNKNOWN,
+            format!("service '{}' unknown", next.service),
+            format!("NiISrvToNo: service '{}' unknown", next.service),
+            MODULE,
+            line!(),
+        )
+        .with_syscall_text("getservbyname")
+    })?;
+    let ip = resolve_host(&next.host, Instant::now() + timeout).await?;
+    let source = selfaddr::canonical(peer.ip());
+
+    if selfaddr::is_own_listener(ip, port, &[shared.port]) {
+        tracing::warn!(id = handle.id, %peer, host = %next.host, port, "route to the router's own port refused");
+        return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
+    }
+
+    let passwords: Vec<&str> = [route.own_hop().password.as_str(), next.password.as_str()]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    let query = RouteQuery {
+        source,
+        snc_name: None,
+        destination: ip,
+        port,
+        passwords: &passwords,
+        raw: route.talk_mode == talk_mode::NI_RAW_IO,
+        routers_before: route.routers_before(),
+        routers_after: route.routers_after(),
+    };
+    match shared.routtab().decide(&query) {
+        Decision::Permit { line } => {
+            tracing::debug!(id = handle.id, line, "route permitted");
+        }
+        Decision::Deny { line, reason } => {
+            tracing::info!(id = handle.id, %peer, ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
+        }
+    }
+
+    // The outbound connection takes a second client-table slot.
+    let slot = Arc::clone(&shared.slots).try_acquire_owned().map_err(|_| {
+        RouteFailure::new(
+            rc::NIEROUT_OVERFLOW,
+            "max no. of clients reached",
+            format!(
+                "NiRClientHandle: client table full ({} clients)",
+                shared.config.max_clients
+            ),
+            MODULE,
+            line!(),
+        )
+    })?;
+    let target = SocketAddr::new(ip, port);
+    let mut server = connect(target, &next, Instant::now() + timeout, timeout).await?;
+    let partner_handle = shared.clients.next_handle();
+
+    let mut server_leftover = Bytes::new();
+    if let Some(onward) = route.advanced() {
+        server_leftover = hand_on(
+            &mut server,
+            &onward,
+            &next,
+            Instant::now() + timeout,
+            timeout,
+        )
+        .await?;
+    }
+    let partner = Partner {
+        host: next.host.clone(),
+        service: next.service.clone(),
+        handle: partner_handle,
+    };
+    Ok(Established {
+        server,
+        server_leftover,
+        route,
+        partner,
+        _slot: slot,
+    })
+}
+
+/// The failure for a route message that does not validate.
+fn invalid_route(err: RouteError) -> RouteFailure {
+    let code = err.return_code();
+    let (error, detail) = match &err {
+        RouteError::NiVersion(v) => (
+            "invalid client version".to_string(),
+            format!("NiRExRouteCon: version {v} too old"),
+        ),
+        RouteError::TalkMode(_) => (
+            "Talkmode not allowed".to_string(),
+            format!("NiRRouteRepl: {err}"),
+        ),
+        _ => (
+            "internal error".to_string(),
+            format!("NiRRouteRepl: invalid route received ({err})"),
+        ),
+    };
+    RouteFailure::new(code, error, detail, MODULE, line!())
+}
+
+fn deny_text(reason: DenyReason) -> &'static str {
+    match reason {
+        DenyReason::NoMatch => "no matching entry",
+        DenyReason::DenyLine => "denied by entry",
+        DenyReason::HopLimit => "hop limit exceeded",
+        DenyReason::Password => "wrong password",
+        DenyReason::NativeNotAllowed => "native (raw) routes not allowed by entry",
+    }
+}
+
+fn denied(
+    shared: &Shared,
+    peer: SocketAddr,
+    next: &RouteHop,
+    handle: &ClientHandle,
+    why: &str,
+) -> RouteFailure {
+    let source = selfaddr::canonical(peer.ip());
+    if let Some(log) = &shared.connlog {
+        log.write(
+            Event::PermDenied,
+            &format!("C{}/-", handle.id),
+            &format!("host {source} to {}/{} ({why})", next.host, next.service),
+        );
+    }
+    RouteFailure::new(
+        rc::NIEROUT_PERM_DENIED,
+        format!(
+            "{}: route permission denied ({source} to {}, {})",
+            shared.errors.host, next.host, next.service
+        ),
+        format!(
+            "NiRRouteCheck: route permission denied ({source} to {}, {})",
+            next.host, next.service
+        ),
+        MODULE,
+        line!(),
+    )
+}
+
+/// Resolves a route's host name or literal to one address (IPv4 preferred).
+async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFailure> {
+    let unknown = |detail: String| {
+        RouteFailure::new(
+            rc::NIEROUT_HOST_UNKNOWN,
+            format!("hostname '{host}' unknown"),
+            detail,
+            MODULE,
+            line!(),
+        )
+        .with_syscall_text("getaddrinfo")
+    };
+    let name = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if name.is_empty() {
+        return Err(unknown("NiHL6GetNodeAddr: hostname empty".into()));
+    }
+    if name.len() > 253
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:%".contains(&b))
+    {
+        return Err(unknown(format!(
+            "NiHL6GetNodeAddr: hostname '{host}' invalid"
+        )));
+    }
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let lookup = tokio::net::lookup_host((name, 0));
+    let addrs: Vec<IpAddr> = match timeout_at(deadline, lookup).await {
+        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+        Ok(Err(err)) => {
+            return Err(unknown(format!(
+                "NiHL6GetNodeAddr: hostname '{host}' unknown ({err})"
+            )))
+        }
+        Err(_) => {
+            return Err(unknown(format!(
+                "NiHL6GetNodeAddr: lookup of '{host}' timed out"
+            )))
+        }
+    };
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            unknown(format!(
+                "NiHL6GetNodeAddr: hostname '{host}' has no address"
+            ))
+        })
+}
+
+/// Connects to the next hop within the deadline.
+async fn connect(
+    target: SocketAddr,
+    next: &RouteHop,
+    deadline: Instant,
+    timeout: std::time::Duration,
+) -> Result<TcpStream, RouteFailure> {
+    match timeout_at(deadline, TcpStream::connect(target)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(err)) => Err(RouteFailure::new(
+            rc::NIEROUT_CONN_REFUSED,
+            format!("partner '{}:{}' not reached", next.host, next.service),
+            format!("NiPConnect2: {target}"),
+            MODULE,
+            line!(),
+        )
+        .with_os_error("connect", &err)),
+        Err(_) => Err(RouteFailure::new(
+            rc::NIETIMEOUT,
+            format!("connection to {}:{} timed out", next.host, next.service),
+            format!(
+                "RTPENDLIST::timeoutPend: could not establish connection within {}s (ROUTED)",
+                fmt_secs(timeout.as_secs_f64())
+            ),
+            MODULE,
+            line!(),
+        )),
+    }
+}
+
+/// Sends the advanced route to the next router and waits for its answer. Returns bytes that
+/// arrived behind its `NI_PONG`.
+async fn hand_on(
+    server: &mut TcpStream,
+    onward: &RouteRequest,
+    next: &RouteHop,
+    deadline: Instant,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Refusal> {
+    use tokio::io::AsyncReadExt;
+    let timed_out = || {
+        RouteFailure::new(
+            rc::NIETIMEOUT,
+            format!("connection to {}:{} timed out", next.host, next.service),
+            format!(
+                "RTPENDLIST::timeoutPend: no answer from the next router within {}s (ROUTED)",
+                fmt_secs(timeout.as_secs_f64())
+            ),
+            MODULE,
+            line!(),
+        )
+    };
+    let broken = |detail: String| {
+        RouteFailure::new(
+            rc::NIEROUT_CONN_BROKEN,
+            "connection terminated",
+            detail,
+            MODULE,
+            line!(),
+        )
+    };
+    let request = frame::frame(&onward.encode());
+    match timeout_at(deadline, server.write_all(&request)).await {
+        Err(_) => return Err(timed_out().into()),
+        Ok(Err(err)) => {
+            return Err(broken(format!("NiIWrite: route to next router not sent ({err})")).into())
+        }
+        Ok(Ok(())) => {}
+    }
+    let mut buf = BytesMut::with_capacity(256);
+    loop {
+        match frame::split_frame(&mut buf, MAX_DOWNSTREAM_ANSWER) {
+            Ok(Some(answer)) if answer.as_ref() == NI_PONG => return Ok(buf.split().freeze()),
+            Ok(Some(answer)) if answer.starts_with(RTERR_EYECATCHER) => {
+                return Err(Refusal::Forward(answer))
+            }
+            Ok(Some(_)) | Err(_) => {
+                return Err(RouteFailure::new(
+                    rc::NIEROUT_INTERN,
+                    "internal error",
+                    format!(
+                        "NiRRouteRepl: invalid answer from the next router {}:{}",
+                        next.host, next.service
+                    ),
+                    MODULE,
+                    line!(),
+                )
+                .into())
+            }
+            Ok(None) => {}
+        }
+        buf.reserve(1024);
+        match timeout_at(deadline, server.read_buf(&mut buf)).await {
+            Err(_) => return Err(timed_out().into()),
+            Ok(Ok(0)) => {
+                return Err(broken("NiIRead: next router closed the connection".into()).into())
+            }
+            Ok(Err(err)) => return Err(broken(format!("NiIRead: {err}")).into()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+impl RouteFailure {
+    /// Names the system call that failed, without an errno (name lookups).
+    fn with_syscall_text(mut self, call: &'static str) -> Self {
+        self.system_call = Some((call, 0, String::new()));
+        self
+    }
+}

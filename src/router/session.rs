@@ -1,0 +1,240 @@
+//! One accepted connection, from its first byte to its end: read the first message within
+//! the `-W` deadline, then dispatch on its eyecatcher (route, admin, version request).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout_at, Instant};
+
+use super::admin;
+use super::connlog::Event;
+use super::errors::RouteFailure;
+use super::routing;
+use super::state::Shared;
+use crate::ni::control::{self, opcode};
+use crate::ni::frame::{self, FrameTooBig, MAX_FIRST_FRAME, NI_PING};
+use crate::ni::rterr::{rc, RtErr, RTERR_EYECATCHER};
+use crate::ni::{admin::ADMIN_EYECATCHER, route::ROUTE_EYECATCHER, NI_VERSION};
+
+/// Control messages (version requests, keepalives) a client may send before its route;
+/// more is a flood (security.md H43).
+const MAX_CONTROL_MESSAGES: usize = 8;
+
+/// How the first-message read ended.
+enum FirstRead {
+    /// A complete frame; `rest` holds whatever followed it in the same reads.
+    Frame(Bytes),
+    /// The header announced more than the first-message limit.
+    TooBig(FrameTooBig),
+    /// The deadline passed first.
+    Timeout,
+    /// The client closed (or reset) before a whole frame arrived.
+    Closed,
+}
+
+/// Reads one frame of at most [`MAX_FIRST_FRAME`] bytes before `deadline`; bytes after it
+/// stay in `buf`.
+async fn read_first_frame(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+) -> FirstRead {
+    loop {
+        match frame::split_frame(buf, MAX_FIRST_FRAME) {
+            Ok(Some(payload)) => return FirstRead::Frame(payload),
+            Ok(None) => {}
+            Err(too_big) => return FirstRead::TooBig(too_big),
+        }
+        buf.reserve(4096);
+        match timeout_at(deadline, stream.read_buf(buf)).await {
+            Err(_) => return FirstRead::Timeout,
+            Ok(Ok(0)) | Ok(Err(_)) => return FirstRead::Closed,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Sends one NI frame and ignores the outcome: the client may already be gone, and there is
+/// nothing more to tell it.
+pub async fn send_frame(stream: &mut TcpStream, payload: &[u8]) {
+    let bytes = frame::frame(payload);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.write_all(&bytes)).await;
+}
+
+/// Sends an error to the client (generic when errors are hidden).
+pub async fn send_failure(shared: &Shared, stream: &mut TcpStream, failure: &RouteFailure) {
+    let payload = shared.errors.message(failure, shared.hide_errors());
+    send_frame(stream, &payload).await;
+}
+
+/// Runs one connection to its end. `permit` is its client-table slot.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let client = shared.clients.register(peer);
+    if shared.peer_traced(peer.ip()) {
+        shared.clients.set_traced(client.id, true);
+    }
+    let handles = format!("C{}/-", client.id);
+    if let Some(log) = &shared.connlog {
+        log.write(
+            Event::ConnectFrom,
+            &handles,
+            &format!("host {}/{}", peer.ip(), peer.port()),
+        );
+    }
+    tracing::debug!(id = client.id, %peer, "connection accepted");
+
+    let deadline = Instant::now() + shared.config.timeout;
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut controls = 0;
+    loop {
+        let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
+            FirstRead::Frame(payload) => payload,
+            FirstRead::TooBig(too_big) => {
+                tracing::info!(id = client.id, %peer, length = too_big.length, "first message too big");
+                let failure = RouteFailure::new(
+                    rc::NIEROUT_INTERN,
+                    "Network packet too big",
+                    format!("NiBufIIn: {too_big}"),
+                    "router/session.rs",
+                    line!(),
+                );
+                send_failure(&shared, &mut stream, &failure).await;
+                break;
+            }
+            FirstRead::Timeout => {
+                tracing::info!(id = client.id, %peer, "no route received in time");
+                let secs = shared.config.timeout.as_secs_f64();
+                let failure = RouteFailure::new(
+                    rc::NIETIMEOUT,
+                    "connection timed out",
+                    format!(
+                        "RTPENDLIST::timeoutPend: no route received within {}s (CONNECTED)",
+                        fmt_secs(secs)
+                    ),
+                    "router/session.rs",
+                    line!(),
+                );
+                send_failure(&shared, &mut stream, &failure).await;
+                break;
+            }
+            FirstRead::Closed => break,
+        };
+
+        if payload.starts_with(ROUTE_EYECATCHER) {
+            let leftover = buf.split().freeze();
+            routing::run(&shared, stream, peer, &client, payload, leftover).await;
+            break;
+        } else if payload.starts_with(ADMIN_EYECATCHER) {
+            admin::run(&shared, &mut stream, peer, &payload).await;
+            break;
+        } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
+            controls += 1;
+            if controls > MAX_CONTROL_MESSAGES {
+                let failure = RouteFailure::new(
+                    rc::NIEROUT_INTERN,
+                    "internal error",
+                    "NiRClientHandle: too many control messages before the route",
+                    "router/session.rs",
+                    line!(),
+                );
+                send_failure(&shared, &mut stream, &failure).await;
+                break;
+            }
+            if payload.as_ref() == NI_PING {
+                // Keepalives before the route are ignored (NI_ROUT_IO semantics); they do
+                // not extend the route deadline.
+                continue;
+            }
+            if !answer_control(&shared, &mut stream, &payload).await {
+                break;
+            }
+        } else {
+            if let Some(log) = &shared.connlog {
+                log.write(Event::InvalData, &handles, "route expected");
+            }
+            let failure = RouteFailure::new(
+                rc::NIEROUT_INTERN,
+                "internal error",
+                "NiRClientHandle: route expected",
+                "router/session.rs",
+                line!(),
+            );
+            send_failure(&shared, &mut stream, &failure).await;
+            break;
+        }
+    }
+    if let Some(log) = &shared.connlog {
+        log.write(
+            Event::Disconnect,
+            &handles,
+            &format!("host {}/{}", peer.ip(), peer.port()),
+        );
+    }
+    drop(permit);
+}
+
+/// Answers a control message received before the route. Returns true when the client may
+/// go on (a version request), false when the connection ends.
+async fn answer_control(shared: &Shared, stream: &mut TcpStream, payload: &[u8]) -> bool {
+    let message = match RtErr::decode(payload) {
+        Ok(message) => message,
+        Err(err) => {
+            let failure = RouteFailure::new(
+                rc::NIEROUT_INTERN,
+                "internal error",
+                format!("NiBufIProcMsg: {err}"),
+                "router/session.rs",
+                line!(),
+            );
+            send_failure(shared, stream, &failure).await;
+            return false;
+        }
+    };
+    match message.opcode {
+        opcode::VERSION_REQUEST => {
+            send_frame(stream, &control::version_response(NI_VERSION).encode()).await;
+            true
+        }
+        opcode::SNC_REQUEST | opcode::SNC_ACK => {
+            let failure = RouteFailure::new(
+                rc::NIEROUT_SNC_FAILURE,
+                "SNC not supported",
+                "SAP SNC frames are not supported: this router speaks SNC as TLS (connect with TLS and a certificate)",
+                "router/session.rs",
+                line!(),
+            );
+            send_failure(shared, stream, &failure).await;
+            false
+        }
+        other => {
+            let failure = RouteFailure::new(
+                rc::NIEVERSION,
+                "invalid client version",
+                format!("NiBufIProcMsg: unknown opcode {other} received"),
+                "router/session.rs",
+                line!(),
+            );
+            send_failure(shared, stream, &failure).await;
+            false
+        }
+    }
+}
+
+/// Seconds as SAP prints them in details: `5` for whole seconds, `2.5` otherwise.
+pub fn fmt_secs(secs: f64) -> String {
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs:.1}")
+    }
+}

@@ -1,0 +1,206 @@
+//! What all sessions of one router share: settings, the current table, the client table,
+//! the slot semaphore of `-C`, runtime switches and the router's lifecycle.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use tokio::sync::{watch, Semaphore};
+
+use super::clients::ClientTable;
+use super::config::RouterConfig;
+use super::connlog::ConnLog;
+use super::errors::ErrorFactory;
+use crate::routtab::{RoutTab, SystemResolver, TableError};
+use crate::services::Services;
+
+/// Where the router is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Accepting and routing.
+    Running,
+    /// `-p`: the port is released, existing sessions finish, then the process exits.
+    SoftShutdown,
+    /// `-s` or a signal: every session is told -98 and the process exits.
+    Stopping,
+}
+
+/// Called with the new trace level when `-t` toggles it (the binary re-filters its logs).
+pub type TraceHook = Box<dyn Fn(u8) + Send + Sync>;
+
+/// State shared by the listener and every session.
+pub struct Shared {
+    /// Settings from the command line.
+    pub config: RouterConfig,
+    /// Service names to ports.
+    pub services: Services,
+    /// The clients of `-l`.
+    pub clients: Arc<ClientTable>,
+    /// One permit per client-table slot (`-C`); a routed session holds two.
+    pub slots: Arc<Semaphore>,
+    /// Builds the error records sent to clients.
+    pub errors: ErrorFactory,
+    /// `-G` log, when configured.
+    pub connlog: Option<ConnLog>,
+    /// Process start time.
+    pub started_on: SystemTime,
+    /// Working directory at start (the `-l` output shows it).
+    pub working_dir: PathBuf,
+    /// Port actually listened on.
+    pub port: u16,
+    routtab: RwLock<Arc<RoutTab>>,
+    hide_errors: AtomicBool,
+    trace_level: AtomicU8,
+    trace_hook: Option<TraceHook>,
+    trace_masks: Mutex<Vec<String>>,
+    lifecycle: watch::Sender<Lifecycle>,
+}
+
+impl Shared {
+    /// Assembles the shared state around a loaded table.
+    pub fn new(
+        config: RouterConfig,
+        routtab: RoutTab,
+        services: Services,
+        connlog: Option<ConnLog>,
+        port: u16,
+        trace_hook: Option<TraceHook>,
+    ) -> Self {
+        let (lifecycle, _) = watch::channel(Lifecycle::Running);
+        Self {
+            services,
+            clients: Arc::new(ClientTable::default()),
+            slots: Arc::new(Semaphore::new(config.max_clients.max(1))),
+            errors: ErrorFactory::local(),
+            connlog,
+            started_on: SystemTime::now(),
+            working_dir: std::env::current_dir().unwrap_or_default(),
+            port,
+            routtab: RwLock::new(Arc::new(routtab)),
+            hide_errors: AtomicBool::new(config.hide_errors),
+            trace_level: AtomicU8::new(config.trace_level),
+            trace_hook,
+            trace_masks: Mutex::new(Vec::new()),
+            lifecycle,
+            config,
+        }
+    }
+
+    /// The table in force (a cheap clone of an `Arc`).
+    pub fn routtab(&self) -> Arc<RoutTab> {
+        Arc::clone(&self.routtab.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Re-reads the table from its file; on any error the old table stays.
+    pub async fn reload_routtab(&self) -> Result<usize, TableError> {
+        let path = self.config.routtab.clone();
+        let services = self.services.clone();
+        let table = tokio::task::spawn_blocking(move || load_routtab(&path, services))
+            .await
+            .map_err(|join| TableError {
+                file: self.config.routtab.clone(),
+                line: 0,
+                column: 0,
+                message: format!("table loader failed: {join}"),
+            })??;
+        let lines = table.entries.len();
+        *self.routtab.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        Ok(lines)
+    }
+
+    /// Whether clients get the generic error (`-Z`, toggled by `-z`).
+    pub fn hide_errors(&self) -> bool {
+        self.hide_errors.load(Ordering::Relaxed)
+    }
+
+    /// Toggles error hiding; returns the new setting.
+    pub fn toggle_hide_errors(&self) -> bool {
+        !self.hide_errors.fetch_xor(true, Ordering::Relaxed)
+    }
+
+    /// Current trace level.
+    pub fn trace_level(&self) -> u8 {
+        self.trace_level.load(Ordering::Relaxed)
+    }
+
+    /// SAP's `-t`: level 1 becomes 2, 2 and 3 become 1. Returns the new level.
+    pub fn toggle_trace(&self) -> u8 {
+        let new = if self.trace_level() == 1 { 2 } else { 1 };
+        self.trace_level.store(new, Ordering::Relaxed);
+        if let Some(hook) = &self.trace_hook {
+            hook(new);
+        }
+        new
+    }
+
+    /// Adds (or removes) a peer mask whose connections are traced.
+    pub fn set_trace_mask(&self, mask: &str, on: bool) {
+        let mut masks = self.trace_masks.lock().unwrap_or_else(|p| p.into_inner());
+        masks.retain(|m| m != mask);
+        if on {
+            masks.push(mask.to_string());
+        }
+    }
+
+    /// True when a new connection from `peer` is to be traced.
+    pub fn peer_traced(&self, peer: IpAddr) -> bool {
+        let text = peer.to_string();
+        let masks = self.trace_masks.lock().unwrap_or_else(|p| p.into_inner());
+        masks.iter().any(|m| mask_matches(m, &text))
+    }
+
+    /// The lifecycle now.
+    pub fn lifecycle(&self) -> Lifecycle {
+        *self.lifecycle.borrow()
+    }
+
+    /// A receiver that sees lifecycle changes.
+    pub fn lifecycle_changes(&self) -> watch::Receiver<Lifecycle> {
+        self.lifecycle.subscribe()
+    }
+
+    /// Moves to `next` (never back to running).
+    pub fn set_lifecycle(&self, next: Lifecycle) {
+        self.lifecycle.send_if_modified(|now| {
+            let change = *now != next && *now != Lifecycle::Stopping;
+            if change {
+                *now = next;
+            }
+            change
+        });
+    }
+}
+
+/// Reads and parses a table file, resolving names through the system.
+pub fn load_routtab(path: &Path, services: Services) -> Result<RoutTab, TableError> {
+    RoutTab::load(path, &SystemResolver::new(services))
+}
+
+/// SAP's address masks for tracing: `*` matches any run of characters (`10.0.0.*`).
+pub fn mask_matches(mask: &str, text: &str) -> bool {
+    match mask.split_once('*') {
+        None => mask == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len()).any(|i| rest.is_char_boundary(i) && mask_matches(tail, &rest[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_matches;
+
+    #[test]
+    fn masks() {
+        assert!(mask_matches("10.0.0.*", "10.0.0.7"));
+        assert!(mask_matches("*", "1.2.3.4"));
+        assert!(mask_matches("10.*.1", "10.9.9.1"));
+        assert!(!mask_matches("10.0.0.*", "10.0.1.7"));
+        assert!(mask_matches("10.0.0.7", "10.0.0.7"));
+    }
+}
