@@ -1,0 +1,273 @@
+//! Test support: start the real `saprouter` binary on 127.0.0.1 with a table of the test's
+//! own, wait until it accepts connections, and speak NI to it with raw bytes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single step of a test may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Retries connecting until `port` accepts, or panics after [`STEP`].
+pub fn wait_listening(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < STEP, "nothing listens on port {port}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running router process; killed when dropped.
+pub struct TestRouter {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRouter {
+    /// Starts `saprouter -r -S <free port> -R <dir>/saprouttab <extra...>` in a fresh directory.
+    pub fn start(table: &str, extra: &[&str]) -> TestRouter {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            std::fs::write(dir.path().join("saprouttab"), table).expect("write table");
+            let port = free_port();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_saprouter"))
+                .current_dir(dir.path())
+                .args(["-r", "-S", &port.to_string(), "-R", "saprouttab"])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start saprouter");
+            let start = Instant::now();
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return TestRouter { child, port, dir };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken in the meantime, or a start-up error: try again
+                }
+                assert!(start.elapsed() < STEP, "router did not start");
+                thread::sleep(Duration::from_millis(20));
+            }
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            if !err.contains("Address already in use") {
+                panic!("router exited at start: {err}");
+            }
+        }
+        panic!("no free port for the router");
+    }
+
+    /// Path of a file in the router's working directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs the `saprouter` admin client against this router.
+    pub fn admin(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_saprouter"))
+            .args(args)
+            .args(["-H", "127.0.0.1", "-S", &self.port.to_string()])
+            .output()
+            .expect("run saprouter admin client")
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(start.elapsed() < STEP, "router did not exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Connects a client socket.
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to router");
+        s.set_read_timeout(Some(STEP)).ok();
+        s
+    }
+}
+
+impl Drop for TestRouter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One NI frame for `payload`.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one NI frame's payload.
+pub fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).expect("frame header");
+    let n = u32::from_be_bytes(head) as usize;
+    assert!(n <= 64 << 20, "frame of {n} bytes");
+    let mut body = vec![0u8; n];
+    s.read_exact(&mut body).expect("frame body");
+    body
+}
+
+/// An `NI_ROUTE` payload built byte by byte: hops of (host, service, password); talk mode;
+/// rest = entries - 1; offset = length of entry 0.
+pub fn route(hops: &[(&str, &str, &str)], talk_mode: u8) -> Vec<u8> {
+    let mut string = Vec::new();
+    let mut first = 0;
+    for (i, (h, s, p)) in hops.iter().enumerate() {
+        for field in [h, s, p] {
+            string.extend_from_slice(field.as_bytes());
+            string.push(0);
+        }
+        if i == 0 {
+            first = string.len();
+        }
+    }
+    let mut out = b"NI_ROUTE\0".to_vec();
+    out.extend_from_slice(&[2, 40, hops.len() as u8, talk_mode, 0, 0, hops.len() as u8 - 1]);
+    out.extend_from_slice(&(string.len() as u32).to_be_bytes());
+    out.extend_from_slice(&(first as u32).to_be_bytes());
+    out.extend_from_slice(&string);
+    out
+}
+
+/// `NI_PONG\0`.
+pub const PONG: &[u8] = b"NI_PONG\0";
+
+/// A decoded `NI_RTERR`: return code and the 21 text fields.
+#[derive(Debug)]
+pub struct RtErr {
+    pub version: u8,
+    pub opcode: u8,
+    pub rc: i32,
+    pub fields: Vec<String>,
+}
+
+impl RtErr {
+    pub fn error(&self) -> &str {
+        &self.fields[2]
+    }
+    pub fn detail(&self) -> &str {
+        &self.fields[9]
+    }
+}
+
+/// Decodes an `NI_RTERR` payload by hand (independently of the crate's decoder).
+pub fn rterr(payload: &[u8]) -> RtErr {
+    assert!(payload.starts_with(b"NI_RTERR\0"), "not NI_RTERR: {:?}", String::from_utf8_lossy(&payload[..payload.len().min(40)]));
+    let rc = i32::from_be_bytes(payload[12..16].try_into().unwrap());
+    let len = u32::from_be_bytes(payload[16..20].try_into().unwrap()) as usize;
+    assert_eq!(payload.len(), 20 + len + 4, "text length and trailer");
+    let text = &payload[20..20 + len];
+    let fields: Vec<String> = if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split(|&b| b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    };
+    if !fields.is_empty() {
+        assert_eq!(fields[0], "*ERR*");
+        assert_eq!(fields[20], "*ERR*");
+        assert_eq!(fields[3], rc.to_string());
+    }
+    RtErr { version: payload[9], opcode: payload[10], rc, fields }
+}
+
+/// Sends a route request and returns the router's one reply frame.
+pub fn ask_route(router: &TestRouter, hops: &[(&str, &str, &str)], talk_mode: u8) -> (TcpStream, Vec<u8>) {
+    let mut s = router.connect();
+    s.write_all(&frame(&route(hops, talk_mode))).expect("send route");
+    let reply = read_frame(&mut s);
+    (s, reply)
+}
+
+/// A route that must be refused: its return code and record.
+pub fn refused(router: &TestRouter, hops: &[(&str, &str, &str)], talk_mode: u8) -> RtErr {
+    let (_s, reply) = ask_route(router, hops, talk_mode);
+    assert_ne!(reply, PONG, "route was accepted");
+    rterr(&reply)
+}
+
+/// A server on a free port that echoes NI frames (one thread per connection).
+pub fn ni_echo() -> u16 {
+    spawn_server(|mut s| loop {
+        let mut head = [0u8; 4];
+        if s.read_exact(&mut head).is_err() {
+            return;
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
+        if s.read_exact(&mut body).is_err() {
+            return;
+        }
+        if s.write_all(&head).and_then(|_| s.write_all(&body)).is_err() {
+            return;
+        }
+    })
+}
+
+/// A server on a free port that echoes raw bytes and half-closes when its client does.
+pub fn raw_echo() -> u16 {
+    spawn_server(|mut s| {
+        let mut buf = [0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = s.shutdown(Shutdown::Write);
+                    return;
+                }
+                Ok(n) => {
+                    if s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Runs `handler` for every connection to a new listener on 127.0.0.1; returns its port.
+pub fn spawn_server(handler: impl Fn(TcpStream) + Send + Sync + Clone + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind test server");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let h = handler.clone();
+            thread::spawn(move || h(conn));
+        }
+    });
+    port
+}
+
+/// Pattern bytes for payload tests.
+pub fn pattern(n: usize, seed: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+}
+
+/// Address helper.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Reads a text file, empty if missing.
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
