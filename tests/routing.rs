@@ -21,7 +21,11 @@ fn table(lines: &[String]) -> String {
 fn ni_route_relays_frames_of_every_size() {
     let echo = ni_echo();
     let r = TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]);
-    let (mut s, reply) = ask_route(&r, &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 0);
+    let (mut s, reply) = ask_route(
+        &r,
+        &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+        0,
+    );
     assert_eq!(reply, PONG);
     // No first-message limit once the route stands: 10025 bytes and 1 MiB pass.
     for n in [0usize, 1, 100, 10024, 10025, 1 << 20] {
@@ -35,17 +39,29 @@ fn ni_route_relays_frames_of_every_size() {
 fn keepalive_passes_through_the_route() {
     let echo = ni_echo();
     let r = TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]);
-    let (mut s, reply) = ask_route(&r, &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 0);
+    let (mut s, reply) = ask_route(
+        &r,
+        &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+        0,
+    );
     assert_eq!(reply, PONG);
     s.write_all(&frame(b"NI_PING\0")).unwrap();
-    assert_eq!(read_frame(&mut s), b"NI_PING\0", "the router must not answer keepalives itself");
+    assert_eq!(
+        read_frame(&mut s),
+        b"NI_PING\0",
+        "the router must not answer keepalives itself"
+    );
 }
 
 #[test]
 fn raw_route_relays_bytes_and_half_close() {
     let echo = raw_echo();
     let r = TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]);
-    let (s, reply) = ask_route(&r, &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 1);
+    let (s, reply) = ask_route(
+        &r,
+        &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+        1,
+    );
     assert_eq!(reply, PONG);
     let data = pattern(3 << 20, 3);
     let mut writer = s.try_clone().unwrap();
@@ -76,7 +92,11 @@ fn server_half_close_keeps_client_direction_open() {
         tx.lock().unwrap().send(all).unwrap();
     });
     let r = TestRouter::start(&table(&[format!("P {L} {L} {target}")]), &[]);
-    let (mut s, reply) = ask_route(&r, &[(L, &r.port.to_string(), ""), (L, &target.to_string(), "")], 1);
+    let (mut s, reply) = ask_route(
+        &r,
+        &[(L, &r.port.to_string(), ""), (L, &target.to_string(), "")],
+        1,
+    );
     assert_eq!(reply, PONG);
     let mut greeting = Vec::new();
     s.read_to_end(&mut greeting).unwrap();
@@ -93,7 +113,10 @@ fn data_sent_right_behind_the_route_is_forwarded_once() {
     let echo = ni_echo();
     let r = TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]);
     let mut s = r.connect();
-    let mut bytes = frame(&route(&[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 0));
+    let mut bytes = frame(&route(
+        &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+        0,
+    ));
     bytes.extend(frame(b"early-bird"));
     bytes.extend(frame(b"second"));
     s.write_all(&bytes).unwrap();
@@ -107,7 +130,11 @@ fn two_routers_in_a_row() {
     let echo = ni_echo();
     let second = TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]);
     let first = TestRouter::start(&table(&[format!("P {L} {L} {}", second.port)]), &[]);
-    let hops = [(L, first.port.to_string()), (L, second.port.to_string()), (L, echo.to_string())];
+    let hops = [
+        (L, first.port.to_string()),
+        (L, second.port.to_string()),
+        (L, echo.to_string()),
+    ];
     let hops: Vec<(&str, &str, &str)> = hops.iter().map(|(h, s)| (*h, s.as_str(), "")).collect();
     let (mut s, reply) = ask_route(&first, &hops, 0);
     assert_eq!(reply, PONG);
@@ -120,7 +147,11 @@ fn second_router_refusal_reaches_the_client() {
     let echo = ni_echo();
     let second = TestRouter::start("D * * *\n", &[]);
     let first = TestRouter::start(&table(&[format!("P {L} {L} {}", second.port)]), &[]);
-    let hops = [(L, first.port.to_string()), (L, second.port.to_string()), (L, echo.to_string())];
+    let hops = [
+        (L, first.port.to_string()),
+        (L, second.port.to_string()),
+        (L, echo.to_string()),
+    ];
     let hops: Vec<(&str, &str, &str)> = hops.iter().map(|(h, s)| (*h, s.as_str(), "")).collect();
     let e = refused(&first, &hops, 0);
     assert_eq!(e.rc, -94);
@@ -131,13 +162,31 @@ fn hop_limits_count_routers_before_and_after() {
     let echo = ni_echo();
     // The second router admits only direct clients (no router before it).
     let second = TestRouter::start(&table(&[format!("P0,* {L} {L} {echo}")]), &[]);
-    let first = TestRouter::start(&table(&[format!("P*,0 {L} {L} {}", second.port), format!("P {L} {L} {echo}")]), &[]);
-    let via_both = [(L, first.port.to_string()), (L, second.port.to_string()), (L, echo.to_string())];
-    let hops: Vec<(&str, &str, &str)> = via_both.iter().map(|(h, s)| (*h, s.as_str(), "")).collect();
+    let first = TestRouter::start(
+        &table(&[
+            format!("P*,0 {L} {L} {}", second.port),
+            format!("P {L} {L} {echo}"),
+        ]),
+        &[],
+    );
+    let via_both = [
+        (L, first.port.to_string()),
+        (L, second.port.to_string()),
+        (L, echo.to_string()),
+    ];
+    let hops: Vec<(&str, &str, &str)> =
+        via_both.iter().map(|(h, s)| (*h, s.as_str(), "")).collect();
     // First router: P*,0 allows no router after it.
     assert_eq!(refused(&first, &hops, 0).rc, -94);
     // Direct to the second router: 0 before, fine.
-    let (_s, reply) = ask_route(&second, &[(L, &second.port.to_string(), ""), (L, &echo.to_string(), "")], 0);
+    let (_s, reply) = ask_route(
+        &second,
+        &[
+            (L, &second.port.to_string(), ""),
+            (L, &echo.to_string(), ""),
+        ],
+        0,
+    );
     assert_eq!(reply, PONG);
 }
 
@@ -157,9 +206,17 @@ fn refusals_carry_saps_codes() {
     let me = r.port.to_string();
     let denied = refused(&r, &[(L, &me, ""), (L, "1", "")], 0);
     assert_eq!(denied.rc, -94);
-    assert!(denied.error().contains("route permission denied"), "{:?}", denied.error());
+    assert!(
+        denied.error().contains("route permission denied"),
+        "{:?}",
+        denied.error()
+    );
     assert_eq!(denied.version, 40);
-    assert!(denied.fields[15].starts_with("SAProuter 40.4 on '"), "{:?}", denied.fields[15]);
+    assert!(
+        denied.fields[15].starts_with("SAProuter 40.4 on '"),
+        "{:?}",
+        denied.fields[15]
+    );
 
     let refused_conn = refused(&r, &[(L, &me, ""), (L, &closed.to_string(), "")], 0);
     assert_eq!(refused_conn.rc, -92);
@@ -193,7 +250,14 @@ fn passwords_in_the_router_entry_or_the_next_entry() {
 fn routes_to_the_router_itself_are_refused_under_any_spelling() {
     let r = TestRouter::start("P * * *\n", &[]);
     let me = r.port.to_string();
-    for host in ["127.0.0.1", "127.1", "2130706433", "localhost", "0.0.0.0", "127.0.0.2"] {
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "2130706433",
+        "localhost",
+        "0.0.0.0",
+        "127.0.0.2",
+    ] {
         let e = refused(&r, &[(L, &me, ""), (host, &me, "")], 0);
         assert_eq!(e.rc, -94, "route to {host}:{me} must be refused");
     }
@@ -209,7 +273,11 @@ fn malformed_first_messages() {
     let e = rterr(&read_frame(&mut s));
     assert_eq!(e.rc, -93);
     assert_eq!(e.error(), "Network packet too big");
-    assert!(e.detail().contains("1651269898") && e.detail().contains("10024"), "{}", e.detail());
+    assert!(
+        e.detail().contains("1651269898") && e.detail().contains("10024"),
+        "{}",
+        e.detail()
+    );
 
     let mut s = r.connect();
     s.write_all(&10025u32.to_be_bytes()).unwrap();
@@ -235,7 +303,10 @@ fn malformed_first_messages() {
 
     // The router still routes afterwards.
     let echo = ni_echo();
-    assert_eq!(ask_route(&r, &[(L, &me, ""), (L, &echo.to_string(), "")], 0).1, PONG);
+    assert_eq!(
+        ask_route(&r, &[(L, &me, ""), (L, &echo.to_string(), "")], 0).1,
+        PONG
+    );
 }
 
 #[test]
@@ -249,7 +320,11 @@ fn version_request_is_answered_then_the_route_follows() {
     s.write_all(&frame(&request)).unwrap();
     let answer = rterr(&read_frame(&mut s));
     assert_eq!((answer.version, answer.opcode, answer.rc), (40, 2, 0));
-    s.write_all(&frame(&route(&[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 0))).unwrap();
+    s.write_all(&frame(&route(
+        &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+        0,
+    )))
+    .unwrap();
     assert_eq!(read_frame(&mut s), PONG);
 }
 
@@ -285,7 +360,11 @@ fn full_client_table_answers_minus_100() {
     let start = std::time::Instant::now();
     loop {
         let mut s = r.connect();
-        s.write_all(&frame(&route(&[(L, &r.port.to_string(), ""), (L, "3200", "")], 0))).unwrap();
+        s.write_all(&frame(&route(
+            &[(L, &r.port.to_string(), ""), (L, "3200", "")],
+            0,
+        )))
+        .unwrap();
         let e = rterr(&read_frame(&mut s));
         if e.rc == -100 {
             break;
@@ -297,12 +376,19 @@ fn full_client_table_answers_minus_100() {
 #[test]
 fn two_hundred_concurrent_sessions() {
     let echo = ni_echo();
-    let r = std::sync::Arc::new(TestRouter::start(&table(&[format!("P {L} {L} {echo}")]), &[]));
+    let r = std::sync::Arc::new(TestRouter::start(
+        &table(&[format!("P {L} {L} {echo}")]),
+        &[],
+    ));
     let workers: Vec<_> = (0..200)
         .map(|i| {
             let r = std::sync::Arc::clone(&r);
             thread::spawn(move || {
-                let (mut s, reply) = ask_route(&r, &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")], 0);
+                let (mut s, reply) = ask_route(
+                    &r,
+                    &[(L, &r.port.to_string(), ""), (L, &echo.to_string(), "")],
+                    0,
+                );
                 assert_eq!(reply, PONG);
                 for k in 0..5 {
                     let data = pattern(1000 + i, k);
@@ -372,7 +458,10 @@ fn malformed_table_names_file_line_and_column() {
 #[test]
 fn no_arguments_or_unknown_option_print_help() {
     for args in [&[][..], &["-X"][..]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_saprouter")).args(args).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_saprouter"))
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("usage: saprouter"), "{err}");

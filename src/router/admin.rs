@@ -8,9 +8,8 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpStream;
-
 use super::clients::Interrupt;
+use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
 use super::selfaddr;
@@ -23,7 +22,13 @@ use crate::routtab::{Decision, RouteQuery};
 const MODULE: &str = "router/admin.rs";
 
 /// Handles one admin request on `stream` (already read: `payload`).
-pub async fn run(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr, payload: &[u8]) {
+pub async fn run<C: Conn>(
+    shared: &Shared,
+    stream: &mut C,
+    peer: SocketAddr,
+    own: Option<SocketAddr>,
+    payload: &[u8],
+) {
     let request = match AdminRequest::decode(payload) {
         Ok(request) => request,
         Err(err) => {
@@ -43,7 +48,7 @@ pub async fn run(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr, payl
     tracing::info!(%peer, local, command = ?request.command, "admin request");
 
     if let AdminCommand::Info { password } = &request.command {
-        match info_allowed(shared, stream, peer, local, password.as_deref()) {
+        match info_allowed(shared, own, peer, local, password.as_deref()) {
             Ok(()) => send_info(shared, stream).await,
             Err(failure) => send_failure(shared, stream, &failure).await,
         }
@@ -71,7 +76,7 @@ pub async fn run(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr, payl
 /// permits a route from them to this router's own address and port.
 fn info_allowed(
     shared: &Shared,
-    stream: &TcpStream,
+    own: Option<SocketAddr>,
     peer: SocketAddr,
     local: bool,
     offered: Option<&str>,
@@ -94,9 +99,7 @@ fn info_allowed(
     if local {
         return Ok(());
     }
-    let own = stream
-        .local_addr()
-        .map_err(|_| refused("no local address"))?;
+    let own = own.ok_or_else(|| refused("no local address"))?;
     let passwords: Vec<&str> = offered.into_iter().filter(|p| !p.is_empty()).collect();
     let query = RouteQuery {
         source: selfaddr::canonical(peer.ip()),
@@ -122,7 +125,7 @@ fn unix(t: SystemTime) -> u64 {
 }
 
 /// The info reply: client records, server record, text lines, end frame.
-async fn send_info(shared: &Shared, stream: &mut TcpStream) {
+async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
     let clients = shared.clients.snapshot();
     let mut records = Vec::with_capacity(clients.len() * crate::ni::admin::INFO_CLIENT_LEN);
     for c in &clients {

@@ -4,6 +4,7 @@
 mod admin;
 pub mod clients;
 pub mod config;
+pub mod conn;
 pub mod connlog;
 pub mod errors;
 pub mod relay;
@@ -142,7 +143,9 @@ impl Router {
                     Ok((stream, peer)) => {
                         match Arc::clone(&shared.slots).try_acquire_owned() {
                             Ok(permit) => {
-                                tracker.spawn(session::run(Arc::clone(&shared), stream, peer, permit));
+                                let _ = stream.set_nodelay(true);
+                                let local = stream.local_addr().ok();
+                                tracker.spawn(session::run(Arc::clone(&shared), stream, peer, local, permit));
                             }
                             Err(_) => {
                                 tracker.spawn(refuse_overflow(Arc::clone(&shared), stream, peer));

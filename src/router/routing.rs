@@ -7,6 +7,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::conn::{BoxConn, Conn};
 use tokio::time::{timeout_at, Instant};
 
 use super::clients::{ClientHandle, Partner};
@@ -27,9 +29,9 @@ const MODULE: &str = "router/routing.rs";
 const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
 
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
-pub async fn run(
+pub async fn run<C: Conn>(
     shared: &Arc<Shared>,
-    mut client: TcpStream,
+    mut client: C,
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: Bytes,
@@ -39,6 +41,7 @@ pub async fn run(
         Ok(established) => {
             let Established {
                 server,
+                server_ip,
                 server_leftover,
                 route,
                 partner,
@@ -59,10 +62,7 @@ pub async fn run(
                     &format!("S{}/{}", handle.id, partner.handle),
                     &format!(
                         "host {}/{} ({}){native}",
-                        server
-                            .peer_addr()
-                            .map(|a| a.ip().to_string())
-                            .unwrap_or_default(),
+                        server_ip,
                         route.next_hop().service,
                         route.next_hop().host
                     ),
@@ -79,19 +79,28 @@ pub async fn run(
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);
-            let outcome = relay::run(client, server, relay, move |why| {
-                let failure = RouteFailure::new(
-                    why.return_code(),
-                    super::errors::standard_text(why.return_code()),
-                    format!(
-                        "NiRClientHandle: {}",
-                        super::errors::standard_text(why.return_code())
-                    ),
-                    MODULE,
-                    line!(),
-                );
-                shared_for_errors.errors.message(&failure, false)
-            })
+            let (client_read, client_write) = tokio::io::split(client);
+            let (server_read, server_write) = tokio::io::split(server);
+            let outcome = relay::run_split(
+                client_read,
+                client_write,
+                server_read,
+                server_write,
+                relay,
+                move |why| {
+                    let failure = RouteFailure::new(
+                        why.return_code(),
+                        super::errors::standard_text(why.return_code()),
+                        format!(
+                            "NiRClientHandle: {}",
+                            super::errors::standard_text(why.return_code())
+                        ),
+                        MODULE,
+                        line!(),
+                    );
+                    shared_for_errors.errors.message(&failure, false)
+                },
+            )
             .await;
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
             if let Some(log) = &shared.connlog {
@@ -116,7 +125,8 @@ pub async fn run(
 
 /// A route that stands: the connection to the next hop and what arrived on it already.
 struct Established {
-    server: TcpStream,
+    server: BoxConn,
+    server_ip: IpAddr,
     server_leftover: Bytes,
     route: RouteRequest,
     partner: Partner,
@@ -158,7 +168,15 @@ async fn establish(
         )
         .with_syscall_text("getservbyname")
     })?;
-    let ip = resolve_host(&next.host, Instant::now() + timeout).await?;
+    // A next hop that a LAN router registered over reverse invoke is reached through its
+    // link, not through DNS and TCP.
+    let registered = shared
+        .registered_hops()
+        .and_then(|hops| hops.lookup(&next.host, port).map(|ip| (hops, ip)));
+    let ip = match &registered {
+        Some((_, ip)) => *ip,
+        None => resolve_host(&next.host, Instant::now() + timeout).await?,
+    };
     let source = selfaddr::canonical(peer.ip());
 
     if selfaddr::is_own_listener(ip, port, &[shared.port]) {
@@ -204,7 +222,20 @@ async fn establish(
         )
     })?;
     let target = SocketAddr::new(ip, port);
-    let mut server = connect(target, &next, Instant::now() + timeout, timeout).await?;
+    let mut server: BoxConn = match &registered {
+        Some((hops, _)) => {
+            open_registered(
+                hops.as_ref(),
+                &route,
+                &next,
+                ip,
+                port,
+                Instant::now() + timeout,
+            )
+            .await?
+        }
+        None => Box::new(connect(target, &next, Instant::now() + timeout, timeout).await?),
+    };
     let partner_handle = shared.clients.next_handle();
 
     let mut server_leftover = Bytes::new();
@@ -225,6 +256,7 @@ async fn establish(
     };
     Ok(Established {
         server,
+        server_ip: ip,
         server_leftover,
         route,
         partner,
@@ -385,7 +417,7 @@ async fn connect(
 /// Sends the advanced route to the next router and waits for its answer. Returns bytes that
 /// arrived behind its `NI_PONG`.
 async fn hand_on(
-    server: &mut TcpStream,
+    server: &mut BoxConn,
     onward: &RouteRequest,
     next: &RouteHop,
     deadline: Instant,
@@ -460,5 +492,43 @@ impl RouteFailure {
     fn with_syscall_text(mut self, call: &'static str) -> Self {
         self.system_call = Some((call, 0, String::new()));
         self
+    }
+}
+
+/// Opens a stream over a reverse-invoke link. The LAN router behind it is a router, so the
+/// route must go on behind it.
+async fn open_registered(
+    hops: &dyn super::conn::RegisteredHops,
+    route: &RouteRequest,
+    next: &RouteHop,
+    ip: IpAddr,
+    port: u16,
+    deadline: Instant,
+) -> Result<BoxConn, RouteFailure> {
+    if route.advanced().is_none() {
+        return Err(RouteFailure::new(
+            rc::NIEROUT_INTERN,
+            "internal error",
+            format!("NiRRouteRepl: {}:{} is a registered SAProuter; the route must name a target behind it", next.host, next.service),
+            MODULE,
+            line!(),
+        ));
+    }
+    match timeout_at(deadline, hops.open(ip, port)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(err)) => Err(RouteFailure::new(
+            rc::NIEROUT_CONN_REFUSED,
+            format!("partner '{}:{}' not reached", next.host, next.service),
+            format!("NiRIOpen: no usable reverse-invoke link to {ip}:{port} ({err})"),
+            MODULE,
+            line!(),
+        )),
+        Err(_) => Err(RouteFailure::new(
+            rc::NIETIMEOUT,
+            format!("connection to {}:{} timed out", next.host, next.service),
+            format!("NiRIOpen: no reverse-invoke stream to {ip}:{port} in time"),
+            MODULE,
+            line!(),
+        )),
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 use super::admin;
+use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
 use super::routing;
@@ -38,8 +39,8 @@ enum FirstRead {
 
 /// Reads one frame of at most [`MAX_FIRST_FRAME`] bytes before `deadline`; bytes after it
 /// stay in `buf`.
-async fn read_first_frame(
-    stream: &mut TcpStream,
+async fn read_first_frame<C: Conn>(
+    stream: &mut C,
     buf: &mut BytesMut,
     deadline: Instant,
 ) -> FirstRead {
@@ -60,25 +61,29 @@ async fn read_first_frame(
 
 /// Sends one NI frame and ignores the outcome: the client may already be gone, and there is
 /// nothing more to tell it.
-pub async fn send_frame(stream: &mut TcpStream, payload: &[u8]) {
+pub async fn send_frame<C: Conn + ?Sized>(stream: &mut C, payload: &[u8]) {
     let bytes = frame::frame(payload);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.write_all(&bytes)).await;
 }
 
 /// Sends an error to the client (generic when errors are hidden).
-pub async fn send_failure(shared: &Shared, stream: &mut TcpStream, failure: &RouteFailure) {
+pub async fn send_failure<C: Conn + ?Sized>(
+    shared: &Shared,
+    stream: &mut C,
+    failure: &RouteFailure,
+) {
     let payload = shared.errors.message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
 
 /// Runs one connection to its end. `permit` is its client-table slot.
-pub async fn run(
+pub async fn run<C: Conn>(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: C,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
 ) {
-    let _ = stream.set_nodelay(true);
     let client = shared.clients.register(peer);
     if shared.peer_traced(peer.ip()) {
         shared.clients.set_traced(client.id, true);
@@ -135,7 +140,7 @@ pub async fn run(
             routing::run(&shared, stream, peer, &client, payload, leftover).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
-            admin::run(&shared, &mut stream, peer, &payload).await;
+            admin::run(&shared, &mut stream, peer, local, &payload).await;
             break;
         } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
             controls += 1;
@@ -185,7 +190,7 @@ pub async fn run(
 
 /// Answers a control message received before the route. Returns true when the client may
 /// go on (a version request), false when the connection ends.
-async fn answer_control(shared: &Shared, stream: &mut TcpStream, payload: &[u8]) -> bool {
+async fn answer_control<C: Conn>(shared: &Shared, stream: &mut C, payload: &[u8]) -> bool {
     let message = match RtErr::decode(payload) {
         Ok(message) => message,
         Err(err) => {

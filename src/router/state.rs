@@ -4,13 +4,14 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use tokio::sync::{watch, Semaphore};
 
 use super::clients::ClientTable;
 use super::config::RouterConfig;
+use super::conn::RegisteredHops;
 use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
@@ -56,6 +57,7 @@ pub struct Shared {
     trace_hook: Option<TraceHook>,
     trace_masks: Mutex<Vec<String>>,
     lifecycle: watch::Sender<Lifecycle>,
+    registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
 }
 
 impl Shared {
@@ -84,6 +86,7 @@ impl Shared {
             trace_hook,
             trace_masks: Mutex::new(Vec::new()),
             lifecycle,
+            registered_hops: OnceLock::new(),
             config,
         }
     }
@@ -108,6 +111,16 @@ impl Shared {
         let lines = table.entries.len();
         *self.routtab.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
         Ok(lines)
+    }
+
+    /// Installs the reverse-invoke registrations (DMZ side); only the first call counts.
+    pub fn set_registered_hops(&self, hops: Arc<dyn RegisteredHops>) {
+        let _ = self.registered_hops.set(hops);
+    }
+
+    /// The reverse-invoke registrations, when this router accepts them.
+    pub fn registered_hops(&self) -> Option<Arc<dyn RegisteredHops>> {
+        self.registered_hops.get().cloned()
     }
 
     /// Whether clients get the generic error (`-Z`, toggled by `-z`).

@@ -14,7 +14,10 @@ pub const STEP: Duration = Duration::from_secs(10);
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Retries connecting until `port` accepts, or panics after [`STEP`].
@@ -144,7 +147,15 @@ pub fn route(hops: &[(&str, &str, &str)], talk_mode: u8) -> Vec<u8> {
         }
     }
     let mut out = b"NI_ROUTE\0".to_vec();
-    out.extend_from_slice(&[2, 40, hops.len() as u8, talk_mode, 0, 0, hops.len() as u8 - 1]);
+    out.extend_from_slice(&[
+        2,
+        40,
+        hops.len() as u8,
+        talk_mode,
+        0,
+        0,
+        hops.len() as u8 - 1,
+    ]);
     out.extend_from_slice(&(string.len() as u32).to_be_bytes());
     out.extend_from_slice(&(first as u32).to_be_bytes());
     out.extend_from_slice(&string);
@@ -174,7 +185,11 @@ impl RtErr {
 
 /// Decodes an `NI_RTERR` payload by hand (independently of the crate's decoder).
 pub fn rterr(payload: &[u8]) -> RtErr {
-    assert!(payload.starts_with(b"NI_RTERR\0"), "not NI_RTERR: {:?}", String::from_utf8_lossy(&payload[..payload.len().min(40)]));
+    assert!(
+        payload.starts_with(b"NI_RTERR\0"),
+        "not NI_RTERR: {:?}",
+        String::from_utf8_lossy(&payload[..payload.len().min(40)])
+    );
     let rc = i32::from_be_bytes(payload[12..16].try_into().unwrap());
     let len = u32::from_be_bytes(payload[16..20].try_into().unwrap()) as usize;
     assert_eq!(payload.len(), 20 + len + 4, "text length and trailer");
@@ -182,20 +197,32 @@ pub fn rterr(payload: &[u8]) -> RtErr {
     let fields: Vec<String> = if text.is_empty() {
         Vec::new()
     } else {
-        text.split(|&b| b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+        text.split(|&b| b == 0)
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
     };
     if !fields.is_empty() {
         assert_eq!(fields[0], "*ERR*");
         assert_eq!(fields[20], "*ERR*");
         assert_eq!(fields[3], rc.to_string());
     }
-    RtErr { version: payload[9], opcode: payload[10], rc, fields }
+    RtErr {
+        version: payload[9],
+        opcode: payload[10],
+        rc,
+        fields,
+    }
 }
 
 /// Sends a route request and returns the router's one reply frame.
-pub fn ask_route(router: &TestRouter, hops: &[(&str, &str, &str)], talk_mode: u8) -> (TcpStream, Vec<u8>) {
+pub fn ask_route(
+    router: &TestRouter,
+    hops: &[(&str, &str, &str)],
+    talk_mode: u8,
+) -> (TcpStream, Vec<u8>) {
     let mut s = router.connect();
-    s.write_all(&frame(&route(hops, talk_mode))).expect("send route");
+    s.write_all(&frame(&route(hops, talk_mode)))
+        .expect("send route");
     let reply = read_frame(&mut s);
     (s, reply)
 }
