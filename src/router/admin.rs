@@ -164,7 +164,10 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
         format!("Total no. of clients: {}", clients.len()),
         format!("Working directory   : {}", shared.working_dir.display()),
         format!("Routtab             : {}", shared.config.routtab.display()),
-    ] {
+    ]
+    .into_iter()
+    .chain(shared.info_extra())
+    {
         let mut text = line.into_bytes();
         text.push(0);
         send_frame(stream, &text).await;

@@ -10,7 +10,7 @@ pub mod errors;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
-mod session;
+pub mod session;
 pub mod state;
 
 use std::net::SocketAddr;

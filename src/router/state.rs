@@ -31,6 +31,9 @@ pub enum Lifecycle {
 /// Called with the new trace level when `-t` toggles it (the binary re-filters its logs).
 pub type TraceHook = Box<dyn Fn(u8) + Send + Sync>;
 
+/// Produces extra text lines for the info reply (`-l`), e.g. the reverse-invoke state.
+pub type InfoLines = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// State shared by the listener and every session.
 pub struct Shared {
     /// Settings from the command line.
@@ -58,6 +61,7 @@ pub struct Shared {
     trace_masks: Mutex<Vec<String>>,
     lifecycle: watch::Sender<Lifecycle>,
     registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
+    info_extra: OnceLock<InfoLines>,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
             trace_masks: Mutex::new(Vec::new()),
             lifecycle,
             registered_hops: OnceLock::new(),
+            info_extra: OnceLock::new(),
             config,
         }
     }
@@ -121,6 +126,16 @@ impl Shared {
     /// The reverse-invoke registrations, when this router accepts them.
     pub fn registered_hops(&self) -> Option<Arc<dyn RegisteredHops>> {
         self.registered_hops.get().cloned()
+    }
+
+    /// Installs a producer of extra `-l` lines; only the first call counts.
+    pub fn set_info_extra(&self, lines: InfoLines) {
+        let _ = self.info_extra.set(lines);
+    }
+
+    /// Extra `-l` lines (empty when none are installed).
+    pub fn info_extra(&self) -> Vec<String> {
+        self.info_extra.get().map(|f| f()).unwrap_or_default()
     }
 
     /// Whether clients get the generic error (`-Z`, toggled by `-z`).
