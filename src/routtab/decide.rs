@@ -2,7 +2,10 @@
 
 use std::net::IpAddr;
 
-use super::RoutTab;
+use subtle::{Choice, ConstantTimeEq};
+
+use super::parse::MAX_PASSWORD_LEN;
+use super::{Action, Entry, RoutTab, ServicePattern, Source};
 
 /// What the router knows about a route when it asks the table.
 #[derive(Debug, Clone)]
@@ -66,11 +69,90 @@ impl RoutTab {
     /// not matched by a `*` service (SAP's rule: raw targets must be listed by port).
     /// Passwords compare in constant time.
     pub fn decide(&self, query: &RouteQuery<'_>) -> Decision {
-        todo!("policy helper")
+        let Some(entry) = self.entries.iter().find(|e| e.matches(query)) else {
+            return Decision::Deny {
+                line: None,
+                reason: DenyReason::NoMatch,
+            };
+        };
+        let deny = |reason| Decision::Deny {
+            line: Some(entry.line),
+            reason,
+        };
+        if matches!(entry.action, Action::Deny | Action::SncDeny) {
+            return deny(DenyReason::DenyLine);
+        }
+        let within = |count: usize, limit: u8| limit == 255 || count <= usize::from(limit);
+        if !within(query.routers_before, entry.hops.before)
+            || !within(query.routers_after, entry.hops.after)
+        {
+            return deny(DenyReason::HopLimit);
+        }
+        if let Some(password) = &entry.password {
+            if !password_offered(password, query.passwords) {
+                return deny(DenyReason::Password);
+            }
+        }
+        if query.raw && matches!(entry.action, Action::Secure | Action::SncSecure) {
+            return deny(DenyReason::NativeNotAllowed);
+        }
+        Decision::Permit { line: entry.line }
     }
 
     /// The SNC name a `KT` line requires for the hop to `addr:port`, if any.
     pub fn snc_target(&self, addr: IpAddr, port: u16) -> Option<&super::SncName> {
-        todo!("policy helper")
+        self.entries
+            .iter()
+            .find_map(|e| match (&e.action, &e.source) {
+                (Action::SncTarget, Source::Snc(name))
+                    if e.destination.matches(addr) && e.service.matches(port) =>
+                {
+                    Some(name)
+                }
+                _ => None,
+            })
     }
+}
+
+impl Entry {
+    /// True when this line decides `query` (source, destination and service match).
+    fn matches(&self, query: &RouteQuery<'_>) -> bool {
+        let source = match (&self.action, &self.source) {
+            (Action::SncTarget, _) => false,
+            (_, Source::Host(pattern)) => pattern.matches(query.source),
+            (_, Source::Snc(name)) => query.snc_name.is_some_and(|peer| name.matches(peer)),
+        };
+        // SAP: on the last router a native (raw) target must be listed by port; a `*`
+        // service does not permit it. Deny lines keep matching so they still deny.
+        let native_wildcard = query.raw
+            && query.routers_after == 0
+            && self.service == ServicePattern::Any
+            && !matches!(self.action, Action::Deny | Action::SncDeny);
+        source
+            && !native_wildcard
+            && self.destination.matches(query.destination)
+            && self.service.matches(query.port)
+    }
+}
+
+/// True when any offered password equals `expected`, in time independent of the contents:
+/// every candidate is compared, each as a zero-padded fixed-size buffer plus its length.
+fn password_offered(expected: &str, offered: &[&str]) -> bool {
+    let expected_buf = padded(expected);
+    let mut found = Choice::from(0u8);
+    for candidate in offered {
+        let same_len = (expected.len() as u64).ct_eq(&(candidate.len() as u64));
+        found |= same_len & expected_buf[..].ct_eq(&padded(candidate)[..]);
+    }
+    found.into()
+}
+
+/// `text` zero-padded to [`MAX_PASSWORD_LEN`] bytes (longer text is cut; its length then
+/// differs from any table password, which is at most that long).
+fn padded(text: &str) -> [u8; MAX_PASSWORD_LEN] {
+    let mut buf = [0u8; MAX_PASSWORD_LEN];
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(MAX_PASSWORD_LEN);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    buf
 }

@@ -5,14 +5,20 @@
 //! supplies, so the table itself holds only address patterns.
 
 mod decide;
+mod field;
 mod parse;
 mod pattern;
+mod system;
+#[cfg(test)]
+mod tests;
 
 pub use decide::{Decision, DenyReason, RouteQuery};
-pub use parse::{parse_table, TableError};
-pub use pattern::{HopLimits, HostPattern, ServicePattern, SncName};
+pub use parse::{parse_table, TableError, MAX_PASSWORD_LEN};
+pub use pattern::{AddressMask, HopLimits, HostPattern, ServicePattern, SncName};
+pub use system::SystemResolver;
 
 use std::net::IpAddr;
+use std::path::Path;
 
 /// Looks up what a table names: host names and service names.
 pub trait Resolver {
@@ -90,27 +96,35 @@ pub struct RoutTab {
     pub entries: Vec<Entry>,
 }
 
-// TEMP-SHIM (replaced by the policy branch's system.rs)
-/// Resolves through the OS.
-pub struct SystemResolver(crate::services::Services);
-impl SystemResolver {
-    /// A resolver over `services`.
-    pub fn new(services: crate::services::Services) -> Self {
-        Self(services)
-    }
-}
-impl Resolver for SystemResolver {
-    fn resolve_host(&self, _name: &str) -> Result<Vec<IpAddr>, String> {
-        todo!()
-    }
-    fn resolve_service(&self, name: &str) -> Option<u16> {
-        self.0.resolve(name)
-    }
-}
 impl RoutTab {
-    /// Loads a table file.
-    pub fn load(path: &std::path::Path, resolver: &dyn Resolver) -> Result<RoutTab, TableError> {
-        let _ = (path, resolver);
-        todo!()
+    /// Reads and parses the table at `path` (see [`parse_table`]). An unreadable file is an
+    /// error with line 0; so is text that is not UTF-8 (with the line of the first bad byte).
+    pub fn load(path: &Path, resolver: &dyn Resolver) -> Result<RoutTab, TableError> {
+        let error = |line: usize, message: String| TableError {
+            file: path.to_path_buf(),
+            line,
+            column: 0,
+            message,
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| error(0, format!("cannot read route permission table: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+            let line_start = bytes[..valid]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&bytes[line_start..valid])
+                .chars()
+                .count()
+                + 1;
+            TableError {
+                column,
+                ..error(line, "the line is not valid UTF-8".to_string())
+            }
+        })?;
+        parse_table(&text, path, resolver)
     }
 }
