@@ -19,11 +19,23 @@ pub mod opcode {
 /// A version request as pysap and `saprouter -l` send it: opcode 1, rc 0, no text,
 /// trailer `*ERR`.
 pub fn version_request(ni_version: u8) -> RtErr {
-    todo!("wire helper")
+    RtErr {
+        ni_version,
+        opcode: opcode::VERSION_REQUEST,
+        return_code: 0,
+        text: Vec::new(),
+        trailer: *b"*ERR",
+    }
 }
 
 /// The router's answer to a version request: opcode 2, byte 0x09 = `ni_version`, rc 0, no
 /// text, zero trailer.
 pub fn version_response(ni_version: u8) -> RtErr {
-    todo!("wire helper")
+    RtErr {
+        ni_version,
+        opcode: opcode::VERSION_RESPONSE,
+        return_code: 0,
+        text: Vec::new(),
+        trailer: [0; 4],
+    }
 }
