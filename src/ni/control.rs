@@ -39,3 +39,19 @@ pub fn version_response(ni_version: u8) -> RtErr {
         trailer: [0; 4],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_messages() {
+        let req = version_request(40);
+        assert_eq!((req.opcode, req.return_code, req.trailer), (1, 0, *b"*ERR"));
+        assert!(req.text.is_empty());
+        let resp = version_response(40);
+        assert_eq!((resp.ni_version, resp.opcode, resp.return_code), (40, 2, 0));
+        assert_eq!(resp.trailer, [0; 4]);
+        assert_eq!(RtErr::decode(&resp.encode()), Ok(resp));
+    }
+}
