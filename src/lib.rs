@@ -6,9 +6,11 @@
 //! - [`routtab`]: the route permission table (`saprouttab`) and its first-match decision; no sockets.
 //! - [`services`]: service names to ports (system services database plus SAP's built-in names).
 //! - [`router`]: the tokio daemon: listener, sessions, relay, admin requests, logs.
+//! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
 
 pub mod adminclient;
 pub mod ni;
+pub mod niping;
 pub mod router;
 pub mod routtab;
 pub mod secret;

@@ -158,18 +158,133 @@ pub struct RouteRequest {
 impl RouteRequest {
     /// A client's route over `hops` (first = first router): rest = entries - 1, offset =
     /// length of entry 0.
+    ///
+    /// With fewer than 2 hops the result is not a valid route (rest saturates at 0), which
+    /// [`RouteRequest::decode`] on the other side rejects.
     pub fn new(hops: Vec<RouteHop>, talk_mode: u8, ni_version: u8) -> Self {
-        todo!("wire helper")
+        let rest = u8::try_from(hops.len().saturating_sub(1)).unwrap_or(u8::MAX);
+        let offset = hops.first().map_or(0, |h| len_u32(h.encoded_len()));
+        Self {
+            ni_version,
+            talk_mode,
+            rest,
+            offset,
+            hops,
+        }
     }
 
     /// Decodes and strictly validates a route payload (without the NI length prefix).
+    ///
+    /// Checks, in this order: eyecatcher, header length, route info version, NI version,
+    /// talk mode, non-empty route, route length against the bytes present, NUL terminators,
+    /// entry count, rest nodes, offset. Strings are decoded lossily; `offset` is recomputed
+    /// from the decoded strings so that [`RouteRequest::encode`] stays self-consistent (it
+    /// only differs from the wire value when a field was not valid UTF-8).
     pub fn decode(payload: &[u8]) -> Result<Self, RouteError> {
-        todo!("wire helper")
+        if payload.get(..ROUTE_EYECATCHER.len()) != Some(&ROUTE_EYECATCHER[..]) {
+            return Err(RouteError::NotARoute);
+        }
+        let (header, route) = match payload.split_at_checked(ROUTE_HEADER_LEN) {
+            Some(parts) => parts,
+            None => return Err(RouteError::Truncated(payload.len())),
+        };
+        let mut h = [0u8; ROUTE_HEADER_LEN];
+        h.copy_from_slice(header);
+        let (info_version, ni_version, entries, talk_mode) = (h[0x09], h[0x0A], h[0x0B], h[0x0C]);
+        // 0x0D..0x0F: unused, ignored.
+        let rest = h[0x0F];
+        let length = u32::from_be_bytes([h[0x10], h[0x11], h[0x12], h[0x13]]);
+        let offset = u32::from_be_bytes([h[0x14], h[0x15], h[0x16], h[0x17]]);
+
+        if info_version != ROUTE_INFO_VERSION {
+            return Err(RouteError::InfoVersion(info_version));
+        }
+        if ni_version == 0 {
+            return Err(RouteError::NiVersion(ni_version));
+        }
+        if talk_mode > talk_mode::NI_ROUT_IO {
+            return Err(RouteError::TalkMode(talk_mode));
+        }
+        if entries < 2 || length == 0 {
+            return Err(RouteError::Empty { entries, length });
+        }
+        // Compared as u64: no `0x18 + length` arithmetic that could wrap.
+        if u64::from(length) != route.len() as u64 {
+            return Err(RouteError::Length {
+                declared: length,
+                present: route.len(),
+            });
+        }
+
+        // Never keep more hops than declared (at most 255); keep counting to report.
+        let mut hops = Vec::with_capacity(usize::from(entries));
+        let mut starts = Vec::with_capacity(usize::from(entries));
+        let mut present = 0usize;
+        let mut at = 0usize;
+        let mut rest_bytes = route;
+        while !rest_bytes.is_empty() {
+            let (host, r) = take_cstr(rest_bytes).ok_or(RouteError::Unterminated(present))?;
+            let (service, r) = take_cstr(r).ok_or(RouteError::Unterminated(present))?;
+            let (password, r) = take_cstr(r).ok_or(RouteError::Unterminated(present))?;
+            if hops.len() < usize::from(entries) {
+                starts.push(at);
+                hops.push(RouteHop {
+                    host: String::from_utf8_lossy(host).into_owned(),
+                    service: String::from_utf8_lossy(service).into_owned(),
+                    password: String::from_utf8_lossy(password).into_owned(),
+                });
+            }
+            at = route.len() - r.len();
+            rest_bytes = r;
+            present += 1;
+        }
+        if present != usize::from(entries) {
+            return Err(RouteError::Entries {
+                declared: entries,
+                present,
+            });
+        }
+        if rest == 0 || rest >= entries {
+            return Err(RouteError::Rest { rest, entries });
+        }
+        let next = usize::from(entries - rest);
+        match starts.get(next) {
+            Some(&start) if start as u64 == u64::from(offset) => {}
+            _ => return Err(RouteError::Offset(offset)),
+        }
+        let offset = len_u32(hops.iter().take(next).map(RouteHop::encoded_len).sum());
+        Ok(Self {
+            ni_version,
+            talk_mode,
+            rest,
+            offset,
+            hops,
+        })
     }
 
     /// Encodes the payload (without the NI length prefix).
+    ///
+    /// The entry count is a byte on the wire: more than 255 hops cannot be represented and
+    /// are declared as 255 (the receiver then refuses the route).
     pub fn encode(&self) -> Vec<u8> {
-        todo!("wire helper")
+        let route_len: usize = self.hops.iter().map(RouteHop::encoded_len).sum();
+        let mut out = Vec::with_capacity(ROUTE_HEADER_LEN.saturating_add(route_len));
+        out.extend_from_slice(ROUTE_EYECATCHER);
+        out.push(ROUTE_INFO_VERSION);
+        out.push(self.ni_version);
+        out.push(u8::try_from(self.hops.len()).unwrap_or(u8::MAX));
+        out.push(self.talk_mode);
+        out.extend_from_slice(&[0, 0]);
+        out.push(self.rest);
+        out.extend_from_slice(&len_u32(route_len).to_be_bytes());
+        out.extend_from_slice(&self.offset.to_be_bytes());
+        for hop in &self.hops {
+            for field in [&hop.host, &hop.service, &hop.password] {
+                out.extend_from_slice(field.as_bytes());
+                out.push(0);
+            }
+        }
+        out
     }
 
     /// Index of the hop this router must connect to.
@@ -200,6 +315,30 @@ impl RouteRequest {
     /// The request the next router must receive: offset advanced past the next hop and rest
     /// decremented. `None` when the next hop is the final target.
     pub fn advanced(&self) -> Option<RouteRequest> {
-        todo!("wire helper")
+        if self.rest <= 1 {
+            return None;
+        }
+        let next = self.hops.len().checked_sub(usize::from(self.rest))?;
+        let step = len_u32(self.hops.get(next)?.encoded_len());
+        Some(RouteRequest {
+            offset: self.offset.checked_add(step)?,
+            rest: self.rest - 1,
+            ..self.clone()
+        })
     }
 }
+
+/// A length as the u32 of the wire format (saturating; real routes are below 10 KB).
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Splits a NUL-terminated field off the front: (field without NUL, remainder).
+fn take_cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nul = bytes.iter().position(|&b| b == 0)?;
+    let (field, rest) = bytes.split_at(nul);
+    Some((field, rest.get(1..)?))
+}
+
+#[cfg(test)]
+mod tests;

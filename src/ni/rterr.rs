@@ -53,8 +53,48 @@ pub mod rc {
 /// SAP's standard text for a return code ("Connect from source to destination not
 /// allowed" for -94, ...); `None` for codes outside the table.
 pub fn rc_text(code: i32) -> Option<&'static str> {
-    todo!("wire helper")
+    Some(match code {
+        rc::NIEINTERN => "NI-internal error",
+        rc::NIEHOST_UNKNOWN => "Host name unknown",
+        rc::NIESERV_UNKNOWN => "Service unknown",
+        rc::NIESERV_USED => "Service already used",
+        rc::NIETIMEOUT => "Time limit reached",
+        rc::NIECONN_BROKEN => "Connection to partner broken",
+        rc::NIETOO_SMALL => "Data range too small",
+        rc::NIEINVAL => "Invalid parameters",
+        rc::NIEWAKEUP => "Wake-Up (without data)",
+        rc::NIECONN_REFUSED => "Connection setup failed",
+        rc::NIEPING => "PING/PONG signal received",
+        rc::NIECONN_PENDING => "Connection to partner via NiRouter not yet set up",
+        rc::NIEVERSION => "Invalid version",
+        rc::NIEMYHOSTNAME => "Local hostname cannot be found",
+        rc::NIENOFREEPORT => "No free port in range",
+        rc::NIEMYHOST_VERIFY => "Local hostname invalid",
+        rc::NIESNC_FAILURE => "Error in the SNC shift in the saprouter",
+        rc::NIEOPCODE => "Opcode received",
+        rc::NIEQUE_FULL => "Queue limit reached, next package not accepted",
+        rc::NIETOO_BIG => "Requested package too large",
+        rc::NIEROUT_HOST_UNKNOWN => "Host name unknown",
+        rc::NIEROUT_SERV_UNKNOWN => "Service unknown",
+        rc::NIEROUT_CONN_REFUSED => "Connection setup failed",
+        rc::NIEROUT_INTERN => "NI-internal errors",
+        rc::NIEROUT_PERM_DENIED => "Connect from source to destination not allowed",
+        rc::NIEROUT_CONN_BROKEN => "Connection terminated",
+        rc::NIEROUT_VERSION => "Invalid client version",
+        rc::NIEROUT_CANCELED => "Connection cancelled by administrator",
+        rc::NIEROUT_SHUTDOWN => "saprouter shutdown",
+        rc::NIEROUT_INFO_DENIED => "Information request refused",
+        rc::NIEROUT_OVERFLOW => "Max. number of clients reached",
+        rc::NIEROUT_MODE_DENIED => "Talkmode not allowed",
+        rc::NIEROUT_NOCLIENT => "Client not available",
+        rc::NIEROUT_EXTERN => "Error in external library",
+        rc::NIEROUT_SNC_FAILURE => "Error in the SNC shift",
+        _ => return None,
+    })
 }
+
+/// Number of NUL-terminated strings in an `*ERR*` record.
+pub const ERR_FIELDS: usize = 21;
 
 /// The NUL-separated text of an error message: 21 fields between two `*ERR*` eyecatchers.
 /// Field names follow what SAP's clients print (LOCATION, ERROR, TIME, ...).
@@ -109,12 +149,83 @@ pub enum RtErrError {
 impl ErrorRecord {
     /// The 21 NUL-terminated fields (eyecatcher, fields 1-15, four empty, eyecatcher).
     pub fn encode(&self) -> Vec<u8> {
-        todo!("wire helper")
+        let mut out = Vec::new();
+        for field in self.fields() {
+            out.extend_from_slice(field.as_bytes());
+            out.push(0);
+        }
+        out
     }
 
     /// Parses a 21-field record; tolerant of a missing final NUL, strict on the eyecatchers.
+    ///
+    /// Fields 16-19 (empty in every capture) are accepted with any content and dropped.
     pub fn decode(text: &[u8]) -> Result<Self, RtErrError> {
-        todo!("wire helper")
+        let text = text.strip_suffix(&[0]).unwrap_or(text);
+        let mut parts = text.split(|&b| b == 0);
+        let mut next = || {
+            parts
+                .next()
+                .ok_or(RtErrError::Record("fewer than 21 fields"))
+        };
+        if next()? != ERR_EYECATCHER.as_bytes() {
+            return Err(RtErrError::Record("missing opening *ERR*"));
+        }
+        let mut field = || next().map(|f| String::from_utf8_lossy(f).into_owned());
+        let record = ErrorRecord {
+            counter: field()?,
+            error: field()?,
+            return_code: field()?,
+            component: field()?,
+            release: field()?,
+            version: field()?,
+            module: field()?,
+            line: field()?,
+            detail: field()?,
+            time: field()?,
+            system_call: field()?,
+            errno: field()?,
+            errno_text: field()?,
+            error_count: field()?,
+            location: field()?,
+        };
+        for _ in 16..20 {
+            next()?;
+        }
+        if next()? != ERR_EYECATCHER.as_bytes() {
+            return Err(RtErrError::Record("missing closing *ERR*"));
+        }
+        if parts.next().is_some() {
+            return Err(RtErrError::Record("data after the closing *ERR*"));
+        }
+        Ok(record)
+    }
+
+    /// The 21 strings in wire order.
+    fn fields(&self) -> [&str; ERR_FIELDS] {
+        [
+            ERR_EYECATCHER,
+            &self.counter,
+            &self.error,
+            &self.return_code,
+            &self.component,
+            &self.release,
+            &self.version,
+            &self.module,
+            &self.line,
+            &self.detail,
+            &self.time,
+            &self.system_call,
+            &self.errno,
+            &self.errno_text,
+            &self.error_count,
+            &self.location,
+            "",
+            "",
+            "",
+            "",
+            ERR_EYECATCHER,
+        ]
     }
 }
 
@@ -136,18 +247,67 @@ pub struct RtErr {
 impl RtErr {
     /// Error information carrying `record`, with a zero trailer.
     pub fn error(ni_version: u8, return_code: i32, record: &ErrorRecord) -> Self {
-        todo!("wire helper")
+        Self {
+            ni_version,
+            opcode: 0,
+            return_code,
+            text: record.encode(),
+            trailer: [0; 4],
+        }
     }
 
     /// Encodes the payload (without the NI length prefix).
+    ///
+    /// # Panics
+    /// When the text is longer than `u32::MAX` bytes (not representable; a caller bug).
     pub fn encode(&self) -> Vec<u8> {
-        todo!("wire helper")
+        let text_len = match u32::try_from(self.text.len()) {
+            Ok(n) => n,
+            Err(_) => panic!("NI_RTERR text of {} bytes is too long", self.text.len()),
+        };
+        let mut out = Vec::with_capacity(RTERR_HEADER_LEN + self.text.len() + 4);
+        out.extend_from_slice(RTERR_EYECATCHER);
+        out.push(self.ni_version);
+        out.push(self.opcode);
+        out.push(0);
+        out.extend_from_slice(&self.return_code.to_be_bytes());
+        out.extend_from_slice(&text_len.to_be_bytes());
+        out.extend_from_slice(&self.text);
+        out.extend_from_slice(&self.trailer);
+        out
     }
 
     /// Decodes a payload; the text length is checked against the bytes present before
     /// anything is copied. A missing trailer is tolerated (decoded as zeros).
+    ///
+    /// A partial trailer (1-3 bytes) is zero-padded; bytes after the trailer (the SNC frame
+    /// of opcodes 70/71) are ignored.
     pub fn decode(payload: &[u8]) -> Result<Self, RtErrError> {
-        todo!("wire helper")
+        if payload.get(..RTERR_EYECATCHER.len()) != Some(&RTERR_EYECATCHER[..]) {
+            return Err(RtErrError::NotRtErr);
+        }
+        let (header, rest) = payload
+            .split_at_checked(RTERR_HEADER_LEN)
+            .ok_or(RtErrError::Truncated("header"))?;
+        let mut h = [0u8; RTERR_HEADER_LEN];
+        h.copy_from_slice(header);
+        let return_code = i32::from_be_bytes([h[0x0C], h[0x0D], h[0x0E], h[0x0F]]);
+        let text_len = u32::from_be_bytes([h[0x10], h[0x11], h[0x12], h[0x13]]);
+        let (text, tail) = usize::try_from(text_len)
+            .ok()
+            .and_then(|n| rest.split_at_checked(n))
+            .ok_or(RtErrError::Truncated("text"))?;
+        let mut trailer = [0u8; 4];
+        for (slot, byte) in trailer.iter_mut().zip(tail) {
+            *slot = *byte;
+        }
+        Ok(Self {
+            ni_version: h[0x09],
+            opcode: h[0x0A],
+            return_code,
+            text: text.to_vec(),
+            trailer,
+        })
     }
 
     /// The text decoded as an [`ErrorRecord`] (opcode 0 messages).
@@ -155,3 +315,6 @@ impl RtErr {
         ErrorRecord::decode(&self.text)
     }
 }
+
+#[cfg(test)]
+mod tests;
