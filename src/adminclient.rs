@@ -35,7 +35,7 @@ pub enum AdminClientError {
     #[error("connection to SAProuter lost: {0}")]
     Io(#[from] std::io::Error),
     /// The router refused, with its error record.
-    #[error("SAProuter refused: {} (rc {})", .0.error, .0.return_code)]
+    #[error("SAProuter refused: {}{}{} (rc {})", .0.error, if .0.detail.is_empty() { "" } else { ": " }, .0.detail, .0.return_code)]
     Refused(Box<ErrorRecord>),
     /// The answer is not what a router sends.
     #[error("unexpected answer from SAProuter: {0}")]

@@ -204,7 +204,7 @@ fn refusals_carry_saps_codes() {
         &["-W", "2000"],
     );
     let me = r.port.to_string();
-    let denied = refused(&r, &[(L, &me, ""), (L, "1", "")], 0);
+    let denied = refused(&r, &[(L, &me, ""), (L, "3", "")], 0);
     assert_eq!(denied.rc, -94);
     assert!(
         denied.error().contains("route permission denied"),

@@ -164,7 +164,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("INIT LOGFILE"), "{text}");
         assert!(
-            text.contains("CONNECT FROM C1/-   host 127.0.0.1/5000"),
+            text.contains("CONNECT FROM C1/-    host 127.0.0.1/5000"),
             "{text}"
         );
         for _ in 0..10 {

@@ -203,7 +203,11 @@ impl Shared {
 
 /// Reads and parses a table file, resolving names through the system.
 pub fn load_routtab(path: &Path, services: Services) -> Result<RoutTab, TableError> {
-    RoutTab::load(path, &SystemResolver::new(services))
+    let table = RoutTab::load(path, &SystemResolver::with_services(services))?;
+    for warning in &table.warnings {
+        tracing::warn!(%warning, "route permission table");
+    }
+    Ok(table)
 }
 
 /// SAP's address masks for tracing: `*` matches any run of characters (`10.0.0.*`).

@@ -251,16 +251,17 @@ fn host_name(
         .entry(lower)
         .or_insert_with(|| resolver.resolve_host(text))
         .clone();
-    let addrs = resolved.map_err(|e| format!("cannot resolve host name: {e}"))?;
+    // A name that does not resolve makes the line match nothing (with a warning from the
+    // parser) rather than failing the table: a DNS outage must not stop a router or a reload.
+    let Ok(addrs) = resolved else {
+        return Ok(HostPattern::Addresses(Vec::new()));
+    };
     let mut masks: Vec<AddressMask> = Vec::with_capacity(addrs.len());
     for addr in addrs {
         let mask = AddressMask::exact(addr);
         if !masks.contains(&mask) {
             masks.push(mask);
         }
-    }
-    if masks.is_empty() {
-        return Err("host name resolves to no address".to_string());
     }
     Ok(HostPattern::Addresses(masks))
 }

@@ -94,6 +94,8 @@ impl std::fmt::Debug for Entry {
 pub struct RoutTab {
     /// Lines in file order (comments and blanks dropped).
     pub entries: Vec<Entry>,
+    /// Problems that did not stop the load (host names that did not resolve).
+    pub warnings: Vec<TableError>,
 }
 
 impl RoutTab {

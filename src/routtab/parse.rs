@@ -41,6 +41,7 @@ pub fn parse_table(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut cache = HostCache::new();
     let mut entries = Vec::new();
+    let mut warnings = Vec::new();
     for (index, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let ctx = LineCtx {
@@ -48,11 +49,11 @@ pub fn parse_table(
             line: index + 1,
             text: line,
         };
-        if let Some(entry) = ctx.parse(resolver, &mut cache)? {
+        if let Some(entry) = ctx.parse(resolver, &mut cache, &mut warnings)? {
             entries.push(entry);
         }
     }
-    Ok(RoutTab { entries })
+    Ok(RoutTab { entries, warnings })
 }
 
 /// One field of a line: its text (quotes removed) and where it starts.
@@ -168,11 +169,33 @@ impl LineCtx<'_> {
         }
     }
 
+    /// Records a warning when a host name resolved to nothing (the line then matches no
+    /// address).
+    fn warn_unresolved(
+        &self,
+        pattern: &super::HostPattern,
+        name: &str,
+        field: &Field<'_>,
+        cache: &HostCache,
+        warnings: &mut Vec<TableError>,
+    ) {
+        if !matches!(pattern, super::HostPattern::Addresses(a) if a.is_empty()) {
+            return;
+        }
+        let why = match cache.get(&field.text.to_ascii_lowercase()) {
+            Some(Err(e)) => format!("cannot resolve host name: {e}"),
+            _ => "host name resolves to no address".to_string(),
+        };
+        let reason = format!("{why}; the line matches no address until the table is reloaded");
+        warnings.push(self.field_error(name, field, &reason));
+    }
+
     /// Parses the line: `None` for blank and comment lines.
     fn parse(
         &self,
         resolver: &dyn Resolver,
         cache: &mut HostCache,
+        warnings: &mut Vec<TableError>,
     ) -> Result<Option<Entry>, TableError> {
         if let Some((at, c)) = self
             .text
@@ -210,16 +233,19 @@ impl LineCtx<'_> {
         } else {
             let pattern = field::host(src.text, resolver, cache)
                 .map_err(|e| self.field_error(src_name, src, &e))?;
+            self.warn_unresolved(&pattern, src_name, src, cache, warnings);
             Source::Host(pattern)
         };
         let destination = match fields.get(2) {
             None => super::HostPattern::Any,
-            Some(f) => field::host(f.text, resolver, cache).map_err(|mut e| {
-                if snc && f.text.contains('=') {
-                    e.push_str(" -- an SNC name with blanks must be in double quotes");
-                }
-                self.field_error(dst_name, f, &e)
-            })?,
+            Some(f) => field::host(f.text, resolver, cache)
+                .map_err(|mut e| {
+                    if snc && f.text.contains('=') {
+                        e.push_str(" -- an SNC name with blanks must be in double quotes");
+                    }
+                    self.field_error(dst_name, f, &e)
+                })
+                .inspect(|p| self.warn_unresolved(p, dst_name, f, cache, warnings))?,
         };
         let service = match fields.get(3) {
             None => ServicePattern::Any,
