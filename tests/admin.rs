@@ -59,7 +59,7 @@ fn list_shows_live_sessions() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("{L}")) && text.contains(&echo.to_string()),
+        text.contains(L) && text.contains(&echo.to_string()),
         "{text}"
     );
     assert!(text.contains("Total no. of clients:"), "{text}");
