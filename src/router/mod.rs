@@ -7,6 +7,7 @@ pub mod config;
 pub mod conn;
 pub mod connlog;
 pub mod errors;
+pub mod limits;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
@@ -72,6 +73,8 @@ impl Router {
         config: RouterConfig,
         trace_hook: Option<TraceHook>,
     ) -> Result<Self, RouterError> {
+        let (soft, hard) = limits::raise_nofile();
+        tracing::info!(soft, hard, "open-file limit");
         let services = Services::system();
         let path = config.routtab.clone();
         let table_services = services.clone();
