@@ -1,0 +1,200 @@
+//! Single-hop measurements: the same client and sink over each path (direct, the router,
+//! socat, haproxy): bulk throughput in raw and NI mode, both directions; 64-byte NI round
+//! trips; route set-ups per second.
+
+use std::time::Duration;
+
+use super::client;
+use super::net::Hop;
+use super::procs::{local, SinkPorts};
+use super::table::{Cell, Kind, Table};
+use super::wire;
+
+/// How a client reaches each sink service over one path.
+#[derive(Clone, Debug)]
+pub struct Hops {
+    pub discard_raw: Hop,
+    pub discard_ni: Hop,
+    pub source_raw: Hop,
+    pub source_ni: Hop,
+    pub echo: Hop,
+    pub pong: Hop,
+}
+
+/// One column: a path, or why it is missing.
+pub struct Path {
+    pub name: String,
+    pub hops: Result<Hops, String>,
+}
+
+/// The direct connection: client → sink.
+pub fn direct(sink: &SinkPorts) -> Hops {
+    let plain = |port| Hop {
+        connect: local(port),
+        route: None,
+    };
+    Hops {
+        discard_raw: plain(sink.discard),
+        discard_ni: plain(sink.discard),
+        source_raw: plain(sink.source),
+        source_ni: plain(sink.source),
+        echo: plain(sink.echo),
+        pong: Hop {
+            connect: local(sink.pong),
+            route: Some(wire::route(sink.pong, "127.0.0.1", sink.pong, true)),
+        },
+    }
+}
+
+/// Through a router listening on `port`: each service is a route to the sink.
+pub fn routed(port: u16, sink: &SinkPorts) -> Hops {
+    let via = |target, ni| Hop {
+        connect: local(port),
+        route: Some(wire::route(port, "127.0.0.1", target, ni)),
+    };
+    Hops {
+        discard_raw: via(sink.discard, false),
+        discard_ni: via(sink.discard, true),
+        source_raw: via(sink.source, false),
+        source_ni: via(sink.source, true),
+        echo: via(sink.echo, true),
+        pong: via(sink.pong, true),
+    }
+}
+
+/// Through a TCP proxy whose listening ports forward to discard, source, echo, pong.
+pub fn proxied(ports: [u16; 4], sink: &SinkPorts) -> Hops {
+    let plain = |port| Hop {
+        connect: local(port),
+        route: None,
+    };
+    Hops {
+        discard_raw: plain(ports[0]),
+        discard_ni: plain(ports[0]),
+        source_raw: plain(ports[1]),
+        source_ni: plain(ports[1]),
+        echo: plain(ports[2]),
+        pong: Hop {
+            connect: local(ports[3]),
+            route: Some(wire::route(sink.pong, "127.0.0.1", sink.pong, true)),
+        },
+    }
+}
+
+/// Sizes of one run.
+pub struct Plan {
+    pub bytes: u64,
+    pub reps: usize,
+    pub rounds: usize,
+    pub setup_clients: usize,
+    pub setup_time: Duration,
+}
+
+/// NI frame payload size of the framed bulk streams.
+const FRAME: u32 = 64 * 1024;
+
+/// Runs the single-hop rows into `table` (columns in the order of `paths`).
+pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {
+    type Bulk = fn(&Hop, u64, u32) -> std::io::Result<f64>;
+    type Pick = fn(&Hops) -> &Hop;
+    let bulk: [(&str, Bulk, Pick, u32); 4] = [
+        (
+            "raw upload, 1 stream",
+            client::upload,
+            |h| &h.discard_raw,
+            0,
+        ),
+        (
+            "raw download, 1 stream",
+            client::download,
+            |h| &h.source_raw,
+            0,
+        ),
+        (
+            "NI upload, 64 KiB frames",
+            client::upload,
+            |h| &h.discard_ni,
+            FRAME,
+        ),
+        (
+            "NI download, 64 KiB frames",
+            client::download,
+            |h| &h.source_ni,
+            FRAME,
+        ),
+    ];
+    for (label, run, pick, frame) in bulk {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+        let mut failed: Vec<Option<String>> = vec![None; paths.len()];
+        for _ in 0..plan.reps {
+            for (i, path) in paths.iter().enumerate() {
+                if let Ok(hops) = &path.hops {
+                    match run(pick(hops), plan.bytes, frame) {
+                        Ok(v) => samples[i].push(v),
+                        Err(e) => failed[i] = Some(format!("failed: {e}")),
+                    }
+                }
+            }
+        }
+        let cells = paths
+            .iter()
+            .zip(samples.iter_mut().zip(failed))
+            .map(|(p, (s, f))| match (&p.hops, f) {
+                (Err(why), _) => Cell::Note(why.clone()),
+                (_, Some(e)) => Cell::Note(e),
+                _ => Cell::Value(median(s)),
+            })
+            .collect();
+        table.push(label, Kind::Throughput, cells);
+    }
+
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for path in paths {
+        let result = path.hops.as_ref().map_err(Clone::clone).and_then(|h| {
+            client::round_trips(&h.echo, plan.rounds, 64).map_err(|e| format!("failed: {e}"))
+        });
+        match result {
+            Ok(times) => {
+                p50.push(Cell::Value(client::quantile(&times, 0.5) as f64));
+                p99.push(Cell::Value(client::quantile(&times, 0.99) as f64));
+            }
+            Err(why) => {
+                p50.push(Cell::Note(why.clone()));
+                p99.push(Cell::Note(why));
+            }
+        }
+    }
+    table.push("NI round trip, 64 B, p50", Kind::Latency, p50);
+    table.push("NI round trip, 64 B, p99", Kind::Latency, p99);
+
+    let mut rates = Vec::new();
+    for path in paths {
+        rates.push(match &path.hops {
+            Err(why) => Cell::Note(why.clone()),
+            Ok(h) => {
+                let s = rt.block_on(client::setups(&h.pong, plan.setup_clients, plan.setup_time));
+                if s.rate == 0.0 {
+                    Cell::Note(format!("failed ({} errors)", s.errors))
+                } else {
+                    Cell::Value(s.rate)
+                }
+            }
+        });
+        // Let TIME_WAIT sockets of this path age before the next one starts.
+        std::thread::sleep(plan.setup_time.min(Duration::from_secs(2)));
+    }
+    table.push(
+        format!(
+            "set-ups per second ({} clients: connect, NI_ROUTE, NI_PONG, close)",
+            plan.setup_clients
+        ),
+        Kind::Rate,
+        rates,
+    );
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
