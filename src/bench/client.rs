@@ -98,6 +98,8 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
 pub struct Setups {
     /// Completed set-ups per second.
     pub rate: f64,
+    /// Completed set-ups.
+    pub done: u64,
     /// Failed attempts.
     pub errors: u64,
 }
@@ -136,6 +138,7 @@ pub async fn setups(hop: &Hop, clients: usize, time: Duration) -> Setups {
     }
     Setups {
         rate: count as f64 / secs,
+        done: done.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::client;
 use super::net::Hop;
-use super::procs::{local, SinkPorts};
+use super::procs::{self, local, SinkPorts};
 use super::table::{Cell, Kind, Table};
 use super::wire;
 
@@ -25,6 +25,8 @@ pub struct Hops {
 pub struct Path {
     pub name: String,
     pub hops: Result<Hops, String>,
+    /// Processes between client and sink (their CPU time is the path's cost).
+    pub pids: Vec<u32>,
 }
 
 /// The direct connection: client → sink.
@@ -88,6 +90,14 @@ pub struct Plan {
     pub rounds: usize,
     pub setup_clients: usize,
     pub setup_time: Duration,
+    /// Which groups of rows to run (`throughput`, `latency`, `setups`); empty = all.
+    pub only: Vec<String>,
+}
+
+impl Plan {
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
 }
 
 /// NI frame payload size of the framed bulk streams.
@@ -124,6 +134,9 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
         ),
     ];
     for (label, run, pick, frame) in bulk {
+        if !plan.wants("throughput") {
+            break;
+        }
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
         let mut failed: Vec<Option<String>> = vec![None; paths.len()];
         for _ in 0..plan.reps {
@@ -148,6 +161,15 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
         table.push(label, Kind::Throughput, cells);
     }
 
+    if plan.wants("latency") {
+        latency(paths, plan, table);
+    }
+    if plan.wants("setups") {
+        setups(paths, plan, rt, table);
+    }
+}
+
+fn latency(paths: &[Path], plan: &Plan, table: &mut Table) {
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
     for path in paths {
@@ -167,13 +189,26 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
     }
     table.push("NI round trip, 64 B, p50", Kind::Latency, p50);
     table.push("NI round trip, 64 B, p99", Kind::Latency, p99);
+}
 
+fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {
     let mut rates = Vec::new();
+    let mut cpu = Vec::new();
     for path in paths {
+        let before: Option<f64> = path.pids.iter().map(|p| procs::cpu_secs(*p)).sum();
         rates.push(match &path.hops {
             Err(why) => Cell::Note(why.clone()),
             Ok(h) => {
                 let s = rt.block_on(client::setups(&h.pong, plan.setup_clients, plan.setup_time));
+                let after: Option<f64> = path.pids.iter().map(|p| procs::cpu_secs(*p)).sum();
+                cpu.push(match (before, after, &path.hops) {
+                    (_, _, Err(why)) => Cell::Note(why.clone()),
+                    _ if path.pids.is_empty() => Cell::Note("—".into()),
+                    (Some(b), Some(a), _) if s.done > 0 => {
+                        Cell::Value((a - b) * 1e9 / s.done as f64)
+                    }
+                    _ => Cell::Note("unknown".into()),
+                });
                 if s.rate == 0.0 {
                     Cell::Note(format!("failed ({} errors)", s.errors))
                 } else {
@@ -181,6 +216,9 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
                 }
             }
         });
+        if cpu.len() < rates.len() {
+            cpu.push(Cell::Note("not installed".into()));
+        }
         // Let TIME_WAIT sockets of this path age before the next one starts.
         std::thread::sleep(plan.setup_time.min(Duration::from_secs(2)));
     }
@@ -191,6 +229,11 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
         ),
         Kind::Rate,
         rates,
+    );
+    table.push(
+        "CPU time of the middle process per set-up",
+        Kind::CpuTime,
+        cpu,
     );
 }
 

@@ -14,6 +14,8 @@ pub enum Kind {
     Rate,
     /// KiB per session (lower is better); no direct figure.
     Memory,
+    /// CPU nanoseconds per operation (lower is better); no direct figure.
+    CpuTime,
 }
 
 /// One cell.
@@ -76,7 +78,9 @@ impl Table {
         let _ = writeln!(out, "|---|{}", "---:|".repeat(self.columns.len()));
         for row in &self.rows {
             let reference = match row.cells.first() {
-                Some(Cell::Value(v)) if row.kind != Kind::Memory => Some(*v),
+                Some(Cell::Value(v)) if !matches!(row.kind, Kind::Memory | Kind::CpuTime) => {
+                    Some(*v)
+                }
                 _ => None,
             };
             let cells: Vec<String> = row
@@ -101,6 +105,7 @@ fn render(kind: Kind, cell: &Cell, reference: Option<f64>) -> String {
         Kind::Latency => format!("{:.1} µs", v / 1e3),
         Kind::Rate => format!("{v:.0}/s"),
         Kind::Memory => format!("{v:.1} KiB"),
+        Kind::CpuTime => format!("{:.1} µs", v / 1e3),
     };
     match (kind, reference) {
         (Kind::Latency, Some(r)) => format!("{abs} (+{:.1} µs)", (v - r) / 1e3),

@@ -32,6 +32,12 @@ fn command() -> Command {
                 .help("saprouter binary to measure (default: the one beside this program)"),
         )
         .arg(
+            Arg::new("only")
+                .long("only")
+                .num_args(1)
+                .help("comma-separated groups: throughput,latency,setups,sessions (default all)"),
+        )
+        .arg(
             Arg::new("sink")
                 .long("sink")
                 .num_args(1)
@@ -74,6 +80,10 @@ fn main() -> ExitCode {
                 .map_or("docs/performance.md", |s| s),
         ),
         router,
+        only: m
+            .get_one::<String>("only")
+            .map(|s| s.split(',').map(|g| g.trim().to_string()).collect())
+            .unwrap_or_default(),
     };
     match bench::run(&opts) {
         Ok(markdown) => {
