@@ -76,6 +76,7 @@ pub async fn run<C: Conn>(
                 server_pending: server_leftover,
                 interrupts: handle.interrupts(),
                 traced: handle.traced(),
+                traffic: handle.traffic(),
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);
