@@ -204,6 +204,7 @@ where
         log.counter
             .fetch_add(pending_bytes.len() as u64, Ordering::Relaxed);
     }
+    drop(pending_bytes);
     let mut buf = vec![0u8; BUFFER];
     loop {
         let read = tokio::select! {

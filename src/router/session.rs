@@ -144,7 +144,8 @@ pub async fn run<C: Conn>(
         };
 
         if payload.starts_with(ROUTE_EYECATCHER) {
-            let leftover = buf.split().freeze();
+            // Hand over what followed the route and release the read buffer with it.
+            let leftover = std::mem::take(&mut buf).freeze();
             routing::run(&shared, stream, peer, &client, payload, leftover).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
