@@ -8,10 +8,12 @@ pub mod conn;
 pub mod connlog;
 pub mod errors;
 pub mod limits;
+mod pipes;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
 pub mod session;
+pub mod splice;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -9,12 +9,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::conn::{BoxConn, Conn};
+use super::splice::{self, Side};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout_at, Instant};
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
 use super::errors::RouteFailure;
-use super::relay::{self, Relay};
+use super::relay::Relay;
 use super::selfaddr;
 use super::session::{fmt_secs, send_failure, send_frame};
 use super::state::Shared;
@@ -84,28 +86,19 @@ pub async fn run<C: Conn>(
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);
-            let (client_read, client_write) = tokio::io::split(client);
-            let (server_read, server_write) = tokio::io::split(server);
-            let outcome = relay::run_split(
-                client_read,
-                client_write,
-                server_read,
-                server_write,
-                relay,
-                move |why| {
-                    let failure = RouteFailure::new(
-                        why.return_code(),
-                        super::errors::standard_text(why.return_code()),
-                        format!(
-                            "NiRClientHandle: {}",
-                            super::errors::standard_text(why.return_code())
-                        ),
-                        MODULE,
-                        line!(),
-                    );
-                    shared_for_errors.errors.message(&failure, false)
-                },
-            )
+            let outcome = splice::relay(Side::of(client), server, relay, move |why| {
+                let failure = RouteFailure::new(
+                    why.return_code(),
+                    super::errors::standard_text(why.return_code()),
+                    format!(
+                        "NiRClientHandle: {}",
+                        super::errors::standard_text(why.return_code())
+                    ),
+                    MODULE,
+                    line!(),
+                );
+                shared_for_errors.errors.message(&failure, false)
+            })
             .await;
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
             if let Some(log) = &shared.connlog {
@@ -130,7 +123,7 @@ pub async fn run<C: Conn>(
 
 /// A route that stands: the connection to the next hop and what arrived on it already.
 struct Established {
-    server: BoxConn,
+    server: Side,
     server_ip: IpAddr,
     server_leftover: Bytes,
     route: RouteRequest,
@@ -227,8 +220,8 @@ async fn establish(
         )
     })?;
     let target = SocketAddr::new(ip, port);
-    let mut server: BoxConn = match &registered {
-        Some((hops, _)) => {
+    let mut server = match &registered {
+        Some((hops, _)) => Side::Other(
             open_registered(
                 hops.as_ref(),
                 &route,
@@ -237,22 +230,19 @@ async fn establish(
                 port,
                 Instant::now() + timeout,
             )
-            .await?
-        }
-        None => Box::new(connect(target, &next, Instant::now() + timeout, timeout).await?),
+            .await?,
+        ),
+        None => Side::Tcp(connect(target, &next, Instant::now() + timeout, timeout).await?),
     };
     let partner_handle = shared.clients.next_handle();
 
     let mut server_leftover = Bytes::new();
     if let Some(onward) = route.advanced() {
-        server_leftover = hand_on(
-            &mut server,
-            &onward,
-            &next,
-            Instant::now() + timeout,
-            timeout,
-        )
-        .await?;
+        let deadline = Instant::now() + timeout;
+        server_leftover = match &mut server {
+            Side::Tcp(tcp) => hand_on(tcp, &onward, &next, deadline, timeout).await?,
+            Side::Other(conn) => hand_on(conn, &onward, &next, deadline, timeout).await?,
+        };
     }
     let partner = Partner {
         host: next.host.clone(),
@@ -421,8 +411,8 @@ async fn connect(
 
 /// Sends the advanced route to the next router and waits for its answer. Returns bytes that
 /// arrived behind its `NI_PONG`.
-async fn hand_on(
-    server: &mut BoxConn,
+async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
+    server: &mut S,
     onward: &RouteRequest,
     next: &RouteHop,
     deadline: Instant,
