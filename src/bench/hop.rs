@@ -137,30 +137,51 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
         if !plan.wants("throughput") {
             break;
         }
+        let total = wire::round_total(plan.bytes, frame) as f64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+        let mut cpu: Vec<Option<f64>> = vec![Some(0.0); paths.len()];
         let mut failed: Vec<Option<String>> = vec![None; paths.len()];
         for _ in 0..plan.reps {
             for (i, path) in paths.iter().enumerate() {
                 if let Ok(hops) = &path.hops {
+                    let before = cpu_of(path);
                     match run(pick(hops), plan.bytes, frame) {
                         Ok(v) => samples[i].push(v),
                         Err(e) => failed[i] = Some(format!("failed: {e}")),
                     }
+                    cpu[i] = match (cpu[i], before, cpu_of(path)) {
+                        (Some(sum), Some(b), Some(a)) => Some(sum + a - b),
+                        _ => None,
+                    };
                 }
             }
         }
-        let cells = paths
-            .iter()
-            .zip(samples.iter_mut().zip(failed))
-            .map(|(p, (s, f))| match (&p.hops, f) {
-                (Err(why), _) => Cell::Note(why.clone()),
-                (_, Some(e)) => Cell::Note(e),
-                _ => Cell::Value(median(s)),
-            })
-            .collect();
+        let mut cells = Vec::new();
+        let mut cpu_cells = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            let (cell, cpu_cell) = match (&p.hops, failed[i].take()) {
+                (Err(why), _) => (Cell::Note(why.clone()), Cell::Note(why.clone())),
+                (_, Some(e)) => (Cell::Note(e.clone()), Cell::Note(e)),
+                _ if p.pids.is_empty() => {
+                    (Cell::Value(median(&mut samples[i])), Cell::Note("—".into()))
+                }
+                _ => (
+                    Cell::Value(median(&mut samples[i])),
+                    cpu[i].map_or(Cell::Note("unknown".into()), |c| {
+                        Cell::Value(c * 1e9 / (total * samples[i].len().max(1) as f64))
+                    }),
+                ),
+            };
+            cells.push(cell);
+            cpu_cells.push(cpu_cell);
+        }
         table.push(label, Kind::Throughput, cells);
+        table.push(
+            format!("… CPU time of the middle process per GB ({label})"),
+            Kind::CpuPerGb,
+            cpu_cells,
+        );
     }
-
     if plan.wants("latency") {
         latency(paths, plan, table);
     }
@@ -235,6 +256,11 @@ fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut
         Kind::CpuTime,
         cpu,
     );
+}
+
+/// CPU seconds used so far by the processes of a path (none for direct: `Some(0)`).
+fn cpu_of(path: &Path) -> Option<f64> {
+    path.pids.iter().map(|p| procs::cpu_secs(*p)).sum()
 }
 
 fn median(samples: &mut [f64]) -> f64 {

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod hop;
 pub mod net;
+pub mod paths;
 pub mod procs;
 pub mod report;
 pub mod sessions;
@@ -14,7 +15,6 @@ pub mod wire;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use procs::Proc;
 use table::Table;
 
 /// Loopback addresses the sink's echo service and the idle clients spread over.
@@ -28,6 +28,10 @@ pub struct Options {
     pub out: PathBuf,
     /// The `saprouter` binary under test.
     pub router: PathBuf,
+    /// A second `saprouter` binary measured beside the first (before/after comparisons).
+    pub baseline: Option<PathBuf>,
+    /// Leave socat and haproxy out (quicker iterations).
+    pub skip_peers: bool,
     /// Groups to run (`throughput`, `latency`, `setups`, `sessions`); empty = all.
     pub only: Vec<String>,
 }
@@ -42,56 +46,15 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         .build()?;
     let (_sink_proc, sink) = procs::start_sink(ALIASES)?;
     let mut notes = Vec::new();
-    let mut tools = vec![(
-        "saprouter".to_string(),
-        format!("{} (release build under test)", opts.router.display()),
-    )];
-
-    // Keep every process alive until the single-hop rows are done.
-    let mut keep: Vec<Proc> = Vec::new();
-    let router_dir = dir.path().join("router");
-    std::fs::create_dir_all(&router_dir)?;
-    let (router, router_port) = procs::start_router(&opts.router, &router_dir, &sink)?;
-    let router_pid = router.pid();
-    keep.push(router);
-    let mut paths = vec![
-        hop::Path {
-            name: "direct".into(),
-            hops: Ok(hop::direct(&sink)),
-            pids: Vec::new(),
-        },
-        hop::Path {
-            name: "saprouter-rs".into(),
-            hops: Ok(hop::routed(router_port, &sink)),
-            pids: vec![router_pid],
-        },
-    ];
-    let targets = [sink.discard, sink.source, sink.echo, sink.pong];
-    let first_socat = keep.len();
-    let socat = start_socats(&targets, &mut keep, &mut tools)?;
-    paths.push(hop::Path {
-        name: "socat".into(),
-        hops: socat.map(|p| hop::proxied(p, &sink)),
-        pids: keep[first_socat..].iter().map(Proc::pid).collect(),
-    });
-    let haproxy = procs::start_haproxy(dir.path(), &targets, sink.echo, 1, 20_000)?;
-    paths.push(hop::Path {
-        name: "haproxy".into(),
-        pids: haproxy.as_ref().map(|(p, _)| p.pid()).into_iter().collect(),
-        hops: match haproxy {
-            Some((proc, ports)) => {
-                keep.push(proc);
-                tools.push(tool_version("haproxy", &["-v"]));
-                Ok(hop::proxied(
-                    [ports[0], ports[1], ports[2], ports[3]],
-                    &sink,
-                ))
-            }
-            None => Err("not installed".into()),
-        },
-    });
-
-    let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    let load_before = report::load_average();
+    let started = paths::start(
+        &opts.router,
+        opts.baseline.as_deref(),
+        !opts.skip_peers,
+        &sink,
+        dir.path(),
+    )?;
+    let names: Vec<&str> = started.paths.iter().map(|p| p.name.as_str()).collect();
     let mut single = Table::new(&names);
     let plan = if opts.quick {
         hop::Plan {
@@ -113,10 +76,9 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         }
     };
     eprintln!("saprouter-bench: single hop ...");
-    hop::measure(&paths, &plan, &rt, &mut single);
-    drop(keep);
+    hop::measure(&started.paths, &plan, &rt, &mut single);
+    drop(started.keep);
 
-    eprintln!("saprouter-bench: idle sessions ...");
     let counts: &[usize] = if opts.quick {
         &[100]
     } else {
@@ -125,16 +87,22 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
     let session_plan = sessions::Plan {
         counts,
         aliases: ALIASES,
-        router: &opts.router,
-        dir: &router_dir,
+        routers: &started.routers,
+        dir: dir.path(),
         columns: names.len(),
-        router_column: 1,
         socat_column: names.iter().position(|n| *n == "socat"),
         haproxy_column: names.iter().position(|n| *n == "haproxy"),
     };
     if opts.only.is_empty() || opts.only.iter().any(|g| g == "sessions") {
+        eprintln!("saprouter-bench: idle sessions ...");
         sessions::measure(&session_plan, &sink, &rt, &mut single, &mut notes);
     }
+    notes.push(format!(
+        "load average (1 min) when the run started: {load_before}; when it ended: {} \
+         (other work on the machine skews every figure; ratios from the same run are the \
+         figures to compare)",
+        report::load_average()
+    ));
 
     let report = report::Report {
         quick: opts.quick,
@@ -142,39 +110,12 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
             "Single hop: client → router → sink".to_string(),
             single.markdown(),
         )],
-        tools,
+        tools: started.tools,
         goals: goals(&single),
         notes,
     };
     report::write(&opts.out, &report)?;
     Ok(report.markdown())
-}
-
-/// One socat per sink service; `Err(note)` when socat is missing.
-fn start_socats(
-    targets: &[u16; 4],
-    keep: &mut Vec<Proc>,
-    tools: &mut Vec<(String, String)>,
-) -> std::io::Result<Result<[u16; 4], String>> {
-    let mut ports = [0u16; 4];
-    for (slot, target) in ports.iter_mut().zip(targets) {
-        match procs::start_socat(*target)? {
-            Some((proc, port)) => {
-                keep.push(proc);
-                *slot = port;
-            }
-            None => return Ok(Err("not installed".into())),
-        }
-    }
-    tools.push(tool_version("socat", &["-V"]));
-    Ok(Ok(ports))
-}
-
-fn tool_version(name: &str, args: &[&str]) -> (String, String) {
-    let v = procs::which(name)
-        .and_then(|p| procs::version(&p, args))
-        .unwrap_or_else(|| "unknown version".into());
-    (name.to_string(), v)
 }
 
 /// The goals of issue 7 that this run can check.

@@ -44,6 +44,14 @@ pub fn machine() -> Vec<(String, String)> {
     ]
 }
 
+/// The 1-minute load average, as `/proc/loadavg` says.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The generated part of the document.
 pub struct Report {
     pub quick: bool,

@@ -25,11 +25,11 @@ pub fn max_sessions() -> usize {
 pub struct Plan<'a> {
     pub counts: &'a [usize],
     pub aliases: u8,
-    pub router: &'a Path,
+    /// Router binaries and their columns.
+    pub routers: &'a [(usize, std::path::PathBuf)],
     pub dir: &'a Path,
     pub columns: usize,
     pub haproxy_column: Option<usize>,
-    pub router_column: usize,
     pub socat_column: Option<usize>,
 }
 
@@ -53,10 +53,12 @@ pub fn measure(
             ));
         }
         let mut cells = vec![Cell::Note("—".into()); plan.columns];
-        cells[plan.router_column] = match router_rss(plan, sink, n, rt) {
-            Ok(v) => Cell::Value(v),
-            Err(e) => Cell::Note(format!("failed: {e}")),
-        };
+        for (col, binary) in plan.routers {
+            cells[*col] = match router_rss(binary, plan, sink, n, rt) {
+                Ok(v) => Cell::Value(v),
+                Err(e) => Cell::Note(format!("failed: {e}")),
+            };
+        }
         if let Some(col) = plan.socat_column {
             cells[col] = Cell::Note("n/a (a process per connection)".into());
         }
@@ -72,12 +74,13 @@ pub fn measure(
 }
 
 fn router_rss(
+    binary: &Path,
     plan: &Plan,
     sink: &SinkPorts,
     n: usize,
     rt: &tokio::runtime::Runtime,
 ) -> std::io::Result<f64> {
-    let (proc, port) = procs::start_router(plan.router, plan.dir, sink)?;
+    let (proc, port) = procs::start_router(binary, plan.dir, sink)?;
     let hops: Vec<Hop> = (1..=plan.aliases.max(1))
         .map(|a| Hop {
             connect: local(port),

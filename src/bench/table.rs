@@ -16,6 +16,8 @@ pub enum Kind {
     Memory,
     /// CPU nanoseconds per operation (lower is better); no direct figure.
     CpuTime,
+    /// CPU seconds per GB relayed (lower is better); no direct figure.
+    CpuPerGb,
 }
 
 /// One cell.
@@ -78,7 +80,9 @@ impl Table {
         let _ = writeln!(out, "|---|{}", "---:|".repeat(self.columns.len()));
         for row in &self.rows {
             let reference = match row.cells.first() {
-                Some(Cell::Value(v)) if !matches!(row.kind, Kind::Memory | Kind::CpuTime) => {
+                Some(Cell::Value(v))
+                    if !matches!(row.kind, Kind::Memory | Kind::CpuTime | Kind::CpuPerGb) =>
+                {
                     Some(*v)
                 }
                 _ => None,
@@ -106,6 +110,7 @@ fn render(kind: Kind, cell: &Cell, reference: Option<f64>) -> String {
         Kind::Rate => format!("{v:.0}/s"),
         Kind::Memory => format!("{v:.1} KiB"),
         Kind::CpuTime => format!("{:.1} µs", v / 1e3),
+        Kind::CpuPerGb => format!("{v:.2} s/GB"),
     };
     match (kind, reference) {
         (Kind::Latency, Some(r)) => format!("{abs} (+{:.1} µs)", (v - r) / 1e3),

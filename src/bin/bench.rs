@@ -32,6 +32,18 @@ fn command() -> Command {
                 .help("saprouter binary to measure (default: the one beside this program)"),
         )
         .arg(
+            Arg::new("baseline")
+                .long("baseline")
+                .num_args(1)
+                .help("a second saprouter binary measured beside the first"),
+        )
+        .arg(
+            Arg::new("skip_peers")
+                .long("skip-peers")
+                .action(ArgAction::SetTrue)
+                .help("leave socat and haproxy out"),
+        )
+        .arg(
             Arg::new("only")
                 .long("only")
                 .num_args(1)
@@ -80,6 +92,8 @@ fn main() -> ExitCode {
                 .map_or("docs/performance.md", |s| s),
         ),
         router,
+        baseline: m.get_one::<String>("baseline").map(PathBuf::from),
+        skip_peers: m.get_flag("skip_peers"),
         only: m
             .get_one::<String>("only")
             .map(|s| s.split(',').map(|g| g.trim().to_string()).collect())
