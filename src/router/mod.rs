@@ -14,6 +14,7 @@ mod routing;
 pub mod selfaddr;
 pub mod session;
 pub mod splice;
+mod splice_ni;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -7,6 +7,9 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// Pipe size asked for.
+pub const SIZE: usize = 256 * 1024;
+
 /// Empty pipes kept per worker thread for the next chunk.
 const POOL: usize = 64;
 
@@ -28,6 +31,10 @@ impl Pipe {
         }
         // SAFETY: both descriptors are fresh and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Larger pipes move more per system call; the kernel may refuse (per-user pipe
+        // budget), then the default size stays.
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, SIZE as libc::c_int) };
         Ok(Self {
             read,
             write,

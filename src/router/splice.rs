@@ -5,9 +5,7 @@
 //!
 //! - No buffer and no pipe is held while a direction waits for data; a pipe is taken from a
 //!   per-thread pool when bytes arrive and given back once they are passed on.
-//! - Towards an NI client the frame tracker must see every frame header: long frame bodies
-//!   are spliced (the tracker is told their length), headers and short frames are read
-//!   through a small buffer on the thread's stack and passed on at once.
+//! - Towards an NI client the frame tracker must see every frame header (`splice_ni`).
 //!
 //! When no pipe can be had (descriptor limit), the direction carries on with the generic
 //! buffered pump.
@@ -30,12 +28,10 @@ use super::pipes::{self, Pipe};
 use super::relay::{self, interrupted, Log, Pumped, Relay, BOUNDARY_GRACE};
 use crate::ni::frame::FrameTracker;
 
-/// Bytes moved per splice into a pipe (the default pipe holds 64 KiB).
-const CHUNK: usize = 64 * 1024;
-/// Frame bodies at least this long are spliced; shorter ones go through the stack buffer.
-const SPLICE_MIN: u64 = 8 * 1024;
-/// The stack buffer for headers and short frames.
-const STACK: usize = 8 * 1024;
+/// Bytes moved per splice into a pipe (at most what a pipe holds).
+pub(super) const CHUNK: usize = pipes::SIZE;
+/// Buffer for the rare end of an interrupted NI stream.
+const FINISH_BUFFER: usize = 8 * 1024;
 
 /// One end of a route: a TCP connection (eligible for the zero-copy relay) or any other
 /// stream (reverse-invoke stream, TLS session).
@@ -179,6 +175,7 @@ async fn pump(
         log.relayed(pending.len());
     }
     drop(pending);
+    let mut long_frames = false;
     let stop = {
         let wait = interrupted(&mut interrupts);
         tokio::pin!(wait);
@@ -192,7 +189,7 @@ async fn pump(
                 Ok(pipe) => pipe,
                 Err(_) => break Stop::NoPipe,
             };
-            let moved = match fill(from, to, &mut pipe, tracker.as_mut()) {
+            let moved = match fill(from, to, &mut pipe, tracker.as_mut(), &mut long_frames) {
                 Ok(0) => {
                     pipes::give_back(pipe);
                     break Stop::Eof;
@@ -203,7 +200,7 @@ async fn pump(
                     continue;
                 }
                 // splice(2) not available for these descriptors: nothing moved, go buffered.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                Err(e) if no_splice(&e) => {
                     pipes::give_back(pipe);
                     break Stop::NoPipe;
                 }
@@ -250,7 +247,7 @@ async fn pump(
             interrupted: Some(why),
         }),
         Stop::Interrupted(why) => {
-            let mut buf = vec![0u8; STACK];
+            let mut buf = vec![0u8; FINISH_BUFFER];
             let (mut reader, mut writer) = (TcpRef(from), TcpRef(to));
             relay::finish(
                 &mut reader,
@@ -287,40 +284,27 @@ async fn pump(
     }
 }
 
-/// Moves the next chunk from `from` towards `to`: into the pipe by splice, or (a header or
-/// a short frame on a tracked stream) through the stack, sent on at once with any rest left
-/// in the pipe. Returns the bytes taken from `from`; 0 is EOF.
+/// Moves the next chunk from `from` into the (empty) pipe: plain streams by splice, NI
+/// streams towards the client frame by frame (`splice_ni`). Returns the bytes taken from
+/// `from`; 0 is EOF.
 fn fill(
     from: &TcpStream,
     to: &TcpStream,
     pipe: &mut Pipe,
     tracker: Option<&mut FrameTracker>,
+    long_frames: &mut bool,
 ) -> io::Result<usize> {
-    let tracker = match tracker {
-        Some(t) if t.body_left() < SPLICE_MIN => t,
-        Some(t) => {
-            let len = usize::try_from(t.body_left()).map_or(CHUNK, |b| b.min(CHUNK));
-            let n = from.try_io(Interest::READABLE, || pipe.fill_from(from.as_raw_fd(), len))?;
-            t.skip_body(n as u64);
-            return Ok(n);
-        }
-        None => {
-            return from.try_io(Interest::READABLE, || {
-                pipe.fill_from(from.as_raw_fd(), CHUNK)
-            })
-        }
-    };
-    let mut stack = [0u8; STACK];
-    let n = from.try_read(&mut stack)?;
-    let chunk = &stack[..n];
-    tracker.feed(chunk);
-    let sent = match to.try_write(chunk) {
-        Ok(sent) => sent,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
-    };
-    pipe.put(&chunk[sent..])?;
-    Ok(n)
+    match tracker {
+        None => from.try_io(Interest::READABLE, || {
+            pipe.fill_from(from.as_raw_fd(), CHUNK)
+        }),
+        Some(tracker) => super::splice_ni::fill(from, to, pipe, tracker, long_frames),
+    }
+}
+
+/// splice(2) is not available for these descriptors.
+pub(super) fn no_splice(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
 }
 
 /// Splices everything the pipe holds into `to`.
