@@ -1,0 +1,7 @@
+//! Reverse invoke (`saprouter -i FILE`): the LAN router dials out to the DMZ router and
+//! registers a pseudo address; routed sessions to that address then travel as multiplexed
+//! streams over the LAN router's outbound links, so nothing ever listens on the LAN side.
+//!
+//! - [`params`]: the `-i` parameter file with SAP's names and defaults.
+
+pub mod params;
