@@ -3,5 +3,7 @@
 //! streams over the LAN router's outbound links, so nothing ever listens on the LAN side.
 //!
 //! - [`params`]: the `-i` parameter file with SAP's names and defaults.
+//! - [`link`]: the registration handshake and control-stream messages (sans-IO).
 
+pub mod link;
 pub mod params;
