@@ -110,10 +110,7 @@ fn hostile_registers() {
         m.extend_from_slice(addr);
         m
     };
-    assert_eq!(
-        Register::decode(&with(b"N\x03a b")),
-        Err(LinkError::Name)
-    );
+    assert_eq!(Register::decode(&with(b"N\x03a b")), Err(LinkError::Name));
     assert_eq!(
         Register::decode(&with(b"N\x02\xff\xfe")),
         Err(LinkError::Name)

@@ -4,6 +4,8 @@
 //!
 //! - [`params`]: the `-i` parameter file with SAP's names and defaults.
 //! - [`link`]: the registration handshake and control-stream messages (sans-IO).
+//! - [`mux`]: the yamux session of one link: driver, stream counting, heartbeats.
 
 pub mod link;
+pub mod mux;
 pub mod params;

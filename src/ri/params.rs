@@ -145,7 +145,9 @@ pub fn ace_permits(list: &[Ace], ip: IpAddr) -> bool {
     if list.is_empty() {
         return true;
     }
-    list.iter().find(|a| a.matches(ip)).is_some_and(|a| a.permit)
+    list.iter()
+        .find(|a| a.matches(ip))
+        .is_some_and(|a| a.permit)
 }
 
 /// The DMZ side: accepts registrations.
@@ -282,7 +284,11 @@ pub fn parse(text: &str, file: &Path, services: &Services) -> Result<RiParams, P
         };
         let (key, value) = (key.trim(), value.trim());
         if key.is_empty() {
-            return Err(line_err(line, trimmed, "no parameter name before '='".into()));
+            return Err(line_err(
+                line,
+                trimmed,
+                "no parameter name before '='".into(),
+            ));
         }
         let lower = key.to_ascii_lowercase();
         if !KEYS.iter().any(|(k, _)| *k == lower) {
@@ -368,7 +374,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn get(&self, name: &str) -> Option<&Entry<'_>> {
-        self.entries.iter().find(|e| e.key.eq_ignore_ascii_case(name))
+        self.entries
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case(name))
     }
 
     /// Applies `convert` to the value of `name`, if present.
@@ -400,7 +408,11 @@ fn client(ctx: &Ctx) -> Result<ClientParams, Failure> {
         .ok_or(Missing("client_service"))?;
     let hostname = ctx.value("client_hostname", host)?;
     let mut ace = Vec::new();
-    for e in ctx.entries.iter().filter(|e| e.key.eq_ignore_ascii_case("ace")) {
+    for e in ctx
+        .entries
+        .iter()
+        .filter(|e| e.key.eq_ignore_ascii_case("ace"))
+    {
         if ace.len() == MAX_ACE {
             return Err(Bad((ctx.line_err)(
                 e.line,
@@ -479,7 +491,10 @@ fn server(ctx: &Ctx) -> Result<ServerParams, Failure> {
 
 /// A host name or address literal: non-empty, no blanks, DNS-ish characters.
 fn host(v: &str) -> Result<String, String> {
-    let name = v.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(v);
+    let name = v
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(v);
     if name.is_empty() {
         return Err("empty host name".into());
     }

@@ -186,10 +186,7 @@ fn line_errors_name_file_line_and_key() {
             "ACE = P host.example",
             "cf:3: ACE: 'host.example' is not an IPv4 or IPv6 address",
         ),
-        (
-            "ACE = P",
-            "cf:3: ACE: 'P': expected 'P|D address[/prefix]'",
-        ),
+        ("ACE = P", "cf:3: ACE: 'P': expected 'P|D address[/prefix]'"),
         (
             "ACE = P 1.2.3.4 extra",
             "cf:3: ACE: 'P 1.2.3.4 extra': expected 'P|D address[/prefix]'",
