@@ -4,7 +4,7 @@
 //! A link is one TCP connection from the LAN router to the DMZ router's `client_service`:
 //!
 //! 1. LAN → DMZ, one NI frame: [`Register`] (`RI_REGISTER\0`, version, instance id, link
-//!    index, pseudo port, addresses).
+//!    index, pseudo port, flags, addresses).
 //! 2. DMZ → LAN, one NI frame: [`Accept`] (`RI_ACCEPT\0`, version, pool size, server
 //!    number, link id) or an `NI_RTERR` saying why not (ACE, `max_servers`, conflict).
 //! 3. From then on the TCP connection carries a yamux session. The DMZ router opens one
@@ -41,6 +41,11 @@ mod tag {
     pub const V4: u8 = 4;
     pub const V6: u8 = 6;
     pub const NAME: u8 = b'N';
+}
+
+/// Registration flags.
+mod flag {
+    pub const IMPLICIT: u8 = 0x01;
 }
 
 /// A registered pseudo address: an IP, or a host name as a route may spell it.
@@ -81,6 +86,9 @@ pub struct Register {
     pub link_index: u16,
     /// The pseudo port (`reg_service`).
     pub reg_service: u16,
+    /// True when `reg_hostname` is unset: `addrs` are the link's own source address and
+    /// the DMZ router also registers the source address it sees (they differ behind NAT).
+    pub implicit: bool,
     /// The pseudo addresses (`reg_hostname`, or the link's own address).
     pub addrs: Vec<RegAddr>,
 }
@@ -122,6 +130,9 @@ pub enum LinkError {
     /// A zero pseudo port or pool size.
     #[error("{0} must not be 0")]
     Zero(&'static str),
+    /// Unknown flag bits.
+    #[error("unknown registration flags {0:#04x}")]
+    Flags(u8),
     /// Bytes after the last field.
     #[error("{0} trailing bytes")]
     Trailing(usize),
@@ -196,6 +207,7 @@ impl Register {
         out.extend_from_slice(&self.instance.to_be_bytes());
         out.extend_from_slice(&self.link_index.to_be_bytes());
         out.extend_from_slice(&self.reg_service.to_be_bytes());
+        out.push(u8::from(self.implicit) * flag::IMPLICIT);
         // At most MAX_REG_ADDRS (16) entries, so the count fits a byte.
         out.push(addrs.len() as u8);
         for addr in addrs {
@@ -232,6 +244,10 @@ impl Register {
         if reg_service == 0 {
             return Err(LinkError::Zero("registered service"));
         }
+        let flags = r.u8()?;
+        if flags & !flag::IMPLICIT != 0 {
+            return Err(LinkError::Flags(flags));
+        }
         let count = r.u8()?;
         if count == 0 || usize::from(count) > MAX_REG_ADDRS {
             return Err(LinkError::AddrCount(count));
@@ -261,6 +277,7 @@ impl Register {
             instance,
             link_index,
             reg_service,
+            implicit: flags & flag::IMPLICIT != 0,
             addrs,
         })
     }

@@ -7,6 +7,7 @@ fn sample() -> Register {
         instance: 0x0102_0304_0506_0708,
         link_index: 2,
         reg_service: 5002,
+        implicit: true,
         addrs: vec![
             RegAddr::Ip("10.18.0.2".parse().unwrap()),
             RegAddr::Ip("2001:db8::2".parse().unwrap()),
@@ -23,6 +24,7 @@ fn register_layout_is_exact() {
     want.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
     want.extend_from_slice(&[0, 2]);
     want.extend_from_slice(&5002u16.to_be_bytes());
+    want.push(1);
     want.push(3);
     want.extend_from_slice(&[4, 10, 18, 0, 2]);
     want.push(6);
@@ -77,7 +79,7 @@ fn every_truncation_of_an_accept_fails_cleanly() {
 #[test]
 fn hostile_registers() {
     let base = sample().encode();
-    let count_at = 12 + 1 + 8 + 2 + 2;
+    let count_at = 12 + 1 + 8 + 2 + 2 + 1;
     // A count that lies upwards: no allocation beyond the cap, and a clean error.
     let mut lying = base.clone();
     lying[count_at] = 4;
@@ -94,7 +96,7 @@ fn hostile_registers() {
     // A name length that lies.
     let mut name = b"RI_REGISTER\0\x01".to_vec();
     name.extend_from_slice(&[0; 8]);
-    name.extend_from_slice(&[0, 0, 0x13, 0x8a, 1, b'N', 200, b'a']);
+    name.extend_from_slice(&[0, 0, 0x13, 0x8a, 0, 1, b'N', 200, b'a']);
     assert_eq!(
         Register::decode(&name),
         Err(LinkError::Truncated("RI_REGISTER"))
@@ -106,7 +108,7 @@ fn hostile_registers() {
     let with = |addr: &[u8]| {
         let mut m = b"RI_REGISTER\0\x01".to_vec();
         m.extend_from_slice(&[0; 8]);
-        m.extend_from_slice(&[0, 0, 0x13, 0x8a, 1]);
+        m.extend_from_slice(&[0, 0, 0x13, 0x8a, 0, 1]);
         m.extend_from_slice(addr);
         m
     };
@@ -118,11 +120,14 @@ fn hostile_registers() {
     assert_eq!(Register::decode(&with(b"N\x00")), Err(LinkError::Name));
     assert!(Register::decode(&with(b"N\x01x")).is_ok());
     let mut port0 = base.clone();
-    port0[count_at - 2..count_at].copy_from_slice(&[0, 0]);
+    port0[count_at - 3..count_at - 1].copy_from_slice(&[0, 0]);
     assert_eq!(
         Register::decode(&port0),
         Err(LinkError::Zero("registered service"))
     );
+    let mut flags = base.clone();
+    flags[count_at - 1] = 0x03;
+    assert_eq!(Register::decode(&flags), Err(LinkError::Flags(0x03)));
     let mut v2 = base.clone();
     v2[12] = 2;
     assert_eq!(Register::decode(&v2), Err(LinkError::Version(2)));
@@ -226,9 +231,10 @@ proptest! {
         instance in any::<u64>(),
         link_index in any::<u16>(),
         reg_service in 1u16..,
+        implicit in any::<bool>(),
         addrs in prop::collection::vec(reg_addr(), 1..=MAX_REG_ADDRS),
     ) {
-        let r = Register { version: LINK_VERSION, instance, link_index, reg_service, addrs };
+        let r = Register { version: LINK_VERSION, instance, link_index, reg_service, implicit, addrs };
         prop_assert_eq!(Register::decode(&r.encode()), Ok(r));
     }
 

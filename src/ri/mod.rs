@@ -9,3 +9,4 @@
 pub mod link;
 pub mod mux;
 pub mod params;
+pub mod registry;

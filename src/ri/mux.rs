@@ -164,9 +164,14 @@ pub struct MuxStream {
 impl MuxStream {
     /// Wraps `stream`, counted in `count`.
     pub fn new(stream: yamux::Stream, count: &StreamCount) -> Self {
+        Self::with_guard(stream, count.guard())
+    }
+
+    /// Wraps `stream`, counted by a guard taken before it was opened.
+    pub fn with_guard(stream: yamux::Stream, guard: StreamGuard) -> Self {
         Self {
             inner: stream.compat(),
-            _guard: count.guard(),
+            _guard: guard,
         }
     }
 }
@@ -241,6 +246,16 @@ impl std::fmt::Display for LinkEnd {
     }
 }
 
+/// The receiving end of an [`Opener`]: handed to [`session`] when the link starts.
+pub struct OpenRequests(mpsc::Receiver<OpenReply>);
+
+/// A new open-request queue. The opener may be handed out (and used) before the link's
+/// session starts; requests wait in the bounded queue until the driver runs.
+pub fn open_channel() -> (Opener, OpenRequests) {
+    let (tx, rx) = mpsc::channel(OPEN_QUEUE);
+    (Opener { requests: tx }, OpenRequests(rx))
+}
+
 /// A link ready to be driven: its connection, open-request queue and activity clock.
 pub struct Session<S> {
     conn: yamux::Connection<Compat<Watched<S>>>,
@@ -252,22 +267,19 @@ pub struct Session<S> {
 pub fn session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     socket: S,
     mode: yamux::Mode,
-) -> (Session<S>, Opener) {
+    requests: OpenRequests,
+) -> Session<S> {
     let activity = Activity::new();
-    let (tx, rx) = mpsc::channel(OPEN_QUEUE);
     let conn = yamux::Connection::new(
         Watched::new(socket, activity.clone()).compat(),
         yamux_config(),
         mode,
     );
-    (
-        Session {
-            conn,
-            requests: rx,
-            activity,
-        },
-        Opener { requests: tx },
-    )
+    Session {
+        conn,
+        requests: requests.0,
+        activity,
+    }
 }
 
 enum Event {

@@ -9,8 +9,10 @@ fn pair() -> (
     Opener,
 ) {
     let (a, b) = tokio::io::duplex(64 * 1024);
-    let (client, client_opener) = session(a, yamux::Mode::Client);
-    let (server, server_opener) = session(b, yamux::Mode::Server);
+    let (client_opener, client_requests) = open_channel();
+    let (server_opener, server_requests) = open_channel();
+    let client = session(a, yamux::Mode::Client, client_requests);
+    let server = session(b, yamux::Mode::Server, server_requests);
     (client, client_opener, server, server_opener)
 }
 
@@ -103,7 +105,8 @@ async fn a_stalled_stream_does_not_stall_its_neighbour() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_peer_is_declared_dead() {
     let (a, _b_kept_but_never_driven) = tokio::io::duplex(1024);
-    let (client, _opener) = session(a, yamux::Mode::Client);
+    let (_opener, requests) = open_channel();
+    let client = session(a, yamux::Mode::Client, requests);
     let started = Instant::now();
     let end = client.drive(|_| false, CancellationToken::new()).await;
     assert_eq!(end, LinkEnd::Silent);
