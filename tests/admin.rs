@@ -59,13 +59,16 @@ fn list_shows_live_sessions() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("{L}")) && text.contains(&echo.to_string()),
+        text.contains(L) && text.contains(&echo.to_string()),
         "{text}"
     );
     assert!(text.contains("Total no. of clients:"), "{text}");
     assert!(text.contains("Routtab             : saprouttab"), "{text}");
     let long = stdout(&r.admin(&["-L"]));
     assert!(long.contains("connected on"), "{long}");
+    // 9 bytes each way: the 4-byte header and "alive".
+    assert!(long.contains("9 > 9 <"), "{long}");
+    assert!(!text.contains("Bytes of client"), "{text}");
 }
 
 #[test]

@@ -66,7 +66,11 @@ async fn route_and_relay<C: Conn>(
     leftover: Bytes,
     answer: bool,
 ) {
-    match establish(shared, peer, handle, &payload).await {
+    let established = establish(shared, peer, handle, &payload).await;
+    // The route message shares its allocation with the first read; an idle session must
+    // not keep it.
+    drop(payload);
+    match established {
         Ok(established) => {
             let Established {
                 server,
@@ -105,6 +109,7 @@ async fn route_and_relay<C: Conn>(
                 server_pending: server_leftover,
                 interrupts: handle.interrupts(),
                 traced: handle.traced(),
+                traffic: handle.traffic(),
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);
