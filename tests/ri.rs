@@ -446,3 +446,35 @@ fn port_forwarder_routes_every_raw_connection() {
     s.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"GET / HTTP/1.0\r\n\r\n", "no NI_PONG, just the bytes");
 }
+
+#[test]
+fn the_scenario_samples_load() {
+    use saprouter::ri::params::{self, RiParams};
+    use saprouter::routtab::{RoutTab, SystemResolver};
+    use saprouter::services::Services;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routtab-samples/reverse-invoke");
+    let services = Services::system();
+    match params::load(&dir.join("cf1"), &services).expect("cf1") {
+        RiParams::Client(c) => {
+            assert_eq!(c.service, 5001);
+            assert_eq!((c.max_servers, c.conn_pool_size), (1, 3));
+        }
+        other => panic!("cf1 is not a client file: {other:?}"),
+    }
+    match params::load(&dir.join("cf2"), &services).expect("cf2") {
+        RiParams::Server(s) => {
+            assert_eq!(s.client_hostname, "10.200.0.1");
+            assert_eq!((s.client_service, s.reg_service), (5001, 5002));
+        }
+        other => panic!("cf2 is not a server file: {other:?}"),
+    }
+    for table in ["saprouttab-dmz", "saprouttab-lan"] {
+        let t = RoutTab::load(
+            &dir.join(table),
+            &SystemResolver::with_services(services.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+        assert_eq!(t.entries.len(), if table.ends_with("dmz") { 2 } else { 3 });
+    }
+}
