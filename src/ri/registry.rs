@@ -161,7 +161,10 @@ impl Registry {
             ));
         }
         let mut addrs: Vec<RegAddr> = Vec::new();
-        let observed = reg.implicit.then_some(RegAddr::Ip(canonical(peer.ip())));
+        // The source address seen here joins the implicit registration (NAT), and a
+        // registration of names only, which otherwise has no address to check routes with.
+        let names_only = !reg.addrs.iter().any(|a| matches!(a, RegAddr::Ip(_)));
+        let observed = (reg.implicit || names_only).then_some(RegAddr::Ip(canonical(peer.ip())));
         for addr in reg.addrs.iter().cloned().chain(observed) {
             let addr = match addr {
                 RegAddr::Ip(ip) => RegAddr::Ip(canonical(ip)),

@@ -88,6 +88,10 @@ fn implicit_registration_adds_the_observed_source() {
         r.lookup("203.0.113.9", 5002).is_none(),
         "explicit: only what was named"
     );
+    // A name the LAN router could not resolve: the source address stands in for it.
+    let r = Registry::new(1, 3);
+    add(&r, &reg(1, 0, 5002, &["lan.example"], false), "203.0.113.9").unwrap();
+    assert_eq!(r.lookup("lan.example", 5002), Some(ip("203.0.113.9")));
 }
 
 #[test]
