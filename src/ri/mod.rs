@@ -5,13 +5,14 @@
 //! SAP's own link protocol is undocumented: both ends of a link must be saprouter-rs
 //! (docs/reverse-invoke.md has the layout).
 //!
-//! - [`params`]: the `-i` parameter file with SAP's names and defaults.
+//! - [`params`]: the `-i` parameter file with SAP's names and defaults ([`ace`]: `ACE` lines).
 //! - [`link`]: the registration handshake and control-stream messages (sans-IO).
 //! - [`mux`]: the yamux session of one link: driver, stream counting, heartbeats.
 //! - [`registry`]: the DMZ side's registrations, behind the router's `RegisteredHops`.
 //! - [`client`]: client mode (DMZ): the registration port.
 //! - [`server`]: server mode (LAN): the outbound links and the sessions over them.
 
+pub mod ace;
 pub mod client;
 pub mod link;
 pub mod mux;

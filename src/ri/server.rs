@@ -174,7 +174,7 @@ impl Lan {
                     streams.open(),
                     streams.total()
                 ),
-                SlotState::Down { reason } => format!("  [{i}] down ({reason}), retrying"),
+                SlotState::Down { reason } => format!("  [{i}] down ({reason})"),
             });
         }
         out
@@ -235,6 +235,17 @@ async fn grow(lan: Arc<Lan>) {
 async fn slot_loop(lan: Arc<Lan>, index: usize) {
     let mut attempt: u32 = 0;
     while lan.running() {
+        // A DMZ router restarted with a smaller pool refuses this slot: stop asking.
+        let pool = usize::from(lan.pool.load(Ordering::Relaxed));
+        if index > 0 && pool != 0 && index >= pool {
+            lan.set(
+                index,
+                SlotState::Down {
+                    reason: format!("beyond the DMZ router's pool of {pool}; not reconnected"),
+                },
+            );
+            break;
+        }
         lan.set(index, SlotState::Connecting);
         let started = Instant::now();
         let reason = match connect_and_register(&lan, index).await {
