@@ -200,6 +200,54 @@ else
   sed 's/^/    /' "$WORK/niping-route.out"
 fi
 
+say "== link cut: all traffic between the hosts dropped, no FIN, no RST"
+cut_link() {
+  if [ "$FIREWALL" = nft ]; then
+    in_lan nft -f - <<EOF
+table inet cut {
+  chain input { type filter hook input priority -10; policy drop; iifname "lo" accept; }
+  chain output { type filter hook output priority -10; policy drop; oifname "lo" accept; }
+}
+EOF
+  else
+    in_lan iptables -I INPUT 1 ! -i lo -j DROP
+    in_lan iptables -I OUTPUT 1 ! -o lo -j DROP
+  fi
+}
+repair_link() {
+  if [ "$FIREWALL" = nft ]; then
+    in_lan nft delete table inet cut
+  else
+    in_lan iptables -D INPUT ! -i lo -j DROP
+    in_lan iptables -D OUTPUT ! -o lo -j DROP
+  fi
+}
+cut_link
+CUT_AT=$(date +%s%N)
+if wait_until 200 bash -c "ip netns exec $DMZ_NS $SAPROUTER_BIN -l -H 127.0.0.1 -S 4001 | grep -q 'srv no 0 '"; then
+  ms=$(( ($(date +%s%N) - CUT_AT) / 1000000 ))
+  # 15 s, plus half a second for this script's polling of -l.
+  if [ "$ms" -le 15500 ]; then
+    pass "the DMZ router dropped the silent link after ${ms} ms (limit: 15 s)"
+  else
+    fail "the DMZ router dropped the silent link only after ${ms} ms (limit: 15 s)"
+  fi
+else
+  fail "the silent link was not dropped within 20 s"
+fi
+repair_link
+if wait_until 400 registered; then
+  pass "the LAN router registered again once the hosts could talk"
+else
+  fail "no registration within 40 s of the repair"
+fi
+if niping_route; then
+  pass "niping through the repaired link"
+else
+  fail "niping through the repaired link"
+  sed 's/^/    /' "$WORK/niping-route.out"
+fi
+
 say ""
 say "dmz-lan-scenario: $PASSED passed, $FAILED failed"
 if [ "$FAILED" -ne 0 ]; then

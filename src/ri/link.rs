@@ -33,8 +33,12 @@ pub const MAX_HANDSHAKE_FRAME: usize = 8192;
 pub const MAX_CONTROL_FRAME: usize = 64;
 /// How often each side sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// A link that received nothing for this long is dead.
-pub const DEAD_AFTER: Duration = Duration::from_secs(15);
+/// A link that received nothing for this long is dead. The last byte of a link arrives at
+/// or before its death, so with [`LIVENESS_CHECK`] the death is noticed within 15 s, while
+/// a live peer still gets almost three heartbeat intervals of slack.
+pub const DEAD_AFTER: Duration = Duration::from_secs(14);
+/// How often a link's silence is checked.
+pub const LIVENESS_CHECK: Duration = Duration::from_millis(250);
 
 /// Address-entry tags.
 mod tag {

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
 
-use super::link::{DEAD_AFTER, HEARTBEAT, HEARTBEAT_INTERVAL, MAX_CONTROL_FRAME};
+use super::link::{DEAD_AFTER, HEARTBEAT, HEARTBEAT_INTERVAL, LIVENESS_CHECK, MAX_CONTROL_FRAME};
 use crate::ni::frame;
 
 /// Streams one link carries at most (yamux refuses more).
@@ -296,7 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         cancel: CancellationToken,
     ) -> LinkEnd {
         let mut pending: Option<OpenReply> = None;
-        let mut check = tokio::time::interval(Duration::from_secs(1));
+        let mut check = tokio::time::interval(LIVENESS_CHECK);
         let end = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break LinkEnd::Cancelled,

@@ -112,7 +112,7 @@ async fn a_silent_peer_is_declared_dead() {
     assert_eq!(end, LinkEnd::Silent);
     let took = started.elapsed();
     assert!(
-        took > DEAD_AFTER && took <= DEAD_AFTER + Duration::from_secs(2),
+        took > DEAD_AFTER && took <= Duration::from_secs(15),
         "{took:?}"
     );
 }
