@@ -33,6 +33,10 @@ fn quick_bench_writes_a_table() {
         assert!(text.contains(row), "row {row} missing:\n{text}");
     }
     assert!(text.contains("## Machine"), "{text}");
+    assert!(
+        text.contains("## Reverse-invoke chain") && text.contains("beside a bulk download"),
+        "{text}"
+    );
     // The router's own column has numbers, not failures.
     let failures = text
         .lines()

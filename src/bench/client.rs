@@ -85,6 +85,54 @@ pub fn round_trips(hop: &Hop, rounds: usize, size: usize) -> std::io::Result<Vec
     Ok(times)
 }
 
+/// Round trips as in [`round_trips`] while another session downloads in bulk through
+/// `bulk` (over the same link, for a reverse-invoke chain); also returns the bulk rate.
+pub fn round_trips_beside_bulk(
+    echo: &Hop,
+    bulk: &Hop,
+    rounds: usize,
+    size: usize,
+) -> std::io::Result<(Vec<u64>, f64)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let moved = Arc::new(AtomicU64::new(0));
+    let started = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (bulk, stop, moved, started) =
+            (bulk.clone(), stop.clone(), moved.clone(), started.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                let mut s = bulk.open()?;
+                s.write_all(&wire::source_request(u64::MAX, 0))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    let n = s.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    started.store(true, Ordering::Relaxed);
+                    moved.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        })
+    };
+    let begin = Instant::now();
+    while !started.load(Ordering::Relaxed) && begin.elapsed() < super::net::STEP {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let start = Instant::now();
+    let from = moved.load(Ordering::Relaxed);
+    let times = round_trips(echo, rounds, size);
+    let rate = (moved.load(Ordering::Relaxed) - from) as f64 / start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let ended = worker
+        .join()
+        .map_err(|_| std::io::Error::other("bulk worker panicked"))?;
+    let times = times?;
+    ended?;
+    Ok((times, rate))
+}
+
 /// The `q` quantile of sorted samples.
 pub fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {

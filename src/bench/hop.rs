@@ -64,6 +64,30 @@ pub fn routed(port: u16, sink: &SinkPorts) -> Hops {
     }
 }
 
+/// Through a DMZ router on `dmz` to the pseudo port `registered` of a LAN router registered
+/// with it, and on to the sink.
+pub fn chained(dmz: u16, registered: u16, sink: &SinkPorts) -> Hops {
+    let via = |target, ni| Hop {
+        connect: local(dmz),
+        route: Some(wire::route_via(
+            &[
+                ("127.0.0.1", dmz),
+                ("127.0.0.1", registered),
+                ("127.0.0.1", target),
+            ],
+            ni,
+        )),
+    };
+    Hops {
+        discard_raw: via(sink.discard, false),
+        discard_ni: via(sink.discard, true),
+        source_raw: via(sink.source, false),
+        source_ni: via(sink.source, true),
+        echo: via(sink.echo, true),
+        pong: via(sink.pong, true),
+    }
+}
+
 /// Through a TCP proxy whose listening ports forward to discard, source, echo, pong.
 pub fn proxied(ports: [u16; 4], sink: &SinkPorts) -> Hops {
     let plain = |port| Hop {
@@ -103,40 +127,65 @@ impl Plan {
 /// NI frame payload size of the framed bulk streams.
 const FRAME: u32 = 64 * 1024;
 
+/// A bulk row: label, client function, which hop, NI frame size (0 = plain).
+pub type BulkRow = (
+    &'static str,
+    fn(&Hop, u64, u32) -> std::io::Result<f64>,
+    fn(&Hops) -> &Hop,
+    u32,
+);
+
+/// Bulk raw upload.
+pub const RAW_UPLOAD: BulkRow = (
+    "raw upload, 1 stream",
+    client::upload,
+    |h| &h.discard_raw,
+    0,
+);
+/// Bulk raw download.
+pub const RAW_DOWNLOAD: BulkRow = (
+    "raw download, 1 stream",
+    client::download,
+    |h| &h.source_raw,
+    0,
+);
+/// Bulk NI upload.
+pub const NI_UPLOAD: BulkRow = (
+    "NI upload, 64 KiB frames",
+    client::upload,
+    |h| &h.discard_ni,
+    FRAME,
+);
+/// Bulk NI download.
+pub const NI_DOWNLOAD: BulkRow = (
+    "NI download, 64 KiB frames",
+    client::download,
+    |h| &h.source_ni,
+    FRAME,
+);
+
 /// Runs the single-hop rows into `table` (columns in the order of `paths`).
 pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {
-    type Bulk = fn(&Hop, u64, u32) -> std::io::Result<f64>;
-    type Pick = fn(&Hops) -> &Hop;
-    let bulk: [(&str, Bulk, Pick, u32); 4] = [
-        (
-            "raw upload, 1 stream",
-            client::upload,
-            |h| &h.discard_raw,
-            0,
-        ),
-        (
-            "raw download, 1 stream",
-            client::download,
-            |h| &h.source_raw,
-            0,
-        ),
-        (
-            "NI upload, 64 KiB frames",
-            client::upload,
-            |h| &h.discard_ni,
-            FRAME,
-        ),
-        (
-            "NI download, 64 KiB frames",
-            client::download,
-            |h| &h.source_ni,
-            FRAME,
-        ),
-    ];
-    for (label, run, pick, frame) in bulk {
-        if !plan.wants("throughput") {
-            break;
-        }
+    if plan.wants("throughput") {
+        bulk(
+            paths,
+            plan,
+            &[RAW_UPLOAD, RAW_DOWNLOAD, NI_UPLOAD, NI_DOWNLOAD],
+            table,
+        );
+    }
+    if plan.wants("latency") {
+        latency(paths, plan, table);
+    }
+    if plan.wants("setups") {
+        setups(paths, plan, rt, table);
+    }
+}
+
+/// Bulk rows: each measured `plan.reps` times per path, interleaved; the median, and the
+/// CPU time of the path's processes per GB.
+pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
+    for &(label, run, pick, frame) in rows {
         let total = wire::round_total(plan.bytes, frame) as f64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
         let mut cpu: Vec<Option<f64>> = vec![Some(0.0); paths.len()];
@@ -182,15 +231,10 @@ pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table:
             cpu_cells,
         );
     }
-    if plan.wants("latency") {
-        latency(paths, plan, table);
-    }
-    if plan.wants("setups") {
-        setups(paths, plan, rt, table);
-    }
 }
 
-fn latency(paths: &[Path], plan: &Plan, table: &mut Table) {
+/// 64-byte NI round trips, p50 and p99.
+pub fn latency(paths: &[Path], plan: &Plan, table: &mut Table) {
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
     for path in paths {

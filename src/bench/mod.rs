@@ -1,6 +1,7 @@
 //! `saprouter-bench`: one run on loopback measures the router against a direct connection,
 //! socat and haproxy with the same client and sink, and writes `docs/performance.md`.
 
+pub mod chain;
 pub mod client;
 pub mod hop;
 pub mod net;
@@ -104,18 +105,102 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         report::load_average()
     ));
 
-    let report = report::Report {
-        quick: opts.quick,
-        sections: vec![(
+    let mut sections = Vec::new();
+    if !single.rows.is_empty() {
+        sections.push((
             "Single hop: client → router → sink".to_string(),
             single.markdown(),
-        )],
+        ));
+    }
+    let mut chain_table = None;
+    if opts.only.is_empty() || opts.only.iter().any(|g| g == "chain") {
+        eprintln!("saprouter-bench: reverse-invoke chain ...");
+        let t = chain_section(opts, &plan, &sink, dir.path())?;
+        sections.push((
+            "Reverse-invoke chain: client → DMZ router → link → LAN router → sink".to_string(),
+            t.markdown(),
+        ));
+        chain_table = Some(t);
+    }
+
+    let mut goal_lines = goals(&single);
+    if let Some(t) = &chain_table {
+        goal_lines.extend(chain_goals(t));
+    }
+    let report = report::Report {
+        quick: opts.quick,
+        sections,
         tools: started.tools,
-        goals: goals(&single),
+        goals: goal_lines,
         notes,
     };
     report::write(&opts.out, &report)?;
     Ok(report.markdown())
+}
+
+/// Starts the chains (ours, the baseline's, rathole's) and measures them.
+fn chain_section(
+    opts: &Options,
+    plan: &hop::Plan,
+    sink: &procs::SinkPorts,
+    dir: &std::path::Path,
+) -> std::io::Result<Table> {
+    let mut keep = Vec::new();
+    let mut paths = vec![hop::Path {
+        name: "direct".into(),
+        hops: Ok(hop::direct(sink)),
+        pids: Vec::new(),
+    }];
+    let mut binaries = vec![("saprouter-rs", opts.router.clone())];
+    if let Some(b) = &opts.baseline {
+        binaries.push(("baseline", b.clone()));
+    }
+    for (name, binary) in binaries {
+        let c = chain::saprouter(&binary, sink, &dir.join(format!("chain-{name}")), "", "")?;
+        paths.push(hop::Path {
+            name: name.into(),
+            hops: Ok(c.hops.clone()),
+            pids: c.pids(),
+        });
+        keep.push(c);
+    }
+    let rathole = chain::rathole(sink, dir)?;
+    paths.push(hop::Path {
+        name: "rathole".into(),
+        hops: rathole
+            .as_ref()
+            .map(|c| c.hops.clone())
+            .ok_or_else(|| "not installed".to_string()),
+        pids: rathole.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+    });
+    let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    let mut table = Table::new(&names);
+    chain::measure(&paths, plan, &mut table);
+    drop(keep);
+    drop(rathole);
+    Ok(table)
+}
+
+/// The reverse-invoke goals of issue 7 that this run can check.
+fn chain_goals(t: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in ["raw upload", "raw download", "NI download"] {
+        if let (Some(ours), Some(r)) = (t.value(row, "saprouter-rs"), t.value(row, "rathole")) {
+            out.push(format!(
+                "reverse-invoke chain, {row}: {:.2}× rathole (goal ≥ 1.00): {}",
+                ours / r,
+                verdict(ours >= r)
+            ));
+        }
+    }
+    if let Some(rise) = t.value("… rise of the interactive p50", "saprouter-rs") {
+        out.push(format!(
+            "interactive stream beside a bulk stream on one link: p50 rises by {:.2} ms (goal < 2 ms): {}",
+            rise / 1e6,
+            verdict(rise < 2e6)
+        ));
+    }
+    out
 }
 
 /// The goals of issue 7 that this run can check.

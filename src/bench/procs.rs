@@ -143,12 +143,24 @@ pub fn start_router(binary: &Path, dir: &Path, sink: &SinkPorts) -> std::io::Res
         .iter()
         .map(|port| format!("P * * {port}\n"))
         .collect();
+    start_router_with(binary, dir, &table, &["-r"])
+}
+
+/// Starts a router in `dir` with `table` and the start arguments `start` (`-r`, or `-i cf`).
+pub fn start_router_with(
+    binary: &Path,
+    dir: &Path,
+    table: &str,
+    start: &[&str],
+) -> std::io::Result<(Proc, u16)> {
+    std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("saprouttab"), table)?;
     for _ in 0..5 {
         let port = net::free_port()?;
         let child = Command::new(binary)
             .current_dir(dir)
-            .args(["-r", "-S", &port.to_string(), "-R", "saprouttab"])
+            .args(start)
+            .args(["-S", &port.to_string(), "-R", "saprouttab"])
             .args(["-C", "1000000", "-H", "127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -163,6 +175,26 @@ pub fn start_router(binary: &Path, dir: &Path, sink: &SinkPorts) -> std::io::Res
         }
     }
     Err(std::io::Error::other("router did not start"))
+}
+
+/// Starts a program with arguments, output discarded.
+pub fn spawn(program: &Path, args: &[&str], dir: &Path) -> std::io::Result<Proc> {
+    let child = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Proc {
+        child,
+        _stdin: None,
+    })
+}
+
+/// True while the process runs.
+pub fn running(proc: &mut Proc) -> bool {
+    matches!(proc.child.try_wait(), Ok(None))
 }
 
 /// Starts socat forwarding a fresh port to `target`; `None` when socat is not installed.

@@ -18,6 +18,8 @@ pub enum Kind {
     CpuTime,
     /// CPU seconds per GB relayed (lower is better); no direct figure.
     CpuPerGb,
+    /// Nanoseconds added by a condition (lower is better); no ratio.
+    Rise,
 }
 
 /// One cell.
@@ -81,7 +83,10 @@ impl Table {
         for row in &self.rows {
             let reference = match row.cells.first() {
                 Some(Cell::Value(v))
-                    if !matches!(row.kind, Kind::Memory | Kind::CpuTime | Kind::CpuPerGb) =>
+                    if !matches!(
+                        row.kind,
+                        Kind::Memory | Kind::CpuTime | Kind::CpuPerGb | Kind::Rise
+                    ) =>
                 {
                     Some(*v)
                 }
@@ -111,6 +116,7 @@ fn render(kind: Kind, cell: &Cell, reference: Option<f64>) -> String {
         Kind::Memory => format!("{v:.1} KiB"),
         Kind::CpuTime => format!("{:.1} µs", v / 1e3),
         Kind::CpuPerGb => format!("{v:.2} s/GB"),
+        Kind::Rise => format!("{:+.1} µs", v / 1e3),
     };
     match (kind, reference) {
         (Kind::Latency, Some(r)) => format!("{abs} (+{:.1} µs)", (v - r) / 1e3),

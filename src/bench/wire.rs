@@ -21,10 +21,15 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// The framed `NI_ROUTE` for one router hop to `host:port`; `ni` picks NI talk mode over raw.
 pub fn route(router_port: u16, host: &str, port: u16, ni: bool) -> Vec<u8> {
-    let hops = vec![
-        RouteHop::new("127.0.0.1", router_port.to_string()),
-        RouteHop::new(host, port.to_string()),
-    ];
+    route_via(&[("127.0.0.1", router_port), (host, port)], ni)
+}
+
+/// The framed `NI_ROUTE` along `hops` (host, port), the first being the router connected to.
+pub fn route_via(hops: &[(&str, u16)], ni: bool) -> Vec<u8> {
+    let hops = hops
+        .iter()
+        .map(|(host, port)| RouteHop::new(*host, port.to_string()))
+        .collect();
     let mode = if ni {
         talk_mode::NI_MSG_IO
     } else {
