@@ -66,6 +66,8 @@ impl Hop {
     ) -> std::io::Result<tokio::net::TcpStream> {
         let socket = tokio::net::TcpSocket::new_v4()?;
         if let Some(ip) = source {
+            // Ports of earlier runs' connections may still be in TIME_WAIT.
+            socket.set_reuseaddr(true)?;
             socket.bind(SocketAddr::new(ip, 0))?;
         }
         let mut s = tokio::time::timeout(STEP, socket.connect(self.connect))

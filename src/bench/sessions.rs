@@ -42,8 +42,17 @@ pub fn measure(
     notes: &mut Vec<String>,
 ) {
     let limit = max_sessions();
+    let mut measured = Vec::new();
     for &wanted in plan.counts {
         let n = wanted.min(limit);
+        if measured.contains(&n) {
+            notes.push(format!(
+                "{wanted} sessions were not possible: the open-file hard limit allows {limit} \
+                 sessions (2 descriptors each), already measured above."
+            ));
+            continue;
+        }
+        measured.push(n);
         let mut label = format!("RSS per idle routed session, {wanted} sessions");
         if n < wanted {
             label = format!("RSS per idle routed session, {wanted} sessions (measured: {n})");

@@ -80,14 +80,15 @@ pub async fn relay(
         (client, server) => {
             let (client_read, client_write) = tokio::io::split(client.boxed());
             let (server_read, server_write) = tokio::io::split(server.boxed());
-            relay::run_split(
+            // Boxed: the generic relay's state stays out of every TCP session's task.
+            Box::pin(relay::run_split(
                 client_read,
                 client_write,
                 server_read,
                 server_write,
                 relay,
                 notice,
-            )
+            ))
             .await
         }
     }
@@ -249,13 +250,14 @@ async fn pump(
         Stop::Interrupted(why) => {
             let mut buf = vec![0u8; FINISH_BUFFER];
             let (mut reader, mut writer) = (TcpRef(from), TcpRef(to));
-            relay::finish(
+            // Boxed, like the fallback below: rare paths must not enlarge every session.
+            Box::pin(relay::finish(
                 &mut reader,
                 &mut writer,
                 &mut buf,
                 tracker.as_mut(),
                 notice(why),
-            )
+            ))
             .await;
             Ok(Pumped {
                 bytes,
@@ -263,7 +265,7 @@ async fn pump(
             })
         }
         Stop::NoPipe => {
-            let rest = relay::pump(
+            let rest = Box::pin(relay::pump(
                 TcpRef(from),
                 TcpRef(to),
                 Bytes::new(),
@@ -271,7 +273,7 @@ async fn pump(
                 interrupts,
                 notice,
                 log,
-            )
+            ))
             .await;
             match rest {
                 Ok(p) => Ok(Pumped {
