@@ -7,8 +7,10 @@
 //! - [`services`]: service names to ports (system services database plus SAP's built-in names).
 //! - [`router`]: the tokio daemon: listener, sessions, relay, admin requests, logs.
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
+//! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
 
 pub mod adminclient;
+pub mod metrics;
 pub mod ni;
 pub mod niping;
 pub mod router;
