@@ -33,6 +33,7 @@ pub async fn run<C: Conn>(
         Ok(request) => request,
         Err(err) => {
             tracing::info!(%peer, %err, "malformed admin request");
+            crate::metrics::admin_request(None);
             let failure = RouteFailure::new(
                 rc::NIEROUT_INTERN,
                 "internal error",
@@ -46,6 +47,7 @@ pub async fn run<C: Conn>(
     };
     let local = selfaddr::is_local(peer.ip());
     tracing::info!(%peer, local, command = ?request.command, "admin request");
+    crate::metrics::admin_request(Some(&request.command));
 
     if let AdminCommand::Info { password } = &request.command {
         match info_allowed(shared, own, peer, local, password.as_deref()) {

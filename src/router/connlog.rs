@@ -79,12 +79,14 @@ impl ConnLog {
     /// Writes one line: `<ctime> <EVENT> <handles> <text>`. Control characters in `text`
     /// (which may come from the network) are escaped.
     pub fn write(&self, event: Event, handles: &str, text: &str) {
+        let text = escape(text);
+        tracing::info!(target: "connlog", event = event.label(), handles, text = %text, "{}", event.label());
         let line = format!(
             "{} {:<13}{:<7} {}\n",
             ctime_now(),
             event.label(),
             handles,
-            escape(text)
+            text
         );
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(max) = self.max_size {

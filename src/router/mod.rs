@@ -145,10 +145,10 @@ impl Router {
                             Ok(permit) => {
                                 let _ = stream.set_nodelay(true);
                                 let local = stream.local_addr().ok();
-                                tracker.spawn(session::run(Arc::clone(&shared), stream, peer, local, permit));
+                                tracker.spawn(crate::metrics::session(session::run(Arc::clone(&shared), stream, peer, local, permit)));
                             }
                             Err(_) => {
-                                tracker.spawn(refuse_overflow(Arc::clone(&shared), stream, peer));
+                                tracker.spawn(crate::metrics::session(refuse_overflow(Arc::clone(&shared), stream, peer)));
                             }
                         }
                     }

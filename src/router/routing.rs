@@ -37,6 +37,7 @@ pub async fn run<C: Conn>(
     payload: Bytes,
     leftover: Bytes,
 ) {
+    let timer = crate::metrics::route_timer();
     match establish(shared, peer, handle, &payload).await {
         Ok(established) => {
             let Established {
@@ -50,6 +51,7 @@ pub async fn run<C: Conn>(
             if client.write_all(&frame::frame(NI_PONG)).await.is_err() {
                 return;
             }
+            crate::metrics::route_established(timer);
             let handles = format!("C{}/{}", handle.id, partner.handle);
             if let Some(log) = &shared.connlog {
                 let native = if route.talk_mode == talk_mode::NI_RAW_IO {
@@ -102,6 +104,7 @@ pub async fn run<C: Conn>(
                 },
             )
             .await;
+            crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
             if let Some(log) = &shared.connlog {
                 log.write(
@@ -118,6 +121,7 @@ pub async fn run<C: Conn>(
         Err(Refusal::Forward(answer)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
             tracing::info!(id = handle.id, %peer, "downstream router refused the route");
+            crate::metrics::downstream_refused(&answer);
             send_frame(&mut client, &answer).await;
         }
     }
@@ -181,6 +185,7 @@ async fn establish(
 
     if selfaddr::is_own_listener(ip, port, &[shared.port]) {
         tracing::warn!(id = handle.id, %peer, host = %next.host, port, "route to the router's own port refused");
+        crate::metrics::route_denied_own_port();
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }
 
@@ -204,6 +209,7 @@ async fn establish(
         }
         Decision::Deny { line, reason } => {
             tracing::info!(id = handle.id, %peer, ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            crate::metrics::route_denied(line);
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
     }

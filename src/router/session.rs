@@ -72,6 +72,7 @@ pub async fn send_failure<C: Conn + ?Sized>(
     stream: &mut C,
     failure: &RouteFailure,
 ) {
+    crate::metrics::failure_sent(failure.rc);
     let payload = shared.errors.message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }

@@ -103,6 +103,12 @@ impl Shared {
 
     /// Re-reads the table from its file; on any error the old table stays.
     pub async fn reload_routtab(&self) -> Result<usize, TableError> {
+        let result = self.load_and_swap_routtab().await;
+        crate::metrics::reload_finished(result.is_ok());
+        result
+    }
+
+    async fn load_and_swap_routtab(&self) -> Result<usize, TableError> {
         let path = self.config.routtab.clone();
         let services = self.services.clone();
         let table = tokio::task::spawn_blocking(move || load_routtab(&path, services))
