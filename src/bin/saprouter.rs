@@ -1,6 +1,7 @@
 //! `saprouter`: SAP's command line, letter for letter. Start functions (`-r`, `-i`) run the
 //! daemon; the lower-case admin functions talk to a running router.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -41,6 +42,8 @@ options:
   -Q bytes        max. total queue size      (default 20000000)
   -Y n            auto-start limit (only 1 = never is supported)
   -6              IPv6 (bind all IPv6 and IPv4 addresses)
+  --metrics ADDR:PORT   serve Prometheus metrics, /healthz and /readyz over HTTP
+  --log-format text|json  trace file format (default text; json: one object per line)
 ";
 
 fn command() -> Command {
@@ -100,6 +103,8 @@ fn command() -> Command {
                 .long("sock_buf_size")
                 .num_args(1)
                 .require_equals(true),
+            Arg::new("metrics").long("metrics").num_args(1),
+            Arg::new("log_format").long("log-format").num_args(1),
         ])
 }
 
@@ -224,10 +229,48 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
     if !m.get_flag("start") {
         return usage("no function given (-r to start the router)");
     }
+    let observe = match Observe::from_matches(&m) {
+        Ok(o) => o,
+        Err(e) => return usage(&e),
+    };
     match start_config(&m, port, wait_ms) {
-        Ok(config) => run_router(config).await,
+        Ok(config) => run_router(config, observe).await,
         Err(e) => usage(&e),
     }
+}
+
+/// The observability options (`--metrics`, `--log-format`).
+struct Observe {
+    metrics: Option<SocketAddr>,
+    json: bool,
+}
+
+impl Observe {
+    fn from_matches(m: &ArgMatches) -> Result<Self, String> {
+        let metrics = match m.get_one::<String>("metrics") {
+            None => None,
+            Some(text) => Some(metrics_addr(text)?),
+        };
+        let json = match m.get_one::<String>("log_format").map(String::as_str) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => return Err(format!("--log-format {other:?}: expected text or json")),
+        };
+        Ok(Self { metrics, json })
+    }
+}
+
+/// `ADDR:PORT` (`[::1]:9326` for IPv6) or `:PORT` for all IPv4 addresses.
+fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let parsed = match text.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+            .ok(),
+        None => text.parse().ok(),
+    };
+    parsed.ok_or_else(|| format!("--metrics {text:?}: expected ADDR:PORT, e.g. 127.0.0.1:9326"))
 }
 
 /// `-t`, `-t "on 7"`, `-t "off 10.0.0.*"`.
@@ -316,7 +359,7 @@ fn filter_for(level: u8) -> EnvFilter {
     })
 }
 
-async fn run_router(config: RouterConfig) -> ExitCode {
+async fn run_router(config: RouterConfig, observe: Observe) -> ExitCode {
     let trace = match std::fs::OpenOptions::new()
         .create(true)
         .append(config.append)
@@ -333,14 +376,30 @@ async fn run_router(config: RouterConfig) -> ExitCode {
         }
     };
     let (filter, handle) = reload::Layer::new(filter_for(config.trace_level));
+    let writer = std::sync::Mutex::new(trace);
+    let (text, json) = if observe.json {
+        let json = fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(writer);
+        (None, Some(json))
+    } else {
+        (
+            Some(fmt::layer().with_ansi(false).with_writer(writer)),
+            None,
+        )
+    };
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(trace)),
-        )
+        .with(text)
+        .with(json)
         .init();
+    if observe.metrics.is_some() {
+        // Before anything can be counted (the reverse-invoke links start with the router).
+        saprouter::metrics::install();
+    }
     let hook: TraceHook = Box::new(move |level| {
         let _ = handle.modify(|f| *f = filter_for(level));
     });
@@ -352,6 +411,12 @@ async fn run_router(config: RouterConfig) -> ExitCode {
         }
     };
     let shared = router.shared();
+    if let Some(addr) = observe.metrics {
+        if let Err(err) = saprouter::metrics::start(addr, std::sync::Arc::clone(&shared)).await {
+            tracing::error!(%addr, %err, "metrics endpoint not started");
+            return fail(format!("--metrics {addr}: cannot listen: {err}"));
+        }
+    }
     tokio::spawn(async move {
         signals(shared).await;
     });
