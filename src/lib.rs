@@ -13,6 +13,7 @@ pub mod adminclient;
 pub mod metrics;
 pub mod ni;
 pub mod niping;
+pub mod ri;
 pub mod router;
 pub mod routtab;
 pub mod secret;
