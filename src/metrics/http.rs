@@ -32,6 +32,9 @@ const MAX_DRAIN: usize = 64 * 1024;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// Held while gauges are refreshed and the exposition written.
+static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The metrics listener, bound and ready to serve.
 pub struct Endpoint {
     listener: TcpListener,
@@ -160,6 +163,9 @@ fn answer(method: &str, path: &str, metrics: &Metrics, shared: &Shared) -> Respo
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match (method, path) {
         ("GET", "/metrics") => {
+            // Concurrent scrapes must not interleave the refresh of one with the encoding of
+            // another.
+            let _one_at_a_time = SCRAPE.lock().unwrap_or_else(|p| p.into_inner());
             refresh(metrics, shared);
             Response {
                 status: "200 OK",
@@ -197,9 +203,7 @@ fn refresh(metrics: &Metrics, shared: &Shared) {
     metrics.clients_used.set(to_i64(max - free));
     metrics.clients_max.set(to_i64(shared.config.max_clients));
     metrics.ready.set(i64::from(not_ready(shared).is_none()));
-    metrics
-        .ri_server_mode
-        .set(i64::from(super::ri::is_server_mode()));
+    super::ri::refresh(metrics);
 }
 
 fn to_i64(n: usize) -> i64 {

@@ -1,77 +1,57 @@
-//! Reverse-invoke metrics and readiness: the calls the `ri` code makes when links and
-//! streams come and go. Each is a no-op when `--metrics` is off.
+//! Reverse-invoke metrics and readiness.
 //!
-//! Wiring (both modes unless said):
-//! - [`server_mode`] once at start of a LAN router (`-i` with `server`): from then on
-//!   `/readyz` answers 200 only while at least one link is registered with the DMZ router.
-//! - [`link_up`] when a link is registered (LAN side: the DMZ router accepted it; DMZ side:
-//!   a LAN router's link was accepted), [`link_down`] when it is lost or closed;
-//!   [`link_reconnect`] when a lost link is established again.
-//! - [`stream_opened`] / [`stream_closed`] per multiplexed stream on a link.
-//! - [`heartbeat_rtt`] per answered heartbeat.
-//! - DMZ side: [`server_registered`] / [`server_unregistered`] per LAN router identity
-//!   (a re-registration that replaces the old one atomically calls neither).
-//!
-//! Link numbers are whatever the `ri` code uses to tell its links apart; keep them bounded
-//! (reuse numbers within `conn_pool_size`), since each is a label value.
+//! The state (links up, streams per link, registered LAN routers) is not counted by hooks
+//! but read when `/metrics` or `/readyz` is asked: the `ri` code installs a [`Source`] that
+//! reports it from its own bookkeeping, so the gauges cannot drift from the truth. Only
+//! events are pushed: [`link_reconnect`] and [`heartbeat_rtt`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::families::LinkLabels;
+use super::families::{LinkLabels, Metrics};
 use super::get;
 
-/// Set once a LAN router starts: readiness then needs a registered link.
-static SERVER_MODE: AtomicBool = AtomicBool::new(false);
-
-/// Declares this process a reverse-invoke server (LAN router): readiness now requires a
-/// registration with the DMZ router.
-pub fn server_mode() {
-    SERVER_MODE.store(true, Ordering::Relaxed);
+/// The reverse-invoke state at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// DMZ side: LAN routers registered now (`None` on a LAN router).
+    pub registered_servers: Option<usize>,
+    /// Links up now: (link id, open streams).
+    pub links: Vec<(u64, usize)>,
 }
 
-/// True when this process is a reverse-invoke server (LAN router).
-pub fn is_server_mode() -> bool {
-    SERVER_MODE.load(Ordering::Relaxed)
+/// Reports the current state; called at scrape time, so it must be quick and never block
+/// on I/O.
+pub type Source = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+
+struct Installed {
+    /// A LAN router: readiness needs a registered link.
+    server_mode: bool,
+    source: Source,
 }
 
-/// A link is up and registered.
-pub fn link_up(link: u64) {
-    if let Some(m) = get() {
-        m.ri_links_up.inc();
-        m.ri_link_streams.get_or_create(&LinkLabels { link }).set(0);
-    }
+static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
+
+fn installed() -> Option<(bool, Source)> {
+    let guard = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .as_ref()
+        .map(|i| (i.server_mode, Arc::clone(&i.source)))
 }
 
-/// A link is gone; its per-link series goes with it.
-pub fn link_down(link: u64) {
-    if let Some(m) = get() {
-        m.ri_links_up.dec();
-        m.ri_link_streams.remove(&LinkLabels { link });
-    }
+/// Installs the reverse-invoke state source (the last call wins). `server_mode` is true on
+/// a LAN router: its `/readyz` then answers 200 only while a link is registered.
+pub fn set_source(server_mode: bool, source: Source) {
+    *INSTALLED.lock().unwrap_or_else(|p| p.into_inner()) = Some(Installed {
+        server_mode,
+        source,
+    });
 }
 
-/// A lost link was established again.
+/// A lost link was registered again (LAN side).
 pub fn link_reconnect() {
     if let Some(m) = get() {
         m.ri_link_reconnects.inc();
-    }
-}
-
-/// A stream was opened on `link`.
-pub fn stream_opened(link: u64) {
-    if let Some(m) = get() {
-        m.ri_link_streams.get_or_create(&LinkLabels { link }).inc();
-    }
-}
-
-/// A stream on `link` ended.
-pub fn stream_closed(link: u64) {
-    if let Some(m) = get() {
-        // `get`, not `get_or_create`: a stream outliving its link must not revive the series.
-        if let Some(gauge) = m.ri_link_streams.get(&LinkLabels { link }) {
-            gauge.dec();
-        }
     }
 }
 
@@ -82,22 +62,38 @@ pub fn heartbeat_rtt(rtt: Duration) {
     }
 }
 
-/// DMZ side: a LAN router registered.
-pub fn server_registered() {
-    if let Some(m) = get() {
-        m.ri_registered_servers.inc();
-    }
-}
-
-/// DMZ side: a LAN router's registration ended.
-pub fn server_unregistered() {
-    if let Some(m) = get() {
-        m.ri_registered_servers.dec();
-    }
+/// True when this process is a reverse-invoke server (LAN router).
+pub fn is_server_mode() -> bool {
+    installed().is_some_and(|(server, _)| server)
 }
 
 /// Ready as far as reverse invoke goes: always outside server mode; in server mode while at
-/// least one link is registered.
+/// least one link is registered with the DMZ router.
 pub fn ready() -> bool {
-    !is_server_mode() || get().is_some_and(|m| m.ri_links_up.get() > 0)
+    match installed() {
+        Some((true, source)) => !source().links.is_empty(),
+        _ => true,
+    }
+}
+
+/// Sets the reverse-invoke gauges from the installed source (at scrape time).
+pub(super) fn refresh(m: &Metrics) {
+    let Some((server_mode, source)) = installed() else {
+        return;
+    };
+    let now = source();
+    m.ri_server_mode.set(i64::from(server_mode));
+    m.ri_registered_servers
+        .set(now.registered_servers.map_or(0, to_i64));
+    m.ri_links_up.set(to_i64(now.links.len()));
+    m.ri_link_streams.clear();
+    for (link, streams) in now.links {
+        m.ri_link_streams
+            .get_or_create(&LinkLabels { link })
+            .set(to_i64(streams));
+    }
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -60,6 +60,8 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     })?;
     let registry = Arc::new(Registry::new(params.max_servers, params.conn_pool_size));
     shared.set_registered_hops(Arc::clone(&registry) as _);
+    let state = Arc::clone(&registry);
+    crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
     let cancel = CancellationToken::new();
     let info_registry = Arc::clone(&registry);
     let info_params = params.clone();

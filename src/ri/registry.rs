@@ -258,6 +258,19 @@ impl Registry {
         self.lock().len()
     }
 
+    /// Registered servers, links and their open streams, for `/metrics`.
+    pub fn metrics_snapshot(&self) -> crate::metrics::ri::Snapshot {
+        let servers = self.lock();
+        crate::metrics::ri::Snapshot {
+            registered_servers: Some(servers.len()),
+            links: servers
+                .iter()
+                .flat_map(|s| s.links.iter())
+                .map(|l| (u64::from(l.id), l.streams.open()))
+                .collect(),
+        }
+    }
+
     /// The least-loaded live link of the server owning `ip:port` (fewest open streams, then
     /// fewest streams ever), not among `tried`, with a stream counted on it already: the
     /// choice and the count happen under the lock, so a burst of opens spreads.

@@ -114,6 +114,8 @@ pub fn start(shared: Arc<Shared>, params: ServerParams) -> ServerSide {
     });
     let info = Arc::clone(&lan);
     shared.set_info_extra(Box::new(move || info.info_lines()));
+    let state = Arc::clone(&lan);
+    crate::metrics::ri::set_source(true, Arc::new(move || state.metrics_snapshot()));
     tracing::info!(client = %lan.params.client_hostname, port = lan.params.client_service, reg_service = lan.params.reg_service, instance = %format!("{:016x}", lan.instance), "reverse-invoke server: registering with the DMZ router");
     tokio::spawn(slot_loop(Arc::clone(&lan), 0));
     tokio::spawn(grow(Arc::clone(&lan)));
@@ -133,6 +135,24 @@ impl Lan {
 
     fn running(&self) -> bool {
         self.shared.lifecycle() == Lifecycle::Running && !self.cancel.is_cancelled()
+    }
+
+    /// Links up and their open streams, for `/metrics` and `/readyz`.
+    fn metrics_snapshot(&self) -> crate::metrics::ri::Snapshot {
+        let links = self
+            .slots()
+            .iter()
+            .filter_map(|slot| match slot {
+                SlotState::Up {
+                    link_id, streams, ..
+                } => Some((u64::from(*link_id), streams.open())),
+                _ => None,
+            })
+            .collect();
+        crate::metrics::ri::Snapshot {
+            registered_servers: None,
+            links,
+        }
     }
 
     fn info_lines(&self) -> Vec<String> {
@@ -234,6 +254,7 @@ async fn grow(lan: Arc<Lan>) {
 /// Keeps one pool slot connected for as long as the router runs.
 async fn slot_loop(lan: Arc<Lan>, index: usize) {
     let mut attempt: u32 = 0;
+    let mut registered_before = false;
     while lan.running() {
         // A DMZ router restarted with a smaller pool refuses this slot: stop asking.
         let pool = usize::from(lan.pool.load(Ordering::Relaxed));
@@ -250,6 +271,9 @@ async fn slot_loop(lan: Arc<Lan>, index: usize) {
         let started = Instant::now();
         let reason = match connect_and_register(&lan, index).await {
             Ok(link) => {
+                if std::mem::replace(&mut registered_before, true) {
+                    crate::metrics::ri::link_reconnect();
+                }
                 let why = serve(&lan, index, link).await;
                 if started.elapsed() >= STABLE_AFTER {
                     attempt = 0;
@@ -433,11 +457,16 @@ fn accept_stream(
     let shared = Arc::clone(&lan.shared);
     match Arc::clone(&shared.slots).try_acquire_owned() {
         Ok(permit) => {
-            lan.sessions
-                .spawn(session::run(shared, conn, peer, Some(local), permit));
+            lan.sessions.spawn(crate::metrics::session(session::run(
+                shared,
+                conn,
+                peer,
+                Some(local),
+                permit,
+            )));
         }
         Err(_) => {
-            lan.sessions.spawn(async move {
+            lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
                 let failure = RouteFailure::new(
                     rc::NIEROUT_OVERFLOW,
@@ -451,7 +480,7 @@ fn accept_stream(
                 );
                 session::send_failure(&shared, &mut conn, &failure).await;
                 let _ = conn.shutdown().await;
-            });
+            }));
         }
     }
 }
