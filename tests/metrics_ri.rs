@@ -136,6 +136,12 @@ fn lan_readiness_follows_its_registration() {
         200,
         "a DMZ router needs no registration"
     );
+    // Heartbeats are echoed and timed on both sides (the first leaves at once).
+    for n in [&l, &d] {
+        wait_until(n, "a heartbeat timed", |b| {
+            total(b, "saprouter_ri_heartbeat_rtt_seconds_count") >= 1.0
+        });
+    }
 
     // A session over the link shows as a stream on both sides.
     let echo = ni_echo();

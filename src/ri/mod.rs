@@ -6,7 +6,8 @@
 //! (docs/reverse-invoke.md has the layout).
 //!
 //! - [`params`]: the `-i` parameter file with SAP's names and defaults ([`ace`]: `ACE` lines).
-//! - [`link`]: the registration handshake and control-stream messages (sans-IO).
+//! - [`link`]: the registration handshake and control-stream messages (sans-IO);
+//!   [`control`]: heartbeat tokens and their echoes (round-trip times).
 //! - [`mux`]: the yamux session of one link: driver, stream counting, heartbeats.
 //! - [`registry`]: the DMZ side's registrations, behind the router's `RegisteredHops`.
 //! - [`client`]: client mode (DMZ): the registration port.
@@ -14,6 +15,7 @@
 
 pub mod ace;
 pub mod client;
+pub mod control;
 pub mod link;
 pub mod mux;
 pub mod params;
