@@ -36,8 +36,9 @@ pub async fn run<C: Conn>(
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
+    snc_name: Option<&str>,
 ) {
-    match establish(shared, peer, handle, &payload).await {
+    match establish(shared, peer, handle, &payload, snc_name).await {
         Ok(established) => {
             let Established {
                 server,
@@ -152,6 +153,7 @@ async fn establish(
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: &[u8],
+    snc_name: Option<&str>,
 ) -> Result<Established, Refusal> {
     let route = RouteRequest::decode(payload).map_err(invalid_route)?;
     let next = route.next_hop().clone();
@@ -188,9 +190,11 @@ async fn establish(
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();
+    let routtab = shared.routtab();
+    super::snc::check_source(&routtab, peer, snc_name)?;
     let query = RouteQuery {
         source,
-        snc_name: None,
+        snc_name,
         destination: ip,
         port,
         passwords: &passwords,
@@ -198,12 +202,12 @@ async fn establish(
         routers_before: route.routers_before(),
         routers_after: route.routers_after(),
     };
-    match shared.routtab().decide(&query) {
+    match routtab.decide(&query) {
         Decision::Permit { line } => {
             tracing::debug!(id = handle.id, line, "route permitted");
         }
         Decision::Deny { line, reason } => {
-            tracing::info!(id = handle.id, %peer, ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            tracing::info!(id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
     }
@@ -222,6 +226,8 @@ async fn establish(
         )
     })?;
     let target = SocketAddr::new(ip, port);
+    let kt = routtab.snc_target(ip, port);
+    super::snc::check_hop(shared, kt, registered.is_some(), target)?;
     let mut server: BoxConn = match &registered {
         Some((hops, _)) => {
             open_registered(
@@ -234,7 +240,11 @@ async fn establish(
             )
             .await?
         }
-        None => Box::new(connect(target, &next, Instant::now() + timeout, timeout).await?),
+        None => {
+            let deadline = Instant::now() + timeout;
+            let tcp = connect(target, &next, deadline, timeout).await?;
+            super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?
+        }
     };
     let partner_handle = shared.clients.next_handle();
 
