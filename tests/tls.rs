@@ -440,3 +440,93 @@ fn multi_rdn_subjects_are_rfc4514_names() {
     let kp = saprouter::routtab::SncName::new("p:CN=sapserv9\\, x, OU=SAProuter, O=SAP, C=DE");
     assert!(kp.matches(&name));
 }
+
+#[test]
+fn the_snc_scenario_samples_mean_what_they_say() {
+    use saprouter::routtab::{Decision, RoutTab, RouteQuery, SncName, SystemResolver};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("routtab-samples")
+        .join("reverse-invoke-snc");
+    let resolver = SystemResolver::with_services(saprouter::services::Services::system());
+    let load = |name: &str| RoutTab::load(&dir.join(name), &resolver).unwrap();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let query = |source: &str, snc: Option<&'static str>, dest: &str, port| RouteQuery {
+        source: ip(source),
+        snc_name: snc,
+        destination: ip(dest),
+        port,
+        passwords: &[],
+        raw: false,
+        routers_before: 0,
+        routers_after: 1,
+    };
+    let permitted = |d: Decision| matches!(d, Decision::Permit { .. });
+
+    let dmz = load("saprouttab-dmz");
+    assert_eq!(
+        dmz.snc_target(ip("10.200.0.2"), 5002),
+        Some(&SncName::new("p:CN=SAPROUTER2"))
+    );
+    assert!(permitted(dmz.decide(&query(
+        "192.0.2.7",
+        None,
+        "10.200.0.2",
+        5002
+    ))));
+    assert!(!permitted(dmz.decide(&query(
+        "192.0.2.7",
+        None,
+        "10.200.0.3",
+        5002
+    ))));
+
+    let lan = load("saprouttab-lan");
+    let from_dmz = |snc, port| lan.decide(&query("10.200.0.1", snc, "127.0.0.1", port));
+    assert!(permitted(from_dmz(Some("p:CN=SAPROUTER1"), 3201)));
+    assert!(permitted(from_dmz(Some("p:CN=SAPROUTER1"), 4001)));
+    assert!(!permitted(from_dmz(Some("p:CN=SAPROUTER1"), 3200)));
+    assert!(!permitted(from_dmz(Some("p:CN=ROGUE"), 3201)));
+    assert!(!permitted(from_dmz(None, 3201)));
+    for cf in ["cf1", "cf2", "README.md"] {
+        assert!(dir.join(cf).is_file(), "{cf} missing");
+    }
+}
+
+#[test]
+fn make_test_pki_certificates_carry_a_router_to_router_hop() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("openssl not installed: scripts/make-test-pki.sh not exercised");
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-pki.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(pki.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let files = |router: &str| saprouter::tls::SncFiles {
+        cert: pki.path().join(router).join("saprouter.crt"),
+        key: pki.path().join(router).join("saprouter.key"),
+        ca: pki.path().join(router).join("ca.crt"),
+    };
+    let echo = ni_echo();
+    let r2 = start_snc(
+        &format!("KP \"p:CN=SAPROUTER1\" * {echo}\nD * * *\n"),
+        "p:CN=SAPROUTER2",
+        &files("saprouter2"),
+    );
+    let r1 = start_snc(
+        &format!(
+            "KT \"p:CN=SAPROUTER2\" {L2} {p}\nP * {L2} {p}\nD * * *\n",
+            p = r2.port
+        ),
+        "p:CN=SAPROUTER1",
+        &files("saprouter1"),
+    );
+    let (mut c, reply) = through_both(&r1, &r2, echo);
+    assert_eq!(reply, PONG, "{:?}", rterr(&reply));
+    c.write_all(&frame(b"openssl-made")).unwrap();
+    assert_eq!(read_frame(&mut c), b"openssl-made");
+}
