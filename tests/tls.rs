@@ -530,3 +530,40 @@ fn make_test_pki_certificates_carry_a_router_to_router_hop() {
     c.write_all(&frame(b"openssl-made")).unwrap();
     assert_eq!(read_frame(&mut c), b"openssl-made");
 }
+
+#[test]
+fn raw_bytes_and_half_close_cross_the_tls_hop() {
+    use std::io::Read;
+    let s = setup();
+    let r2_files = s.pki.identity("r2", &s.ca, "SAPROUTER2", &s.ca, false);
+    let echo = raw_echo();
+    let r2 = start_snc(
+        &format!("KP \"p:CN=SAPROUTER1\" {L} {echo}\nD * * *\n"),
+        "p:CN=SAPROUTER2",
+        &r2_files,
+    );
+    let r1 = start_snc(
+        &format!(
+            "KT \"p:CN=SAPROUTER2\" {L2} {p}\nP * {L2} {p}\nD * * *\n",
+            p = r2.port
+        ),
+        "p:CN=SAPROUTER1",
+        &s.router,
+    );
+    let (p1, p2, pe) = (r1.port.to_string(), r2.port.to_string(), echo.to_string());
+    let (c, reply) = ask_route(&r1, &[(L, &p1, ""), (L2, &p2, ""), (L, &pe, "")], 1);
+    assert_eq!(reply, PONG, "{:?}", rterr(&reply));
+    let data = pattern(2 << 20, 5);
+    let mut writer = c.try_clone().unwrap();
+    let sent = data.clone();
+    let t = std::thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    let mut reader = c;
+    reader.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes lost, duplicated or reordered");
+}
