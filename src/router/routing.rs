@@ -38,7 +38,11 @@ pub async fn run<C: Conn>(
     leftover: Bytes,
     snc_name: Option<&str>,
 ) {
-    match establish(shared, peer, handle, &payload, snc_name).await {
+    let established = establish(shared, peer, handle, &payload, snc_name).await;
+    // The route message shares its allocation with the first read; an idle session must
+    // not keep it.
+    drop(payload);
+    match established {
         Ok(established) => {
             let Established {
                 server,
@@ -77,6 +81,7 @@ pub async fn run<C: Conn>(
                 server_pending: server_leftover,
                 interrupts: handle.interrupts(),
                 traced: handle.traced(),
+                traffic: handle.traffic(),
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);
