@@ -567,3 +567,35 @@ fn raw_bytes_and_half_close_cross_the_tls_hop() {
     assert_eq!(got.len(), data.len());
     assert!(got == data, "bytes lost, duplicated or reordered");
 }
+
+#[test]
+fn a_next_router_that_does_not_trust_us_fails_closed() {
+    let s = setup();
+    let other_ca = Ca::new("Other CA");
+    // R2's certificate is from the shared CA (R1 trusts it), but R2 trusts only the other
+    // CA, so it refuses R1's certificate.
+    let r2_files = s.pki.identity("r2", &s.ca, "SAPROUTER2", &other_ca, false);
+    let echo = ni_echo();
+    let r2 = start_snc(
+        &format!("KP * {L} {echo}\nD * * *\n"),
+        "p:CN=SAPROUTER2",
+        &r2_files,
+    );
+    let r1 = start_snc(
+        &format!(
+            "KT \"p:CN=SAPROUTER2\" {L2} {p}\nP * {L2} {p}\nP * {L} {echo}\nD * * *\n",
+            p = r2.port
+        ),
+        "p:CN=SAPROUTER1",
+        &s.router,
+    );
+    let (_c, reply) = through_both(&r1, &r2, echo);
+    assert_ne!(reply, PONG);
+    let e = rterr(&reply);
+    assert_eq!(e.rc, -104, "{}", e.detail());
+    assert!(e.detail().contains("refused this router"), "{}", e.detail());
+    let log = wait_trace(&r2, "TLS handshake failed");
+    assert!(log.contains("not issued by a trusted CA"), "{log}");
+    wait_trace(&r1, "route refused");
+    plain_echo_works(&r1, echo);
+}

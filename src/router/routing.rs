@@ -496,7 +496,13 @@ async fn hand_on(
             Ok(Ok(0)) => {
                 return Err(broken("NiIRead: next router closed the connection".into()).into())
             }
-            Ok(Err(err)) => return Err(broken(format!("NiIRead: {err}")).into()),
+            Ok(Err(err)) => {
+                // A TLS next hop that refuses this router's certificate says so here.
+                let refused = super::snc::refused_by_peer(&err, next);
+                return Err(refused
+                    .unwrap_or_else(|| broken(format!("NiIRead: {err}")))
+                    .into());
+            }
             Ok(Ok(_)) => {}
         }
     }

@@ -116,3 +116,19 @@ pub fn check_hop(
     tracing::warn!(%target, %detail, "SNC hop failed; route refused");
     Err(failure("SNC not active", detail, line!()))
 }
+
+/// The -104 for a read error that is a TLS error (the next router refused this router's
+/// certificate after the handshake, as TLS 1.3 allows); `None` for other errors.
+pub fn refused_by_peer(err: &std::io::Error, next: &RouteHop) -> Option<RouteFailure> {
+    if !crate::tls::is_tls_error(err) {
+        return None;
+    }
+    let detail = format!(
+        "NiSncHandshake: {}:{} refused this router: {}",
+        next.host,
+        next.service,
+        crate::tls::describe(err)
+    );
+    tracing::warn!(host = %next.host, service = %next.service, %detail, "SNC hop failed; route refused");
+    Some(failure("SNC handshake failed", detail, line!()))
+}

@@ -196,6 +196,13 @@ fn peer_name(chain: Option<&[rustls::pki_types::CertificateDer<'_>]>) -> Result<
     snc_name_of(first)
 }
 
+/// True when an I/O error on a TLS stream comes from TLS itself (an alert, a bad record),
+/// not from the socket.
+pub fn is_tls_error(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 /// A handshake error in words an operator can act on, with rustls' own text behind it.
 pub fn describe(err: &io::Error) -> String {
     let Some(tls) = err
