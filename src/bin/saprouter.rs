@@ -16,6 +16,7 @@ use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 const USAGE: &str = "\
 usage: saprouter -r [options]          start router
+       saprouter -i file [options]     start router with reverse invoke (parameter file)
        saprouter -s [-H host] [-S port] stop router
        saprouter -p [-H host] [-S port] soft shutdown
        saprouter -n [-H host] [-S port] reread route permission table
@@ -225,10 +226,20 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
             Err(err) => fail(err),
         };
     }
-    if m.get_one::<String>("ri").is_some() {
-        return fail("-i: reverse invoke is not available in this build");
-    }
-    if !m.get_flag("start") {
+    // -i FILE starts the router like -r, with the reverse-invoke role of FILE.
+    let ri = match m.get_one::<String>("ri") {
+        Some(path) => {
+            match saprouter::ri::params::load(
+                std::path::Path::new(path),
+                &saprouter::services::Services::system(),
+            ) {
+                Ok(params) => Some(params),
+                Err(err) => return fail(err),
+            }
+        }
+        None => None,
+    };
+    if !m.get_flag("start") && ri.is_none() {
         return usage("no function given (-r to start the router)");
     }
     let mut config = match start_config(&m, port, wait_ms) {
@@ -239,7 +250,7 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
         Ok(snc) => config.snc = snc,
         Err(e) => return fail(e),
     }
-    run_router(config).await
+    run_router(config, ri).await
 }
 
 /// `-t`, `-t "on 7"`, `-t "off 10.0.0.*"`.
@@ -353,7 +364,7 @@ fn filter_for(level: u8) -> EnvFilter {
     })
 }
 
-async fn run_router(config: RouterConfig) -> ExitCode {
+async fn run_router(config: RouterConfig, ri: Option<saprouter::ri::RiParams>) -> ExitCode {
     let trace = match std::fs::OpenOptions::new()
         .create(true)
         .append(config.append)
@@ -392,10 +403,24 @@ async fn run_router(config: RouterConfig) -> ExitCode {
         }
     };
     let shared = router.shared();
+    let ri = match ri {
+        Some(params) => match saprouter::ri::start(router.shared(), params).await {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::error!(%err, "router not started");
+                return fail(err);
+            }
+        },
+        None => None,
+    };
     tokio::spawn(async move {
         signals(shared).await;
     });
-    match router.run().await {
+    let outcome = router.run().await;
+    if let Some(ri) = ri {
+        ri.finish().await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }

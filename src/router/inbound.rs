@@ -31,6 +31,11 @@ pub async fn run(
         deadline,
         snc_name: None,
     };
+    if shared.fixed_route().is_some() {
+        // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
+        session::run_with(shared, stream, peer, local, permit, plain).await;
+        return;
+    }
     let mut first = [0u8; 1];
     let peeked = timeout_at(deadline, stream.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {

@@ -31,13 +31,64 @@ const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
 pub async fn run<C: Conn>(
     shared: &Arc<Shared>,
-    mut client: C,
+    client: C,
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
     snc_name: Option<&str>,
 ) {
+    let origin = Origin::Ni { snc_name };
+    route_and_relay(shared, client, peer, handle, payload, leftover, origin).await;
+}
+
+/// SAP's port-forwarder (reverse-invoke `route = ...`): the connection sent no route of
+/// its own; `route` (talk mode raw, first hop this router) is taken as if it had, with the
+/// client's address as the source the table sees. The client speaks some other protocol
+/// (HTTP, DIAG), so it gets neither `NI_PONG` nor an `NI_RTERR`: a refused route closes it.
+pub async fn run_fixed_route<C: Conn>(
+    shared: &Arc<Shared>,
+    client: C,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    route: &RouteRequest,
+) {
+    let payload = Bytes::from(route.encode());
+    route_and_relay(
+        shared,
+        client,
+        peer,
+        handle,
+        payload,
+        Bytes::new(),
+        Origin::Forwarded,
+    )
+    .await;
+}
+
+/// Who sent a route: an NI client, answered with `NI_PONG` or the refusal and maybe
+/// authenticated by TLS (`snc_name`), or a port-forwarded raw client, never answered.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    Ni { snc_name: Option<&'a str> },
+    Forwarded,
+}
+
+/// Establishes the route and relays; the client hears `NI_PONG` or the refusal (an NI
+/// client) or nothing (a port-forwarded raw client).
+async fn route_and_relay<C: Conn>(
+    shared: &Arc<Shared>,
+    mut client: C,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    payload: Bytes,
+    leftover: Bytes,
+    origin: Origin<'_>,
+) {
+    let (answer, snc_name) = match origin {
+        Origin::Ni { snc_name } => (true, snc_name),
+        Origin::Forwarded => (false, None),
+    };
     let established = establish(shared, peer, handle, &payload, snc_name).await;
     // The route message shares its allocation with the first read; an idle session must
     // not keep it.
@@ -52,7 +103,7 @@ pub async fn run<C: Conn>(
                 partner,
                 _slot,
             } = established;
-            if client.write_all(&frame::frame(NI_PONG)).await.is_err() {
+            if answer && client.write_all(&frame::frame(NI_PONG)).await.is_err() {
                 return;
             }
             let handles = format!("C{}/{}", handle.id, partner.handle);
@@ -119,12 +170,16 @@ pub async fn run<C: Conn>(
         }
         Err(Refusal::Failure(failure)) => {
             tracing::info!(id = handle.id, %peer, rc = failure.rc, error = %failure.error, detail = %failure.detail, "route refused");
-            send_failure(shared, &mut client, &failure).await;
+            if answer {
+                send_failure(shared, &mut client, &failure).await;
+            }
         }
-        Err(Refusal::Forward(answer)) => {
+        Err(Refusal::Forward(refusal)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
             tracing::info!(id = handle.id, %peer, "downstream router refused the route");
-            send_frame(&mut client, &answer).await;
+            if answer {
+                send_frame(&mut client, &refusal).await;
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use super::config::RouterConfig;
 use super::conn::RegisteredHops;
 use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
+use crate::ni::route::RouteRequest;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
 use crate::services::Services;
 
@@ -62,6 +63,7 @@ pub struct Shared {
     lifecycle: watch::Sender<Lifecycle>,
     registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
     info_extra: OnceLock<InfoLines>,
+    fixed_route: OnceLock<RouteRequest>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
             lifecycle,
             registered_hops: OnceLock::new(),
             info_extra: OnceLock::new(),
+            fixed_route: OnceLock::new(),
             config,
         }
     }
@@ -136,6 +139,18 @@ impl Shared {
     /// Extra `-l` lines (empty when none are installed).
     pub fn info_extra(&self) -> Vec<String> {
         self.info_extra.get().map(|f| f()).unwrap_or_default()
+    }
+
+    /// Port-forwarder mode (reverse-invoke `route = ...`): every accepted connection is
+    /// routed along `route` (raw, first hop this router) instead of sending a route of its
+    /// own. Only the first call counts.
+    pub fn set_fixed_route(&self, route: RouteRequest) {
+        let _ = self.fixed_route.set(route);
+    }
+
+    /// The port-forwarder route, when set.
+    pub fn fixed_route(&self) -> Option<&RouteRequest> {
+        self.fixed_route.get()
     }
 
     /// Whether clients get the generic error (`-Z`, toggled by `-z`).
