@@ -287,7 +287,10 @@ async fn establish(
     })?;
     let target = SocketAddr::new(ip, port);
     let kt = routtab.snc_target(ip, port);
-    super::snc::check_hop(shared, kt, registered.is_some(), target)?;
+    let link_name = registered
+        .as_ref()
+        .map(|(hops, _)| hops.peer_snc_name(ip, port));
+    super::snc::check_hop(shared, kt, link_name, target)?;
     let mut server: BoxConn = match &registered {
         Some((hops, _)) => {
             open_registered(

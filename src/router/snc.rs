@@ -95,26 +95,34 @@ pub async fn secure_hop(
     Ok(Box::new(tls))
 }
 
-/// Checks, before connecting, that a hop a `KT` line names can be SNC: the router has
-/// `-K`, and the hop is TCP (a reverse-invoke link is not authenticated with the name).
+/// Checks, before connecting, that a hop a `KT` line names can be SNC with that name: a
+/// TCP hop needs `-K` (the TLS handshake follows in [`secure_hop`]); a reverse-invoke hop
+/// (`link` is `Some`, holding the name its links were authenticated with) must have been
+/// registered by a LAN router with that name.
 pub fn check_hop(
     shared: &Shared,
     kt: Option<&SncName>,
-    registered: bool,
+    link: Option<Option<String>>,
     target: SocketAddr,
 ) -> Result<(), RouteFailure> {
     let Some(wanted) = kt else {
         return Ok(());
     };
-    let detail = if shared.config.snc.is_none() {
-        format!("NiSncInit: a KT line makes the hop to {target} SNC (name {wanted}), but the router runs without -K")
-    } else if registered {
-        format!("NiSncCheck: a KT line requires SNC name {wanted} for {target}, which is served by a reverse-invoke link that is not authenticated with it")
-    } else {
-        return Ok(());
+    let detail = match link {
+        Some(Some(name)) if wanted.matches(&name) => return Ok(()),
+        Some(Some(name)) => format!(
+            "NiSncCheck: {target} is served by a reverse-invoke link authenticated as {name}; the KT line requires {wanted}"
+        ),
+        Some(None) => format!(
+            "NiSncCheck: {target} is served by a reverse-invoke link without SNC (TLS); the KT line requires {wanted}"
+        ),
+        None if shared.config.snc.is_none() => format!(
+            "NiSncInit: a KT line makes the hop to {target} SNC (name {wanted}), but the router runs without -K"
+        ),
+        None => return Ok(()),
     };
     tracing::warn!(%target, %detail, "SNC hop failed; route refused");
-    Err(failure("SNC not active", detail, line!()))
+    Err(failure("SNC check failed", detail, line!()))
 }
 
 /// The -104 for a read error that is a TLS error (the next router refused this router's
