@@ -12,6 +12,7 @@ use saprouter::ni::admin::{client_flags, AdminCommand};
 use saprouter::router::admin::BYTES_PREFIX;
 use saprouter::router::errors::ROUTER_VERSION;
 use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
+use saprouter::tls::{SncFiles, SncTls, TlsError};
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 const USAGE: &str = "\
@@ -34,7 +35,9 @@ options:
   -S service      listen port / admin port   (default 3299)
   -P infopass     password for info requests
   -C clients      max. no. of clients        (default 800)
-  -K [myname]     SNC name of the router
+  -K [myname]     SNC name of the router, p:<DN> (SNC is TLS: certificate from
+                  $SECUDIR/saprouter.crt, key saprouter.key, CA ca.crt, or
+                  --snc-cert FILE --snc-key FILE --snc-ca FILE)
   -D              no reverse DNS lookup
   -E              append to log and trace files
   -J maxsize      max. log file size in bytes
@@ -107,6 +110,9 @@ fn command() -> Command {
                 .require_equals(true),
             Arg::new("metrics").long("metrics").num_args(1),
             Arg::new("log_format").long("log-format").num_args(1),
+            Arg::new("snc_cert").long("snc-cert").num_args(1),
+            Arg::new("snc_key").long("snc-key").num_args(1),
+            Arg::new("snc_ca").long("snc-ca").num_args(1),
         ])
 }
 
@@ -245,10 +251,15 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
         Ok(o) => o,
         Err(e) => return usage(&e),
     };
-    match start_config(&m, port, wait_ms) {
-        Ok(config) => run_router(config, ri, observe).await,
-        Err(e) => usage(&e),
+    let mut config = match start_config(&m, port, wait_ms) {
+        Ok(config) => config,
+        Err(e) => return usage(&e),
+    };
+    match snc_identity(&m) {
+        Ok(snc) => config.snc = snc,
+        Err(e) => return fail(e),
     }
+    run_router(config, ri, observe).await
 }
 
 /// The observability options (`--metrics`, `--log-format`).
@@ -353,10 +364,35 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
         c.trace_file = PathBuf::from(path);
     }
     c.max_log_size = number(m, "maxlog", "-J")?;
-    if m.get_one::<String>("snc").is_some() {
-        return Err("-K: SNC is not available in this build".into());
+    if m.get_one::<String>("snc").is_none() {
+        for (id, flag) in [
+            ("snc_cert", "--snc-cert"),
+            ("snc_key", "--snc-key"),
+            ("snc_ca", "--snc-ca"),
+        ] {
+            if m.get_one::<String>(id).is_some() {
+                return Err(format!("{flag} needs -K (SNC)"));
+            }
+        }
     }
     Ok(c)
+}
+
+/// `-K [name]`: the router's SNC (TLS) identity. Without a name, the certificate's subject
+/// is the name.
+fn snc_identity(m: &ArgMatches) -> Result<Option<SncTls>, TlsError> {
+    let Some(name) = m.get_one::<String>("snc") else {
+        return Ok(None);
+    };
+    let path = |id: &str| m.get_one::<String>(id).map(PathBuf::from);
+    let files = SncFiles::resolve(
+        path("snc_cert"),
+        path("snc_key"),
+        path("snc_ca"),
+        std::env::var_os("SECUDIR").map(PathBuf::from),
+    )?;
+    let wanted = Some(name.trim()).filter(|n| !n.is_empty());
+    SncTls::load(&files, wanted).map(Some)
 }
 
 /// The trace file's filter for a level (1 info, 2 debug, 3 trace); `RUST_LOG` wins.
@@ -415,6 +451,9 @@ async fn run_router(
     if observe.metrics.is_some() {
         // Before anything can be counted (the reverse-invoke links start with the router).
         saprouter::metrics::install();
+    }
+    if let Some(snc) = &config.snc {
+        tracing::info!(snc_name = %snc.name(), "SNC active: TLS 1.3 with mutual authentication");
     }
     let hook: TraceHook = Box::new(move |level| {
         let _ = handle.modify(|f| *f = filter_for(level));

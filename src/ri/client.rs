@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
@@ -24,6 +24,7 @@ use super::registry::{LinkEntry, Refusal, Registry};
 use super::RiError;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
+use crate::router::conn::BoxConn;
 use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
 use crate::router::state::{Lifecycle, Shared};
@@ -179,7 +180,7 @@ async fn accept_loop(
 
 /// A registered link, ready to be driven.
 struct Registered {
-    socket: TcpStream,
+    socket: BoxConn,
     requests: mux::OpenRequests,
     instance: u64,
     entry: LinkEntry,
@@ -209,6 +210,16 @@ async fn handshake(
         .await;
         return None;
     }
+    // With -K the link is TLS and the LAN router has a name (ri/snc.rs).
+    let (mut socket, snc_name) = match super::snc::accept_link(shared, socket, peer, deadline).await
+    {
+        Ok(link) => link,
+        Err(super::snc::NoLink::Refuse(mut plain, refusal)) => {
+            refuse(shared, &mut plain, peer, refusal, deadline).await;
+            return None;
+        }
+        Err(super::snc::NoLink::Closed) => return None,
+    };
     let payload = match read_frame(&mut socket, deadline).await {
         Ok(p) => p,
         Err(why) => {
@@ -233,6 +244,12 @@ async fn handshake(
             return None;
         }
     };
+    let routtab = shared.routtab();
+    if let Err(refusal) = super::snc::check_registration(&routtab, &reg, peer, snc_name.as_deref())
+    {
+        refuse(shared, &mut socket, peer, refusal, deadline).await;
+        return None;
+    }
     let (opener, requests) = open_channel();
     let entry = LinkEntry {
         id: registry.next_link_id(),
@@ -242,6 +259,7 @@ async fn handshake(
         streams: StreamCount::default(),
         cancel: CancellationToken::new(),
         since: SystemTime::now(),
+        snc_name,
     };
     let admitted = match registry.register(&reg, peer, entry.clone()) {
         Ok(admitted) => admitted,
@@ -310,8 +328,8 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
 }
 
 /// Reads one handshake frame before `deadline`.
-pub(crate) async fn read_frame(
-    socket: &mut TcpStream,
+pub(crate) async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
+    socket: &mut S,
     deadline: Instant,
 ) -> Result<Vec<u8>, String> {
     let mut buf = BytesMut::with_capacity(512);
@@ -332,9 +350,9 @@ pub(crate) async fn read_frame(
 }
 
 /// Answers a refused registration, logs it, closes.
-async fn refuse(
+async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     shared: &Shared,
-    socket: &mut TcpStream,
+    socket: &mut S,
     peer: SocketAddr,
     refusal: Refusal,
     deadline: Instant,

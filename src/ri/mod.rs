@@ -12,6 +12,7 @@
 //! - [`registry`]: the DMZ side's registrations, behind the router's `RegisteredHops`.
 //! - [`client`]: client mode (DMZ): the registration port.
 //! - [`server`]: server mode (LAN): the outbound links and the sessions over them.
+//! - [`snc`]: SNC as TLS on the links (`-K`): TLS, and the `KT` name checks.
 
 pub mod ace;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod mux;
 pub mod params;
 pub mod registry;
 pub mod server;
+pub mod snc;
 
 use std::sync::Arc;
 

@@ -25,6 +25,7 @@ use super::mux::{self, open_channel, MuxStream, StreamCount};
 use super::params::ServerParams;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
+use crate::router::conn::BoxConn;
 use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::{Lifecycle, Shared};
@@ -311,17 +312,19 @@ fn jitter() -> f64 {
 
 /// A registered link.
 struct Link {
-    socket: TcpStream,
+    socket: BoxConn,
     accept: Accept,
     local: SocketAddr,
     peer: SocketAddr,
+    /// The DMZ router's authenticated SNC name, when the link is TLS (`-K`).
+    snc_name: Option<String>,
 }
 
 async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
     let p = &lan.params;
     let limit = p.connect_timeout.unwrap_or(OS_CONNECT_TIMEOUT);
     let target = (p.client_hostname.as_str(), p.client_service);
-    let mut socket = match timeout(limit, TcpStream::connect(target)).await {
+    let socket = match timeout(limit, TcpStream::connect(target)).await {
         Ok(Ok(s)) => s,
         Ok(Err(err)) => return Err(format!("connect to {}:{}: {err}", target.0, target.1)),
         Err(_) => return Err(format!("connect to {}:{} timed out", target.0, target.1)),
@@ -331,6 +334,9 @@ async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
         (Ok(l), Ok(r)) => (l, r),
         _ => return Err("connection lost at once".into()),
     };
+    let tls_deadline = Instant::now() + limit.min(REPLY_TIMEOUT);
+    let (mut socket, snc_name) =
+        super::snc::connect_link(&lan.shared, socket, peer, tls_deadline).await?;
     let register = Register {
         version: LINK_VERSION,
         instance: lan.instance,
@@ -359,6 +365,7 @@ async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
                 accept,
                 local,
                 peer,
+                snc_name,
             })
         }
         Ok(Reply::Refused { rc, error, detail }) => {
@@ -406,6 +413,7 @@ async fn serve(lan: &Arc<Lan>, index: usize, link: Link) -> String {
         accept,
         local,
         peer,
+        snc_name,
     } = link;
     let streams = StreamCount::default();
     lan.set(
@@ -432,7 +440,7 @@ async fn serve(lan: &Arc<Lan>, index: usize, link: Link) -> String {
     let end = session_driver
         .drive(
             move |stream| {
-                accept_stream(&inbound_lan, stream, &streams, peer, local);
+                accept_stream(&inbound_lan, stream, &streams, peer, local, &snc_name);
                 true
             },
             cancel.clone(),
@@ -449,6 +457,7 @@ fn accept_stream(
     streams: &StreamCount,
     peer: SocketAddr,
     local: SocketAddr,
+    snc_name: &Option<String>,
 ) {
     if lan.shared.lifecycle() != Lifecycle::Running {
         return; // dropping it resets the stream; the DMZ router reports the route broken
@@ -457,13 +466,20 @@ fn accept_stream(
     let shared = Arc::clone(&lan.shared);
     match Arc::clone(&shared.slots).try_acquire_owned() {
         Ok(permit) => {
-            lan.sessions.spawn(crate::metrics::session(session::run(
-                shared,
-                conn,
-                peer,
-                Some(local),
-                permit,
-            )));
+            // The session is the DMZ router's, with its name for the K* lines.
+            let pre = session::PreRoute {
+                deadline: Instant::now() + shared.config.timeout,
+                snc_name: snc_name.clone(),
+            };
+            lan.sessions
+                .spawn(crate::metrics::session(session::run_with(
+                    shared,
+                    conn,
+                    peer,
+                    Some(local),
+                    permit,
+                    pre,
+                )));
         }
         Err(_) => {
             lan.sessions.spawn(crate::metrics::session(async move {

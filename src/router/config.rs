@@ -32,6 +32,8 @@ pub struct RouterConfig {
     pub append: bool,
     /// `-J`: maximum connection-log size in bytes.
     pub max_log_size: Option<u64>,
+    /// `-K`: the router's SNC (TLS) identity; `None` = no SNC.
+    pub snc: Option<crate::tls::SncTls>,
 }
 
 impl Default for RouterConfig {
@@ -50,6 +52,7 @@ impl Default for RouterConfig {
             trace_level: 1,
             append: false,
             max_log_size: None,
+            snc: None,
         }
     }
 }

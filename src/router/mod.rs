@@ -7,10 +7,12 @@ pub mod config;
 pub mod conn;
 pub mod connlog;
 pub mod errors;
+mod inbound;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
 pub mod session;
+mod snc;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -145,7 +147,7 @@ impl Router {
                             Ok(permit) => {
                                 let _ = stream.set_nodelay(true);
                                 let local = stream.local_addr().ok();
-                                tracker.spawn(crate::metrics::session(session::run(Arc::clone(&shared), stream, peer, local, permit)));
+                                tracker.spawn(crate::metrics::session(inbound::run(Arc::clone(&shared), stream, peer, local, permit)));
                             }
                             Err(_) => {
                                 tracker.spawn(crate::metrics::session(refuse_overflow(Arc::clone(&shared), stream, peer)));

@@ -36,8 +36,10 @@ pub async fn run<C: Conn>(
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
+    snc_name: Option<&str>,
 ) {
-    route_and_relay(shared, client, peer, handle, payload, leftover, true).await;
+    let origin = Origin::Ni { snc_name };
+    route_and_relay(shared, client, peer, handle, payload, leftover, origin).await;
 }
 
 /// SAP's port-forwarder (reverse-invoke `route = ...`): the connection sent no route of
@@ -52,11 +54,28 @@ pub async fn run_fixed_route<C: Conn>(
     route: &RouteRequest,
 ) {
     let payload = Bytes::from(route.encode());
-    route_and_relay(shared, client, peer, handle, payload, Bytes::new(), false).await;
+    route_and_relay(
+        shared,
+        client,
+        peer,
+        handle,
+        payload,
+        Bytes::new(),
+        Origin::Forwarded,
+    )
+    .await;
 }
 
-/// Establishes the route and relays; `answer` says whether the client hears `NI_PONG` or
-/// the refusal (an NI client) or nothing (a port-forwarded raw client).
+/// Who sent a route: an NI client, answered with `NI_PONG` or the refusal and maybe
+/// authenticated by TLS (`snc_name`), or a port-forwarded raw client, never answered.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    Ni { snc_name: Option<&'a str> },
+    Forwarded,
+}
+
+/// Establishes the route and relays; the client hears `NI_PONG` or the refusal (an NI
+/// client) or nothing (a port-forwarded raw client).
 async fn route_and_relay<C: Conn>(
     shared: &Arc<Shared>,
     mut client: C,
@@ -64,10 +83,14 @@ async fn route_and_relay<C: Conn>(
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
-    answer: bool,
+    origin: Origin<'_>,
 ) {
     let timer = crate::metrics::route_timer();
-    let established = establish(shared, peer, handle, &payload).await;
+    let (answer, snc_name) = match origin {
+        Origin::Ni { snc_name } => (true, snc_name),
+        Origin::Forwarded => (false, None),
+    };
+    let established = establish(shared, peer, handle, &payload, snc_name).await;
     // The route message shares its allocation with the first read; an idle session must
     // not keep it.
     drop(payload);
@@ -194,6 +217,7 @@ async fn establish(
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: &[u8],
+    snc_name: Option<&str>,
 ) -> Result<Established, Refusal> {
     let route = RouteRequest::decode(payload).map_err(invalid_route)?;
     let next = route.next_hop().clone();
@@ -231,9 +255,11 @@ async fn establish(
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();
+    let routtab = shared.routtab();
+    super::snc::check_source(&routtab, peer, snc_name)?;
     let query = RouteQuery {
         source,
-        snc_name: None,
+        snc_name,
         destination: ip,
         port,
         passwords: &passwords,
@@ -241,12 +267,12 @@ async fn establish(
         routers_before: route.routers_before(),
         routers_after: route.routers_after(),
     };
-    match shared.routtab().decide(&query) {
+    match routtab.decide(&query) {
         Decision::Permit { line } => {
             tracing::debug!(id = handle.id, line, "route permitted");
         }
         Decision::Deny { line, reason } => {
-            tracing::info!(id = handle.id, %peer, ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            tracing::info!(id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
             crate::metrics::route_denied(line);
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
@@ -266,6 +292,11 @@ async fn establish(
         )
     })?;
     let target = SocketAddr::new(ip, port);
+    let kt = routtab.snc_target(ip, port);
+    let link_name = registered
+        .as_ref()
+        .map(|(hops, _)| hops.peer_snc_name(ip, port));
+    super::snc::check_hop(shared, kt, link_name, target)?;
     let mut server: BoxConn = match &registered {
         Some((hops, _)) => {
             open_registered(
@@ -278,7 +309,11 @@ async fn establish(
             )
             .await?
         }
-        None => Box::new(connect(target, &next, Instant::now() + timeout, timeout).await?),
+        None => {
+            let deadline = Instant::now() + timeout;
+            let tcp = connect(target, &next, deadline, timeout).await?;
+            super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?
+        }
     };
     let partner_handle = shared.clients.next_handle();
 
@@ -525,7 +560,13 @@ async fn hand_on(
             Ok(Ok(0)) => {
                 return Err(broken("NiIRead: next router closed the connection".into()).into())
             }
-            Ok(Err(err)) => return Err(broken(format!("NiIRead: {err}")).into()),
+            Ok(Err(err)) => {
+                // A TLS next hop that refuses this router's certificate says so here.
+                let refused = super::snc::refused_by_peer(&err, next);
+                return Err(refused
+                    .unwrap_or_else(|| broken(format!("NiIRead: {err}")))
+                    .into());
+            }
             Ok(Ok(_)) => {}
         }
     }

@@ -77,13 +77,38 @@ pub async fn send_failure<C: Conn + ?Sized>(
     send_frame(stream, &payload).await;
 }
 
-/// Runs one connection to its end. `permit` is its client-table slot.
+/// What is known of a connection before its first message.
+#[derive(Debug, Clone)]
+pub struct PreRoute {
+    /// Absolute deadline for the route (`-W` from the accept, TLS handshake included).
+    pub deadline: Instant,
+    /// The peer's authenticated SNC name (`p:<DN>`) when it came over TLS.
+    pub snc_name: Option<String>,
+}
+
+/// Runs one plain connection to its end. `permit` is its client-table slot.
 pub async fn run<C: Conn>(
+    shared: Arc<Shared>,
+    stream: C,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+) {
+    let pre = PreRoute {
+        deadline: Instant::now() + shared.config.timeout,
+        snc_name: None,
+    };
+    run_with(shared, stream, peer, local, permit, pre).await;
+}
+
+/// Runs one connection to its end, with what is known of it before its first message.
+pub async fn run_with<C: Conn>(
     shared: Arc<Shared>,
     mut stream: C,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
+    pre: PreRoute,
 ) {
     let client = shared.clients.register(peer);
     if shared.peer_traced(peer.ip()) {
@@ -122,7 +147,7 @@ pub async fn run<C: Conn>(
         return;
     }
 
-    let deadline = Instant::now() + shared.config.timeout;
+    let deadline = pre.deadline;
     let mut buf = BytesMut::with_capacity(1024);
     let mut controls = 0;
     loop {
@@ -162,7 +187,8 @@ pub async fn run<C: Conn>(
         if payload.starts_with(ROUTE_EYECATCHER) {
             // Hand over what followed the route and release the read buffer with it.
             let leftover = std::mem::take(&mut buf).freeze();
-            routing::run(&shared, stream, peer, &client, payload, leftover).await;
+            let snc_name = pre.snc_name.as_deref();
+            routing::run(&shared, stream, peer, &client, payload, leftover, snc_name).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
             admin::run(&shared, &mut stream, peer, local, &payload).await;
@@ -236,10 +262,14 @@ async fn answer_control<C: Conn>(shared: &Shared, stream: &mut C, payload: &[u8]
             true
         }
         opcode::SNC_REQUEST | opcode::SNC_ACK => {
+            tracing::info!(
+                opcode = message.opcode,
+                "SAP SNC handshake refused: this router speaks SNC as TLS"
+            );
             let failure = RouteFailure::new(
                 rc::NIEROUT_SNC_FAILURE,
                 "SNC not supported",
-                "SAP SNC frames are not supported: this router speaks SNC as TLS (connect with TLS and a certificate)",
+                "SAP SNC frames are not supported: this router speaks SNC as TLS 1.3 with X.509 certificates (p:<DN> names); connect with TLS and a client certificate",
                 "router/session.rs",
                 line!(),
             );
