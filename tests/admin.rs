@@ -66,6 +66,9 @@ fn list_shows_live_sessions() {
     assert!(text.contains("Routtab             : saprouttab"), "{text}");
     let long = stdout(&r.admin(&["-L"]));
     assert!(long.contains("connected on"), "{long}");
+    // 9 bytes each way: the 4-byte header and "alive".
+    assert!(long.contains("9 > 9 <"), "{long}");
+    assert!(!text.contains("Bytes of client"), "{text}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use saprouter::adminclient::{self, InfoReply};
 use saprouter::ni::admin::{client_flags, AdminCommand};
+use saprouter::router::admin::BYTES_PREFIX;
 use saprouter::router::errors::ROUTER_VERSION;
 use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
@@ -411,14 +412,25 @@ fn print_info(reply: &InfoReply, long: bool) {
     }
     println!();
     if long {
-        println!(
-            "ID  CLIENT                      | PARTNER                     service    connected on"
-        );
+        println!("ID  CLIENT                      | PARTNER                     service    connected on               bytes > partner / < client");
         println!("--------------------------------+-------------------------------------------------------");
     } else {
         println!("ID  CLIENT                      | PARTNER                     service");
         println!("--------------------------------+------------------------------------");
     }
+    let bytes = |id: u32| -> String {
+        let prefix = format!("{BYTES_PREFIX}{id}: ");
+        reply
+            .lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|counts| {
+                counts
+                    .replace(" to partner,", " >")
+                    .replace(" to client", " <")
+            })
+            .unwrap_or_default()
+    };
     for c in &reply.clients {
         let traced = if c.flags & client_flags::TRACED != 0 {
             "*"
@@ -433,16 +445,17 @@ fn print_info(reply: &InfoReply, long: bool) {
         let id = format!("{}{traced}", c.id);
         if long {
             println!(
-                "{id:<4}{:<28}| {partner:<28}{service:<11}{}",
+                "{id:<4}{:<28}| {partner:<28}{service:<11}{}  {}",
                 c.address,
-                ctime(c.connected_on)
+                ctime(c.connected_on),
+                bytes(c.id)
             );
         } else {
             println!("{id:<4}{:<28}| {partner:<28}{service}", c.address);
         }
     }
     println!();
-    for line in &reply.lines {
+    for line in reply.lines.iter().filter(|l| !l.starts_with(BYTES_PREFIX)) {
         println!("{line}");
     }
 }

@@ -125,12 +125,10 @@ fn number<T: std::str::FromStr>(text: &str, name: &str) -> Result<T, String> {
         .map_err(|_| format!("invalid number {text:?} for {name}"))
 }
 
-/// A decimal port 1..=65535.
+/// A port 1..=65535 or a service name (system services database, then SAP's built-in
+/// `sapdpNN`/`sapgwNN` names), as the router resolves them.
 pub fn port(text: &str) -> Option<u16> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|&p| p != 0)
+    crate::services::Services::system().resolve(text)
 }
 
 /// Runs niping with the arguments after the program name; returns the exit code
@@ -270,7 +268,9 @@ mod tests {
     #[test]
     fn ports_are_strict() {
         assert_eq!(port("3298"), Some(3298));
-        for bad in ["", "0", "+1", " 1", "65536", "sapdp98", "-1"] {
+        assert_eq!(port("sapdp98"), Some(3298));
+        assert_eq!(port("sapgw01"), Some(3301));
+        for bad in ["", "0", "+1", " 1", "65536", "sapdp100", "-1"] {
             assert_eq!(port(bad), None, "{bad:?}");
         }
     }

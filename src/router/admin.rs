@@ -21,6 +21,10 @@ use crate::routtab::{Decision, RouteQuery};
 
 const MODULE: &str = "router/admin.rs";
 
+/// Start of the info lines that carry a routed client's byte counts (`saprouter -L` shows
+/// them as columns, `-l` leaves them out).
+pub const BYTES_PREFIX: &str = "Bytes of client ";
+
 /// Handles one admin request on `stream` (already read: `payload`).
 pub async fn run<C: Conn>(
     shared: &Shared,
@@ -166,6 +170,13 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
         format!("Routtab             : {}", shared.config.routtab.display()),
     ]
     .into_iter()
+    .chain(clients.iter().filter(|c| c.partner.is_some()).map(|c| {
+        let (to_partner, to_client) = c.traffic.get();
+        format!(
+            "{BYTES_PREFIX}{}: {to_partner} to partner, {to_client} to client",
+            c.id
+        )
+    }))
     .chain(shared.info_extra())
     {
         let mut text = line.into_bytes();
@@ -290,5 +301,122 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
             tracing::info!(hidden, "error details for clients toggled");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::config::{RouterConfig, Secret};
+    use crate::routtab::{parse_table, Resolver};
+    use crate::services::Services;
+    use std::net::IpAddr;
+    use tokio::io::AsyncReadExt;
+
+    struct NoDns;
+    impl Resolver for NoDns {
+        fn resolve_host(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+            Err(format!("{name}: no DNS in tests"))
+        }
+        fn resolve_service(&self, _: &str) -> Option<u16> {
+            None
+        }
+    }
+
+    fn shared(table: &str, info_password: Option<&str>) -> Shared {
+        let table = parse_table(table, std::path::Path::new("t"), &NoDns).unwrap();
+        let config = RouterConfig {
+            info_password: info_password.map(Secret::new),
+            ..RouterConfig::default()
+        };
+        Shared::new(config, table, Services::builtin_only(), None, 3299, None)
+    }
+
+    /// Runs one admin request from `peer` and returns the first reply frame.
+    async fn ask(shared: &Shared, peer: &str, own: &str, request: AdminRequest) -> Vec<u8> {
+        let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let peer: SocketAddr = peer.parse().unwrap();
+        let own: SocketAddr = own.parse().unwrap();
+        run(shared, &mut ours, peer, Some(own), &request.encode()).await;
+        drop(ours);
+        let mut all = Vec::new();
+        theirs.read_to_end(&mut all).await.unwrap();
+        let len = u32::from_be_bytes(all[..4].try_into().unwrap()) as usize;
+        all[4..4 + len].to_vec()
+    }
+
+    fn rc_of(reply: &[u8]) -> i32 {
+        crate::ni::rterr::RtErr::decode(reply).unwrap().return_code
+    }
+
+    #[tokio::test]
+    async fn remote_admin_is_refused_and_changes_nothing() {
+        let shared = shared("P * * *\n", None);
+        for command in [
+            AdminCommand::Stop,
+            AdminCommand::SoftShutdown,
+            AdminCommand::HideErrors,
+            AdminCommand::NewRoutTab,
+        ] {
+            let reply = ask(
+                &shared,
+                "192.0.2.7:40000",
+                "192.0.2.1:3299",
+                AdminRequest {
+                    version: 40,
+                    command,
+                },
+            )
+            .await;
+            assert_eq!(rc_of(&reply), rc::NIEROUT_PERM_DENIED);
+        }
+        assert_eq!(shared.lifecycle(), Lifecycle::Running);
+        assert!(!shared.hide_errors());
+    }
+
+    #[tokio::test]
+    async fn local_admin_is_carried_out() {
+        let shared = shared("P * * *\n", None);
+        let reply = ask(
+            &shared,
+            "127.0.0.1:40000",
+            "127.0.0.1:3299",
+            AdminRequest {
+                version: 40,
+                command: AdminCommand::HideErrors,
+            },
+        )
+        .await;
+        assert!(
+            reply.is_empty(),
+            "a carried-out command answers with an empty frame"
+        );
+        assert!(shared.hide_errors());
+    }
+
+    #[tokio::test]
+    async fn remote_info_needs_a_table_entry_and_the_password() {
+        let info = |pw: &str| AdminRequest {
+            version: 40,
+            command: AdminCommand::Info {
+                password: Some(pw.into()),
+            },
+        };
+        // The table admits info from 192.0.2.7 to the router's own address and port.
+        let admitted = shared("P 192.0.2.7 192.0.2.1 3299\nD * * *\n", Some("pw"));
+        assert_eq!(
+            rc_of(&ask(&admitted, "192.0.2.7:1", "192.0.2.1:3299", info("nope")).await),
+            rc::NIEROUT_INFO_DENIED
+        );
+        let reply = ask(&admitted, "192.0.2.7:1", "192.0.2.1:3299", info("pw")).await;
+        assert_eq!(
+            reply.len() % crate::ni::admin::INFO_CLIENT_LEN,
+            0,
+            "client records expected"
+        );
+        assert_eq!(
+            rc_of(&ask(&admitted, "192.0.2.8:1", "192.0.2.1:3299", info("pw")).await),
+            rc::NIEROUT_INFO_DENIED
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -54,6 +54,27 @@ pub struct ClientInfo {
     pub partner: Option<Partner>,
     /// Marked for tracing (`-t on <id>`, trace peer).
     pub traced: bool,
+    /// Bytes relayed so far.
+    pub traffic: Arc<Traffic>,
+}
+
+/// Byte counters of one session, updated by the relay once per chunk.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes sent to the partner.
+    pub to_partner: AtomicU64,
+    /// Bytes sent to the client.
+    pub to_client: AtomicU64,
+}
+
+impl Traffic {
+    /// Current counts (to partner, to client).
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.to_partner.load(Ordering::Relaxed),
+            self.to_client.load(Ordering::Relaxed),
+        )
+    }
 }
 
 struct Entry {
@@ -92,6 +113,7 @@ impl ClientTable {
             connected_on: SystemTime::now(),
             partner: None,
             traced: false,
+            traffic: Arc::default(),
         };
         self.lock().insert(
             id,
@@ -190,6 +212,15 @@ impl ClientHandle {
     /// Records the partner once the route stands.
     pub fn set_partner(&self, partner: Partner) {
         self.table.set_partner(self.id, partner);
+    }
+
+    /// The session's byte counters.
+    pub fn traffic(&self) -> Arc<Traffic> {
+        self.table
+            .lock()
+            .get(&self.id)
+            .map(|e| Arc::clone(&e.info.traffic))
+            .unwrap_or_default()
     }
 
     /// True when this client is marked for tracing.

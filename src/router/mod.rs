@@ -1,7 +1,7 @@
 //! The tokio daemon: binds the listener, accepts under the `-C` limit, runs one task per
 //! connection, and ends as the lifecycle says (stop, soft shutdown).
 
-mod admin;
+pub mod admin;
 pub mod clients;
 pub mod config;
 pub mod conn;

@@ -11,7 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::clients::Interrupt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::clients::{Interrupt, Traffic};
 use crate::ni::frame::{self, FrameTracker};
 
 /// Read buffer per direction.
@@ -33,6 +36,8 @@ pub struct Relay {
     pub traced: bool,
     /// Client id, for log lines.
     pub id: u32,
+    /// Counters shown by `saprouter -L`.
+    pub traffic: Arc<Traffic>,
 }
 
 /// How a relay ended.
@@ -71,6 +76,7 @@ where
         interrupts,
         traced,
         id,
+        traffic,
     } = relay;
     let upstream = pump(
         client_read,
@@ -79,9 +85,12 @@ where
         None,
         interrupts.clone(),
         &|_| None,
-        traced,
-        id,
-        "to server",
+        Log {
+            traced,
+            id,
+            direction: "to server",
+            counter: &traffic.to_partner,
+        },
     );
     let tracker = ni_mode.then(FrameTracker::new);
     let notice_if_ni = |why: Interrupt| ni_mode.then(|| notice(why));
@@ -92,9 +101,12 @@ where
         tracker,
         interrupts,
         &notice_if_ni,
-        traced,
-        id,
-        "to client",
+        Log {
+            traced,
+            id,
+            direction: "to client",
+            counter: &traffic.to_client,
+        },
     );
     tokio::pin!(upstream, downstream);
 
@@ -142,6 +154,14 @@ pub async fn run(
     run_split(cr, cw, sr, sw, relay, notice).await
 }
 
+/// Per-direction bookkeeping: the trace switch and the byte counter `-L` shows.
+struct Log<'a> {
+    traced: bool,
+    id: u32,
+    direction: &'static str,
+    counter: &'a AtomicU64,
+}
+
 struct Pumped {
     bytes: u64,
     interrupted: Option<Interrupt>,
@@ -161,7 +181,6 @@ async fn interrupted(rx: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
 
 /// One direction. `Err` carries the byte count when the direction failed (the route is
 /// then torn down); `Ok` means EOF was passed on, or an interrupt was handled.
-#[allow(clippy::too_many_arguments)]
 async fn pump<R, W>(
     mut reader: R,
     mut writer: W,
@@ -169,9 +188,7 @@ async fn pump<R, W>(
     mut tracker: Option<FrameTracker>,
     mut interrupts: watch::Receiver<Option<Interrupt>>,
     notice: &(dyn Fn(Interrupt) -> Option<Vec<u8>> + Sync),
-    traced: bool,
-    id: u32,
-    direction: &'static str,
+    log: Log<'_>,
 ) -> Result<Pumped, u64>
 where
     R: AsyncRead + Unpin,
@@ -184,7 +201,10 @@ where
             t.feed(&pending_bytes);
         }
         bytes += pending_bytes.len() as u64;
+        log.counter
+            .fetch_add(pending_bytes.len() as u64, Ordering::Relaxed);
     }
+    drop(pending_bytes);
     let mut buf = vec![0u8; BUFFER];
     loop {
         let read = tokio::select! {
@@ -225,8 +245,9 @@ where
             t.feed(chunk);
         }
         bytes += n as u64;
-        if traced {
-            tracing::debug!(id, direction, n, "relayed");
+        log.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if log.traced {
+            tracing::debug!(id = log.id, direction = log.direction, n, "relayed");
         }
     }
 }

@@ -37,7 +37,11 @@ pub async fn run<C: Conn>(
     payload: Bytes,
     leftover: Bytes,
 ) {
-    match establish(shared, peer, handle, &payload).await {
+    let established = establish(shared, peer, handle, &payload).await;
+    // The route message shares its allocation with the first read; an idle session must
+    // not keep it.
+    drop(payload);
+    match established {
         Ok(established) => {
             let Established {
                 server,
@@ -76,6 +80,7 @@ pub async fn run<C: Conn>(
                 server_pending: server_leftover,
                 interrupts: handle.interrupts(),
                 traced: handle.traced(),
+                traffic: handle.traffic(),
                 id: handle.id,
             };
             let shared_for_errors = Arc::clone(shared);

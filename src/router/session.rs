@@ -90,10 +90,18 @@ pub async fn run<C: Conn>(
     }
     let handles = format!("C{}/-", client.id);
     if let Some(log) = &shared.connlog {
+        // SAP's log names the peer unless -D; the lookup is bounded so a slow DNS server
+        // costs at most a second, and only when a connection log is kept.
+        let name = if shared.config.no_dns {
+            None
+        } else {
+            reverse_dns(peer.ip()).await
+        };
+        let name = name.map(|n| format!(" ({n})")).unwrap_or_default();
         log.write(
             Event::ConnectFrom,
             &handles,
-            &format!("host {}/{}", peer.ip(), peer.port()),
+            &format!("host {}/{}{name}", peer.ip(), peer.port()),
         );
     }
     tracing::debug!(id = client.id, %peer, "connection accepted");
@@ -136,7 +144,8 @@ pub async fn run<C: Conn>(
         };
 
         if payload.starts_with(ROUTE_EYECATCHER) {
-            let leftover = buf.split().freeze();
+            // Hand over what followed the route and release the read buffer with it.
+            let leftover = std::mem::take(&mut buf).freeze();
             routing::run(&shared, stream, peer, &client, payload, leftover).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
@@ -241,5 +250,14 @@ pub fn fmt_secs(secs: f64) -> String {
         format!("{secs:.0}")
     } else {
         format!("{secs:.1}")
+    }
+}
+
+/// The peer's host name by reverse DNS, within one second; `None` on any failure.
+async fn reverse_dns(ip: std::net::IpAddr) -> Option<String> {
+    let lookup = tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok());
+    match tokio::time::timeout(std::time::Duration::from_secs(1), lookup).await {
+        Ok(Ok(Some(name))) if name != ip.to_string() => Some(name),
+        _ => None,
     }
 }
