@@ -106,6 +106,11 @@ impl ConnLog {
     }
 
     fn rotate(&self, sink: &mut Sink) {
+        // Only regular files rotate: never rename a device (`-G /dev/full`).
+        if !sink.file.metadata().is_ok_and(|m| m.is_file()) {
+            sink.written = 0;
+            return;
+        }
         let old = self.path.with_extension("old");
         let renamed = std::fs::rename(&self.path, &old);
         match renamed.and_then(|()| open_file(&self.path, false)) {

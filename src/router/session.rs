@@ -14,6 +14,7 @@ use super::admin;
 use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
+use super::limits::PendingPermit;
 use super::routing;
 use super::state::Shared;
 use crate::ni::control::{self, opcode};
@@ -76,15 +77,61 @@ pub async fn send_failure<C: Conn + ?Sized>(
     send_frame(stream, &payload).await;
 }
 
+/// After a refusal: stop sending, then read and discard what the peer still sends (at most
+/// a second and 64 KiB), so that closing does not reset the connection before the peer has
+/// read the reply.
+pub async fn linger<C: Conn + ?Sized>(stream: &mut C) {
+    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+}
+
+/// How long [`linger`] waits at most for each of its steps.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs one connection to its end. `permit` is its client-table slot.
 pub async fn run<C: Conn>(
+    shared: Arc<Shared>,
+    stream: C,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+) {
+    run_inner(shared, stream, peer, local, permit, None).await;
+}
+
+/// Like [`run`], for a connection that holds a place of the route phase (see
+/// [`super::limits`]); the place is given back when the route stands or the session ends.
+pub async fn run_gated<C: Conn>(
+    shared: Arc<Shared>,
+    stream: C,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+    pending: PendingPermit,
+) {
+    run_inner(shared, stream, peer, local, permit, Some(pending)).await;
+}
+
+async fn run_inner<C: Conn>(
     shared: Arc<Shared>,
     mut stream: C,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
+    pending: Option<PendingPermit>,
 ) {
     let client = shared.clients.register(peer);
+    if let Some(pending) = pending {
+        client.hold_pending(pending);
+    }
     if shared.peer_traced(peer.ip()) {
         shared.clients.set_traced(client.id, true);
     }
@@ -113,7 +160,7 @@ pub async fn run<C: Conn>(
         let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
             FirstRead::Frame(payload) => payload,
             FirstRead::TooBig(too_big) => {
-                tracing::info!(id = client.id, %peer, length = too_big.length, "first message too big");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
                     "Network packet too big",
@@ -125,7 +172,7 @@ pub async fn run<C: Conn>(
                 break;
             }
             FirstRead::Timeout => {
-                tracing::info!(id = client.id, %peer, "no route received in time");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
                 let secs = shared.config.timeout.as_secs_f64();
                 let failure = RouteFailure::new(
                     rc::NIETIMEOUT,

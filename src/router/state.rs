@@ -14,8 +14,13 @@ use super::config::RouterConfig;
 use super::conn::RegisteredHops;
 use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
+use super::limits::PendingGate;
+use super::ratelog::LogGate;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
 use crate::services::Services;
+
+/// Refusal replies written at once; beyond this a refused connection is just closed.
+pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
 /// Where the router is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,16 @@ pub struct Shared {
     pub slots: Arc<Semaphore>,
     /// Builds the error records sent to clients.
     pub errors: ErrorFactory,
+    /// Client-table places kept for local peers when `slots` is exhausted (admin access).
+    pub local_slots: Arc<Semaphore>,
+    /// Places for connections without a route (global and per source).
+    pub pending: Arc<PendingGate>,
+    /// One permit per outbound connect in progress (`--max-connecting`).
+    pub connecting: Arc<Semaphore>,
+    /// Refusals being written at once (a flood beyond this is closed without a reply).
+    pub refusals: Arc<Semaphore>,
+    /// Rate limit of log lines a peer can cause (refusals, bad messages, timeouts).
+    pub refusal_log: LogGate,
     /// `-G` log, when configured.
     pub connlog: Option<ConnLog>,
     /// Process start time.
@@ -80,6 +95,13 @@ impl Shared {
             clients: Arc::new(ClientTable::default()),
             slots: Arc::new(Semaphore::new(config.max_clients.max(1))),
             errors: ErrorFactory::local(),
+            local_slots: Arc::new(Semaphore::new(super::limits::LOCAL_RESERVE)),
+            pending: PendingGate::new(config.pending_limit(), config.max_pending_per_source),
+            connecting: Arc::new(Semaphore::new(
+                config.max_connecting.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
+            refusal_log: LogGate::default(),
             connlog,
             started_on: SystemTime::now(),
             working_dir: std::env::current_dir().unwrap_or_default(),
