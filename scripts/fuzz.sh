@@ -36,13 +36,16 @@ max_len() {
 
 cargo +nightly fuzz build -O >/dev/null
 mkdir -p logs
+# Run the binaries built above directly, so that edits to the sources during a long run
+# do not rebuild (or break) the targets still waiting for their turn.
+bin=target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release
 run_one() {
   local t=$1
-  mkdir -p "corpus/$t" "seeds/$t"
-  cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
+  mkdir -p "corpus/$t" "seeds/$t" "artifacts/$t"
+  "$bin/$t" -artifact_prefix="artifacts/$t/" \
     -max_total_time="$seconds" -max_len="$(max_len "$t")" \
     -dict=dict/saprouter.dict -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    >"logs/$t.log" 2>&1
+    "corpus/$t" "seeds/$t" >"logs/$t.log" 2>&1
 }
 
 failed=()
