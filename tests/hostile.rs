@@ -514,7 +514,10 @@ fn logs_are_escaped_capped_and_cannot_stop_routing() {
             .unwrap_or(0)
     };
     assert!(size("trace") <= 4000 && size("conn.log") <= 4000, "H56: -J");
-    assert!(r.path("conn.old").exists(), "the connection log rotated");
+    assert!(
+        r.path("conn.log.old").exists(),
+        "the connection log rotated"
+    );
 
     let full = TestRouter::start(&table, &["-T", "/dev/full", "-G", "/dev/full", "-J", "100"]);
     let me = full.port.to_string();

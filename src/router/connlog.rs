@@ -111,7 +111,8 @@ impl ConnLog {
             sink.written = 0;
             return;
         }
-        let old = self.path.with_extension("old");
+        let mut old = self.path.clone().into_os_string();
+        old.push(".old");
         let renamed = std::fs::rename(&self.path, &old);
         match renamed.and_then(|()| open_file(&self.path, false)) {
             Ok(file) => {
@@ -175,7 +176,7 @@ mod tests {
         for _ in 0..10 {
             log.write(Event::Disconnect, "C1/2", "host 127.0.0.1/5000");
         }
-        assert!(path.with_extension("old").exists());
+        assert!(dir.join("log.old").exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 300);
         std::fs::remove_dir_all(&dir).ok();
     }
