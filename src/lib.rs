@@ -11,6 +11,7 @@
 pub mod adminclient;
 pub mod ni;
 pub mod niping;
+pub mod ri;
 pub mod router;
 pub mod routtab;
 pub mod secret;

@@ -15,6 +15,7 @@ use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 const USAGE: &str = "\
 usage: saprouter -r [options]          start router
+       saprouter -i file [options]     start router with reverse invoke (parameter file)
        saprouter -s [-H host] [-S port] stop router
        saprouter -p [-H host] [-S port] soft shutdown
        saprouter -n [-H host] [-S port] reread route permission table
@@ -231,14 +232,24 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
             Err(err) => fail(err),
         };
     }
-    if m.get_one::<String>("ri").is_some() {
-        return fail("-i: reverse invoke is not available in this build");
-    }
-    if !m.get_flag("start") {
+    // -i FILE starts the router like -r, with the reverse-invoke role of FILE.
+    let ri = match m.get_one::<String>("ri") {
+        Some(path) => {
+            match saprouter::ri::params::load(
+                std::path::Path::new(path),
+                &saprouter::services::Services::system(),
+            ) {
+                Ok(params) => Some(params),
+                Err(err) => return fail(err),
+            }
+        }
+        None => None,
+    };
+    if !m.get_flag("start") && ri.is_none() {
         return usage("no function given (-r to start the router)");
     }
     match start_config(&m, port, wait_ms) {
-        Ok(config) => run_router(config).await,
+        Ok(config) => run_router(config, ri).await,
         Err(e) => usage(&e),
     }
 }
@@ -352,7 +363,7 @@ fn filter_for(level: u8) -> EnvFilter {
     })
 }
 
-async fn run_router(config: RouterConfig) -> ExitCode {
+async fn run_router(config: RouterConfig, ri: Option<saprouter::ri::RiParams>) -> ExitCode {
     let trace = match saprouter::router::logfile::CappedFile::open(
         &config.trace_file,
         config.append,
@@ -386,10 +397,24 @@ async fn run_router(config: RouterConfig) -> ExitCode {
         }
     };
     let shared = router.shared();
+    let ri = match ri {
+        Some(params) => match saprouter::ri::start(router.shared(), params).await {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::error!(%err, "router not started");
+                return fail(err);
+            }
+        },
+        None => None,
+    };
     tokio::spawn(async move {
         signals(shared).await;
     });
-    match router.run().await {
+    let outcome = router.run().await;
+    if let Some(ri) = ri {
+        ri.finish().await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }

@@ -31,11 +31,40 @@ const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
 pub async fn run<C: Conn>(
     shared: &Arc<Shared>,
+    client: C,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    payload: Bytes,
+    leftover: Bytes,
+) {
+    route_and_relay(shared, client, peer, handle, payload, leftover, true).await;
+}
+
+/// SAP's port-forwarder (reverse-invoke `route = ...`): the connection sent no route of
+/// its own; `route` (talk mode raw, first hop this router) is taken as if it had, with the
+/// client's address as the source the table sees. The client speaks some other protocol
+/// (HTTP, DIAG), so it gets neither `NI_PONG` nor an `NI_RTERR`: a refused route closes it.
+pub async fn run_fixed_route<C: Conn>(
+    shared: &Arc<Shared>,
+    client: C,
+    peer: SocketAddr,
+    handle: &ClientHandle,
+    route: &RouteRequest,
+) {
+    let payload = Bytes::from(route.encode());
+    route_and_relay(shared, client, peer, handle, payload, Bytes::new(), false).await;
+}
+
+/// Establishes the route and relays; `answer` says whether the client hears `NI_PONG` or
+/// the refusal (an NI client) or nothing (a port-forwarded raw client).
+async fn route_and_relay<C: Conn>(
+    shared: &Arc<Shared>,
     mut client: C,
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
+    answer: bool,
 ) {
     let established = establish(shared, peer, handle, &payload).await;
     // The route message shares its allocation with the first read; an idle session must
@@ -51,7 +80,7 @@ pub async fn run<C: Conn>(
                 partner,
                 _slot,
             } = established;
-            if client.write_all(&frame::frame(NI_PONG)).await.is_err() {
+            if answer && client.write_all(&frame::frame(NI_PONG)).await.is_err() {
                 return;
             }
             let handles = format!("C{}/{}", handle.id, partner.handle);
@@ -119,12 +148,16 @@ pub async fn run<C: Conn>(
         }
         Err(Refusal::Failure(failure)) => {
             crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
-            send_failure(shared, &mut client, &failure).await;
+            if answer {
+                send_failure(shared, &mut client, &failure).await;
+            }
         }
-        Err(Refusal::Forward(answer)) => {
+        Err(Refusal::Forward(refusal)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
             crate::gated!(shared.refusal_log, info, id = handle.id, %peer, "downstream router refused the route");
-            send_frame(&mut client, &answer).await;
+            if answer {
+                send_frame(&mut client, &refusal).await;
+            }
         }
     }
 }
@@ -185,7 +218,7 @@ async fn establish(
     };
     let source = selfaddr::canonical(peer.ip());
 
-    if selfaddr::is_own_listener(ip, port, &[shared.port]) {
+    if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
         crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }

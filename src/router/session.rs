@@ -153,6 +153,21 @@ async fn run_inner<C: Conn>(
     }
     tracing::debug!(id = client.id, %peer, "connection accepted");
 
+    if let Some(route) = shared.fixed_route() {
+        // Port-forwarder: no first message to wait for; the fixed route stands in for it.
+        let route = route.clone();
+        routing::run_fixed_route(&shared, stream, peer, &client, &route).await;
+        if let Some(log) = &shared.connlog {
+            log.write(
+                Event::Disconnect,
+                &handles,
+                &format!("host {}/{}", peer.ip(), peer.port()),
+            );
+        }
+        drop(permit);
+        return;
+    }
+
     let deadline = Instant::now() + shared.config.timeout;
     let mut buf = BytesMut::with_capacity(1024);
     let mut controls = 0;

@@ -16,6 +16,7 @@ use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
 use super::limits::PendingGate;
 use super::ratelog::LogGate;
+use crate::ni::route::RouteRequest;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
 use crate::services::Services;
 
@@ -74,9 +75,11 @@ pub struct Shared {
     trace_level: AtomicU8,
     trace_hook: Option<TraceHook>,
     trace_masks: Mutex<Vec<String>>,
+    extra_ports: Mutex<Vec<u16>>,
     lifecycle: watch::Sender<Lifecycle>,
     registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
     info_extra: OnceLock<InfoLines>,
+    fixed_route: OnceLock<RouteRequest>,
 }
 
 impl Shared {
@@ -111,9 +114,11 @@ impl Shared {
             trace_level: AtomicU8::new(config.trace_level),
             trace_hook,
             trace_masks: Mutex::new(Vec::new()),
+            extra_ports: Mutex::new(Vec::new()),
             lifecycle,
             registered_hops: OnceLock::new(),
             info_extra: OnceLock::new(),
+            fixed_route: OnceLock::new(),
             config,
         }
     }
@@ -150,6 +155,23 @@ impl Shared {
         self.registered_hops.get().cloned()
     }
 
+    /// Adds a port of this router besides `-S` (the reverse-invoke registration port):
+    /// routes to it are refused like routes to `-S`.
+    pub fn add_own_port(&self, port: u16) {
+        let mut ports = self.extra_ports.lock().unwrap_or_else(|p| p.into_inner());
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+
+    /// Every port this router listens on.
+    pub fn own_ports(&self) -> Vec<u16> {
+        let ports = self.extra_ports.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(self.port)
+            .chain(ports.iter().copied())
+            .collect()
+    }
+
     /// Installs a producer of extra `-l` lines; only the first call counts.
     pub fn set_info_extra(&self, lines: InfoLines) {
         let _ = self.info_extra.set(lines);
@@ -158,6 +180,18 @@ impl Shared {
     /// Extra `-l` lines (empty when none are installed).
     pub fn info_extra(&self) -> Vec<String> {
         self.info_extra.get().map(|f| f()).unwrap_or_default()
+    }
+
+    /// Port-forwarder mode (reverse-invoke `route = ...`): every accepted connection is
+    /// routed along `route` (raw, first hop this router) instead of sending a route of its
+    /// own. Only the first call counts.
+    pub fn set_fixed_route(&self, route: RouteRequest) {
+        let _ = self.fixed_route.set(route);
+    }
+
+    /// The port-forwarder route, when set.
+    pub fn fixed_route(&self) -> Option<&RouteRequest> {
+        self.fixed_route.get()
     }
 
     /// Whether clients get the generic error (`-Z`, toggled by `-z`).

@@ -13,11 +13,24 @@ use std::time::{Duration, Instant};
 pub const STEP: Duration = Duration::from_secs(10);
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up on Linux), so the
+/// outgoing connections of tests running in parallel cannot take a port between this check
+/// and the router's bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(127)) % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("0.0.0.0", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
 }
 
 /// Retries connecting until `port` accepts, or panics after [`STEP`].

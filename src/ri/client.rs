@@ -1,0 +1,367 @@
+//! Client mode (the DMZ router): listens on `client_service` for LAN routers, checks each
+//! registration (handshake deadline, `ACE`, `max_servers`, address conflicts), and drives
+//! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
+//!
+//! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
+//! deadline) so a reconnect storm cannot exhaust the router (security.md H57); refusals are
+//! answered with an `NI_RTERR`, written to the trace and to the `-G` log.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::link::{Accept, Register, LINK_VERSION, MAX_HANDSHAKE_FRAME};
+use super::mux::{self, open_channel, StreamCount};
+use super::params::{ace_permits, ClientParams, Protocol};
+use super::registry::{LinkEntry, Refusal, Registry};
+use super::RiError;
+use crate::ni::frame;
+use crate::ni::rterr::rc;
+use crate::router::connlog::Event;
+use crate::router::errors::RouteFailure;
+use crate::router::state::{Lifecycle, Shared};
+
+const MODULE: &str = "ri/client.rs";
+
+/// Registration handshakes in progress at once; more connections are closed at once.
+pub const MAX_PENDING: usize = 64;
+
+/// The running client side.
+pub struct ClientSide {
+    /// The registrations.
+    pub registry: Arc<Registry>,
+    /// Where registrations are accepted.
+    pub local: SocketAddr,
+    cancel: CancellationToken,
+}
+
+impl ClientSide {
+    /// Ends every link and stops accepting registrations.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+        self.registry.cancel_all();
+    }
+}
+
+/// Binds the registration port, installs the registry as the router's registered hops and
+/// the `-l` lines, and starts accepting.
+pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSide, RiError> {
+    let listener = bind(&params).await?;
+    let local = listener.local_addr().map_err(|source| RiError::Bind {
+        addr: format!("{}", params.service),
+        source,
+    })?;
+    let registry = Arc::new(Registry::new(params.max_servers, params.conn_pool_size));
+    shared.set_registered_hops(Arc::clone(&registry) as _);
+    let cancel = CancellationToken::new();
+    let info_registry = Arc::clone(&registry);
+    let info_params = params.clone();
+    shared.set_info_extra(Box::new(move || {
+        info_lines(&info_params, local, &info_registry)
+    }));
+    tracing::info!(%local, max_servers = params.max_servers, pool = params.conn_pool_size, ace = params.ace.len(), "reverse-invoke client: accepting registrations");
+    tokio::spawn(accept_loop(
+        Arc::clone(&shared),
+        listener,
+        Arc::clone(&registry),
+        params,
+        cancel.clone(),
+    ));
+    Ok(ClientSide {
+        registry,
+        local,
+        cancel,
+    })
+}
+
+/// The `-l` block of the DMZ side.
+fn info_lines(params: &ClientParams, local: SocketAddr, registry: &Registry) -> Vec<String> {
+    let mut out = vec![
+        String::new(),
+        format!(
+            "RI client: listen on {local}, exclusive {}, ACL size {}",
+            if params.exclusive { "YES" } else { "NO" },
+            params.ace.len()
+        ),
+    ];
+    if let Some(route) = &params.route {
+        out.push(format!(
+            "port-forwarder route {}",
+            crate::ni::routestr::format_redacted(route)
+        ));
+    }
+    out.extend(registry.info_lines());
+    out
+}
+
+async fn bind(params: &ClientParams) -> Result<TcpListener, RiError> {
+    let port = params.service;
+    let candidates: Vec<SocketAddr> = match &params.hostname {
+        Some(host) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| RiError::Resolve {
+                host: host.clone(),
+                reason: e.to_string(),
+            })?
+            .filter(|a| params.listen_protocol.admits(a.ip()))
+            .collect(),
+        None => match params.listen_protocol {
+            Protocol::V6 => vec![SocketAddr::from(([0u16; 8], port))],
+            // All IPv4 addresses, like the router's own listener without -6.
+            Protocol::V4 | Protocol::Unspec => vec![SocketAddr::from(([0u8; 4], port))],
+        },
+    };
+    let Some(addr) = candidates.first().copied() else {
+        return Err(RiError::Resolve {
+            host: params.hostname.clone().unwrap_or_default(),
+            reason: format!("no {} address", params.listen_protocol.name()),
+        });
+    };
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RiError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    params: ClientParams,
+    cancel: CancellationToken,
+) {
+    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+    let params = Arc::new(params);
+    let mut lifecycle = shared.lifecycle_changes();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = async { let _ = lifecycle.wait_for(|l| *l != Lifecycle::Running).await; } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
+                        tracing::warn!(%peer, "reverse-invoke: too many registrations in progress; connection closed");
+                        continue;
+                    };
+                    let _ = socket.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    let registry = Arc::clone(&registry);
+                    let params = Arc::clone(&params);
+                    let cancel = cancel.clone();
+                    tokio::spawn(async move {
+                        let link = handshake(&shared, &registry, &params, socket, peer).await;
+                        drop(permit);
+                        if let Some(link) = link {
+                            serve(registry, link, cancel).await;
+                        }
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "reverse-invoke: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("reverse-invoke client: registration port closed");
+}
+
+/// A registered link, ready to be driven.
+struct Registered {
+    socket: TcpStream,
+    requests: mux::OpenRequests,
+    instance: u64,
+    entry: LinkEntry,
+}
+
+/// Reads and checks one registration; answers it. `None` when refused or failed.
+async fn handshake(
+    shared: &Shared,
+    registry: &Registry,
+    params: &ClientParams,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+) -> Option<Registered> {
+    let deadline = Instant::now() + params.connect_timeout;
+    let source = crate::router::selfaddr::canonical(peer.ip());
+    if !ace_permits(&params.ace, source) {
+        refuse(
+            shared,
+            &mut socket,
+            peer,
+            Refusal {
+                rc: rc::NIEROUT_PERM_DENIED,
+                reason: format!("{source} not permitted by the ACE list"),
+            },
+            deadline,
+        )
+        .await;
+        return None;
+    }
+    let payload = match read_frame(&mut socket, deadline).await {
+        Ok(p) => p,
+        Err(why) => {
+            let refusal = Refusal {
+                rc: rc::NIEROUT_INTERN,
+                reason: why,
+            };
+            refuse(shared, &mut socket, peer, refusal, deadline).await;
+            return None;
+        }
+    };
+    let reg = match Register::decode(&payload) {
+        Ok(reg) => reg,
+        Err(err) => {
+            let refusal = Refusal {
+                rc: rc::NIEROUT_INTERN,
+                reason: format!(
+                    "invalid registration ({err}); this port speaks the saprouter-rs reverse-invoke protocol"
+                ),
+            };
+            refuse(shared, &mut socket, peer, refusal, deadline).await;
+            return None;
+        }
+    };
+    let (opener, requests) = open_channel();
+    let entry = LinkEntry {
+        id: registry.next_link_id(),
+        index: reg.link_index,
+        peer,
+        opener,
+        streams: StreamCount::default(),
+        cancel: CancellationToken::new(),
+        since: SystemTime::now(),
+    };
+    let admitted = match registry.register(&reg, peer, entry.clone()) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            refuse(shared, &mut socket, peer, refusal, deadline).await;
+            return None;
+        }
+    };
+    let accept = Accept {
+        version: LINK_VERSION,
+        pool_size: registry.pool_size(),
+        server_number: admitted.server_number,
+        link_id: entry.id,
+    };
+    let sent = timeout_at(deadline, socket.write_all(&frame::frame(&accept.encode()))).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        tracing::info!(%peer, link = entry.id, "reverse-invoke: registration not confirmed in time");
+        registry.remove_link(reg.instance, entry.id);
+        return None;
+    }
+    let addrs: Vec<String> = reg.addrs.iter().map(ToString::to_string).collect();
+    tracing::info!(%peer, server = admitted.server_number, link = entry.id, slot = reg.link_index, reg_service = reg.reg_service, addrs = %addrs.join(","), replaced = ?admitted.replaced, "reverse-invoke: LAN router registered");
+    Some(Registered {
+        socket,
+        requests,
+        instance: reg.instance,
+        entry,
+    })
+}
+
+/// Drives a registered link until it ends, then forgets it.
+async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToken) {
+    let Registered {
+        socket,
+        requests,
+        instance,
+        entry,
+    } = link;
+    let session = mux::session(socket, yamux::Mode::Client, requests);
+    let cancel = entry.cancel.clone();
+    let control_cancel = cancel.clone();
+    let mut control_seen = false;
+    let end = tokio::select! {
+        end = session.drive(
+            move |stream| {
+                // The LAN router opens exactly one stream: the control stream.
+                if control_seen {
+                    tracing::warn!(link = entry.id, "reverse-invoke: LAN router opened a second stream; link closed");
+                    return false;
+                }
+                control_seen = true;
+                let cancel = control_cancel.clone();
+                tokio::spawn(async move {
+                    mux::run_control(stream, cancel.clone()).await;
+                    cancel.cancel();
+                });
+                true
+            },
+            cancel.clone(),
+        ) => end,
+        _ = stop.cancelled() => mux::LinkEnd::Cancelled,
+    };
+    cancel.cancel();
+    registry.remove_link(instance, entry.id);
+    tracing::info!(link = entry.id, peer = %entry.peer, streams = entry.streams.total(), %end, "reverse-invoke: link ended");
+}
+
+/// Reads one handshake frame before `deadline`.
+pub(crate) async fn read_frame(
+    socket: &mut TcpStream,
+    deadline: Instant,
+) -> Result<Vec<u8>, String> {
+    let mut buf = BytesMut::with_capacity(512);
+    loop {
+        match frame::split_frame(&mut buf, MAX_HANDSHAKE_FRAME) {
+            Ok(Some(payload)) => return Ok(payload.to_vec()),
+            Ok(None) => {}
+            Err(too_big) => return Err(format!("handshake message too big ({too_big})")),
+        }
+        buf.reserve(1024);
+        match timeout_at(deadline, socket.read_buf(&mut buf)).await {
+            Err(_) => return Err("no handshake message in time".into()),
+            Ok(Ok(0)) => return Err("connection closed during the handshake".into()),
+            Ok(Err(err)) => return Err(format!("handshake read failed: {err}")),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Answers a refused registration, logs it, closes.
+async fn refuse(
+    shared: &Shared,
+    socket: &mut TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    deadline: Instant,
+) {
+    tracing::warn!(%peer, rc = refusal.rc, reason = %refusal.reason, "reverse-invoke registration refused");
+    if let Some(log) = &shared.connlog {
+        log.write(
+            Event::PermDenied,
+            "RI/-",
+            &format!(
+                "host {}/{} registration ({})",
+                peer_ip(peer),
+                peer.port(),
+                refusal.reason
+            ),
+        );
+    }
+    let failure = RouteFailure::new(
+        refusal.rc,
+        "reverse-invoke registration refused",
+        format!("NiRIRegister: {}", refusal.reason),
+        MODULE,
+        line!(),
+    );
+    let payload = shared.errors.message(&failure, shared.hide_errors());
+    let _ = timeout_at(deadline, socket.write_all(&frame::frame(&payload))).await;
+    let _ = timeout_at(deadline, socket.shutdown()).await;
+}
+
+fn peer_ip(peer: SocketAddr) -> IpAddr {
+    crate::router::selfaddr::canonical(peer.ip())
+}

@@ -1,0 +1,45 @@
+//! The reverse-invoke DMZ/LAN scenario in network namespaces (scripts/dmz-lan-scenario.sh).
+//! Runs when the test runs as root and `ip netns` works (CI does); otherwise it says why
+//! it was skipped and passes.
+
+use std::process::Command;
+
+fn skip_reason() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output();
+    match uid {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == "0" => {}
+        Ok(_) => return Some("not running as root".into()),
+        Err(e) => return Some(format!("cannot run id: {e}")),
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "'ip netns' does not work: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Some(format!("no 'ip' command: {e}")),
+    }
+}
+
+#[test]
+fn dmz_lan_scenario_in_network_namespaces() {
+    if let Some(why) = skip_reason() {
+        println!("skipped: the DMZ/LAN scenario needs root and network namespaces ({why})");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dmz-lan-scenario.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("SAPROUTER_BIN", env!("CARGO_BIN_EXE_saprouter"))
+        .env("NIPING_BIN", env!("CARGO_BIN_EXE_niping"))
+        .output()
+        .expect("run the scenario script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the DMZ/LAN scenario failed:\n{stdout}"
+    );
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+}
