@@ -1,6 +1,7 @@
-//! Soak: route churn, idle sessions, half-closed sessions and junk connections against one
-//! router on 127.0.0.1, then its file descriptors and resident memory must come back to
-//! the baseline. Bounded in time (`SOAK_SECONDS`, default 20) and in count (every loop has
+//! Soak: route churn, idle sessions, half-closed sessions, junk connections and
+//! reverse-invoke link drops (a LAN router registers, serves routes, is killed, again)
+//! against one router on 127.0.0.1, then its file descriptors and resident memory must
+//! come back to the baseline. Bounded in time (`SOAK_SECONDS`, default 20) and in count (every loop has
 //! a cap); loopback only. `SOAK_SECONDS=600 cargo test --release --test soak` runs the long
 //! version (docs/hardening.md).
 
@@ -37,14 +38,30 @@ struct Counts {
     idle_cycles: AtomicU64,
     half_closed: AtomicU64,
     junk: AtomicU64,
+    link_drops: AtomicU64,
 }
 
 #[test]
 fn soak_returns_to_baseline() {
     let echo = ni_echo();
     let raw = raw_echo();
-    let table = format!("P {L} {L} {echo}\nP {L} {L} {raw}\nD * * *\n");
-    let r = Arc::new(TestRouter::start(&table, &["-W", "1000"]));
+    let reg = free_port();
+    let pseudo = free_port();
+    let table = format!("P {L} {L} {echo}\nP {L} {L} {raw}\nP {L} {L} {pseudo}\nD * * *\n");
+    let cf_dir = tempfile::tempdir().unwrap();
+    let cf = cf_dir.path().join("cf");
+    std::fs::write(&cf, format!("client = true\nclient_service = {reg}\n")).unwrap();
+    let lan_cf = cf_dir.path().join("lan");
+    std::fs::write(
+        &lan_cf,
+        format!("server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"),
+    )
+    .unwrap();
+    let r = Arc::new(TestRouter::start(
+        &table,
+        &["-W", "1000", "-i", &cf.to_string_lossy()],
+    ));
+    wait_listening(reg);
     let pid = r.child.id();
     let me = r.port.to_string();
     {
@@ -69,13 +86,24 @@ fn soak_returns_to_baseline() {
             }
         })
     };
-    let workers = vec![
+    let mut workers = vec![
         worker(churn),
         worker(churn),
         worker(idle),
         worker(half_close),
         worker(junk),
     ];
+    workers.push({
+        let (r, c) = (Arc::clone(&r), Arc::clone(&counts));
+        let lan_cf = lan_cf.to_string_lossy().into_owned();
+        thread::spawn(move || {
+            let mut rounds = 0;
+            while Instant::now() < deadline && rounds < MAX_ROUNDS {
+                link_drop(&r, &lan_cf, pseudo, echo, &c);
+                rounds += 1;
+            }
+        })
+    });
     let watch = {
         let peak = Arc::clone(&peak_fds);
         thread::spawn(move || {
@@ -102,12 +130,13 @@ fn soak_returns_to_baseline() {
     let rss_limit = rss_base + (rss_base / 2).max(16 * 1024);
     let rss = settles(rss_limit, Duration::from_secs(20), || rss_kib(pid));
     eprintln!(
-        "soak {}s: {} routes churned, {} idle cycles, {} half-closed, {} junk; fds {fd_base} -> peak {} -> {fds}; rss {rss_base} -> {rss} KiB",
+        "soak {}s: {} routes churned, {} idle cycles, {} half-closed, {} junk, {} link drops; fds {fd_base} -> peak {} -> {fds}; rss {rss_base} -> {rss} KiB",
         soak_seconds(),
         counts.churned.load(Ordering::Relaxed),
         counts.idle_cycles.load(Ordering::Relaxed),
         counts.half_closed.load(Ordering::Relaxed),
         counts.junk.load(Ordering::Relaxed),
+        counts.link_drops.load(Ordering::Relaxed),
         peak_fds.load(Ordering::Relaxed),
     );
     assert!(fds <= fd_base + 2, "fds {fds}, baseline {fd_base}");
@@ -177,4 +206,29 @@ fn junk(r: &TestRouter, _echo: u16, _raw: u16, c: &Counts) {
     assert_eq!(denied.rc, -94);
     drop(r.connect());
     c.junk.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A LAN router registers with the soak router, a route goes through its link, then the
+/// LAN router is killed (its links drop without a goodbye).
+fn link_drop(r: &TestRouter, lan_cf: &str, pseudo: u16, echo: u16, c: &Counts) {
+    let lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", lan_cf]);
+    let me = r.port.to_string();
+    let hops = [
+        (L, me.as_str(), ""),
+        (L, &pseudo.to_string()[..], ""),
+        (L, &echo.to_string()[..], ""),
+    ];
+    let start = Instant::now();
+    loop {
+        let (mut s, reply) = ask_route(r, &hops, 0);
+        if reply == PONG {
+            s.write_all(&frame(b"via the link")).unwrap();
+            assert_eq!(read_frame(&mut s), b"via the link");
+            break;
+        }
+        assert!(start.elapsed() < STEP, "the LAN router did not register");
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(lan);
+    c.link_drops.fetch_add(1, Ordering::Relaxed);
 }
