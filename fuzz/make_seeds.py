@@ -173,6 +173,27 @@ seeds = {
     },
 }
 
+REGISTER = (b"RI_REGISTER\0" + bytes([1]) + bytes([1, 2, 3, 4, 5, 6, 7, 8]) + b"\x00\x02"
+            + struct.pack(">H", 5002) + bytes([1, 3]) + bytes([4, 10, 18, 0, 2]) + bytes([6])
+            + bytes.fromhex("20010db8000000000000000000000002") + b"N" + bytes([11]) + b"lan.example")
+seeds["ri_link"] = {
+    "register": REGISTER,
+    "accept": b"RI_ACCEPT\0\x01\x00\x03\x00\x07\x0a\x0b\x0c\x0d",
+    "refusal": unframe(V78),
+    "refusal_record": unframe(V75),
+}
+seeds["ri_params"] = {
+    "cf1": open("../routtab-samples/reverse-invoke/cf1", "rb").read(),
+    "cf2": open("../routtab-samples/reverse-invoke/cf2", "rb").read(),
+    "client_full": (b"client = 1\nclient_service = sapgw00\nclient_hostname=127.0.0.1\n"
+                    b"ACE = P 10.0.0.0/8\nACE = D ::/0\nmax_servers=2\nconn_pool_size = 3\n"
+                    b"listen_protocol = IPv6\nexclusive = no\nconnect_timeout = 2000\n"
+                    b"route = /H/a/S/1/H/b/S/2\n"),
+    "server": (b"server = 1\nclient_hostname = dmz.example\nclient_service = 5001\n"
+               b"reg_hostname = lan\nreg_service = 5002\nretry_timeout = 10000\n"
+               b"conn_on_demand = yes\n"),
+}
+
 for target, files in seeds.items():
     d = os.path.join("seeds", target)
     os.makedirs(d, exist_ok=True)
