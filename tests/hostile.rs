@@ -793,3 +793,51 @@ async fn remote_peers_get_no_admin_and_no_reserve() {
         .try_enter("192.0.2.9".parse().unwrap())
         .is_ok());
 }
+
+/// Every cap is a flag and `-l` lists the values in force.
+#[test]
+fn caps_are_configurable_and_listed() {
+    let r = TestRouter::start(
+        "P * * *\n",
+        &[
+            "-C",
+            "10",
+            "-B",
+            "2",
+            "-Q",
+            "1000000",
+            "-W",
+            "1500",
+            "-J",
+            "99999",
+            "--max-pending",
+            "7",
+            "--max-pending-per-source",
+            "3",
+            "--max-connecting",
+            "5",
+        ],
+    );
+    let listing = admin_works(&r);
+    for want in [
+        "Max. clients        : 10 (-C)",
+        "1500 ms (-W); 7 connections (--max-pending), 3 per source",
+        "Outbound connects   : 5 at once",
+        "Relay queues        : 65536 bytes per client (-B 2, -Q 1000000)",
+        "Log size            : 99999 bytes per file (-J)",
+    ] {
+        assert!(listing.contains(want), "{want:?} missing:\n{listing}");
+    }
+    for bad in [
+        &["--max-pending", "0"][..],
+        &["--max-connecting", "x"],
+        &["-Q", "-1"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_saprouter"))
+            .args(["-r", "-S", &free_port().to_string()])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} accepted");
+    }
+}
