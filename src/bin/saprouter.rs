@@ -40,7 +40,7 @@ options:
                   --snc-cert FILE --snc-key FILE --snc-ca FILE)
   -D              no reverse DNS lookup
   -E              append to log and trace files
-  -J maxsize      max. log file size in bytes
+  -J maxsize      max. size of the log and trace files in bytes
   -Z              hide error details from clients
   -W timeout      network timeout in ms      (default 5000)
   -B packets      max. queued packets per client (default 1)
@@ -49,6 +49,11 @@ options:
   -6              IPv6 (bind all IPv6 and IPv4 addresses)
   --metrics ADDR:PORT   serve Prometheus metrics, /healthz and /readyz over HTTP
   --log-format text|json  trace file format (default text; json: one object per line)
+
+limits (this router's own; each is shown by -l):
+  --max-pending n             connections without a route, in all (default -C / 2)
+  --max-pending-per-source n  connections without a route from one address (default 32)
+  --max-connecting n          outbound connects in progress (default 128)
 ";
 
 fn command() -> Command {
@@ -113,6 +118,13 @@ fn command() -> Command {
             Arg::new("snc_cert").long("snc-cert").num_args(1),
             Arg::new("snc_key").long("snc-key").num_args(1),
             Arg::new("snc_ca").long("snc-ca").num_args(1),
+            Arg::new("max_pending").long("max-pending").num_args(1),
+            Arg::new("max_pending_per_source")
+                .long("max-pending-per-source")
+                .num_args(1),
+            Arg::new("max_connecting")
+                .long("max-connecting")
+                .num_args(1),
         ])
 }
 
@@ -374,6 +386,29 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
                 return Err(format!("{flag} needs -K (SNC)"));
             }
         }
+        if let Some(n) = number::<usize>(m, "packets", "-B")? {
+            c.max_queued_packets = n.max(1);
+        }
+        if let Some(n) = number::<u64>(m, "queue", "-Q")? {
+            c.max_queue_bytes = n;
+        }
+        c.max_pending = number(m, "max_pending", "--max-pending")?;
+        let at_least_one = |n: usize, flag: &str| {
+            if n == 0 {
+                Err(format!("{flag} 0: must be at least 1"))
+            } else {
+                Ok(n)
+            }
+        };
+        if let Some(n) = c.max_pending {
+            at_least_one(n, "--max-pending")?;
+        }
+        if let Some(n) = number(m, "max_pending_per_source", "--max-pending-per-source")? {
+            c.max_pending_per_source = at_least_one(n, "--max-pending-per-source")?;
+        }
+        if let Some(n) = number(m, "max_connecting", "--max-connecting")? {
+            c.max_connecting = at_least_one(n, "--max-connecting")?;
+        }
     }
     Ok(c)
 }
@@ -412,13 +447,11 @@ async fn run_router(
     ri: Option<saprouter::ri::RiParams>,
     observe: Observe,
 ) -> ExitCode {
-    let trace = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(config.append)
-        .write(true)
-        .truncate(!config.append)
-        .open(&config.trace_file)
-    {
+    let trace = match saprouter::router::logfile::CappedFile::open(
+        &config.trace_file,
+        config.append,
+        config.max_log_size,
+    ) {
         Ok(file) => file,
         Err(err) => {
             return fail(format!(

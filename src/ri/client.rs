@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -27,12 +26,16 @@ use crate::ni::rterr::rc;
 use crate::router::conn::BoxConn;
 use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
+use crate::router::limits::PendingGate;
 use crate::router::state::{Lifecycle, Shared};
 
 const MODULE: &str = "ri/client.rs";
 
 /// Registration handshakes in progress at once; more connections are closed at once.
 pub const MAX_PENDING: usize = 64;
+/// Registration handshakes in progress from one address, once half of [`MAX_PENDING`] are
+/// taken (a reconnect storm from one host leaves room for the others).
+pub const MAX_PENDING_PER_SOURCE: usize = 8;
 
 /// The running client side.
 pub struct ClientSide {
@@ -63,6 +66,8 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
     crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
+    // Routes to the registration port are routes to this router (security.md V3, V6).
+    shared.add_own_port(local.port());
     let cancel = CancellationToken::new();
     let info_registry = Arc::clone(&registry);
     let info_params = params.clone();
@@ -142,7 +147,7 @@ async fn accept_loop(
     params: ClientParams,
     cancel: CancellationToken,
 ) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+    let pending = PendingGate::new(MAX_PENDING, MAX_PENDING_PER_SOURCE);
     let params = Arc::new(params);
     let mut lifecycle = shared.lifecycle_changes();
     loop {
@@ -151,8 +156,8 @@ async fn accept_loop(
             _ = async { let _ = lifecycle.wait_for(|l| *l != Lifecycle::Running).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-                        tracing::warn!(%peer, "reverse-invoke: too many registrations in progress; connection closed");
+                    let Ok(permit) = pending.try_enter(peer.ip()) else {
+                        crate::gated!(shared.refusal_log, warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
                         continue;
                     };
                     let _ = socket.set_nodelay(true);
@@ -357,7 +362,7 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     refusal: Refusal,
     deadline: Instant,
 ) {
-    tracing::warn!(%peer, rc = refusal.rc, reason = %refusal.reason, "reverse-invoke registration refused");
+    crate::gated!(shared.refusal_log, warn, %peer, rc = refusal.rc, reason = ?refusal.reason, "reverse-invoke registration refused");
     if let Some(log) = &shared.connlog {
         log.write(
             Event::PermDenied,

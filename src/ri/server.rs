@@ -470,6 +470,7 @@ fn accept_stream(
             let pre = session::PreRoute {
                 deadline: Instant::now() + shared.config.timeout,
                 snc_name: snc_name.clone(),
+                pending: None,
             };
             lan.sessions
                 .spawn(crate::metrics::session(session::run_with(

@@ -108,7 +108,13 @@ impl ConnLog {
     }
 
     fn rotate(&self, sink: &mut Sink) {
-        let old = self.path.with_extension("old");
+        // Only regular files rotate: never rename a device (`-G /dev/full`).
+        if !sink.file.metadata().is_ok_and(|m| m.is_file()) {
+            sink.written = 0;
+            return;
+        }
+        let mut old = self.path.clone().into_os_string();
+        old.push(".old");
         let renamed = std::fs::rename(&self.path, &old);
         match renamed.and_then(|()| open_file(&self.path, false)) {
             Ok(file) => {
@@ -172,7 +178,7 @@ mod tests {
         for _ in 0..10 {
             log.write(Event::Disconnect, "C1/2", "host 127.0.0.1/5000");
         }
-        assert!(path.with_extension("old").exists());
+        assert!(dir.join("log.old").exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 300);
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
+use super::limits::PendingPermit;
 use super::session::{self, PreRoute};
 use super::state::Shared;
 
@@ -24,27 +25,29 @@ pub async fn run(
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
+    pending: PendingPermit,
 ) {
     // One deadline for the whole phase before the route: handshake and first message.
     let deadline = Instant::now() + shared.config.timeout;
-    let plain = PreRoute {
+    let plain = |pending| PreRoute {
         deadline,
         snc_name: None,
+        pending: Some(pending),
     };
     if shared.fixed_route().is_some() {
         // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
-        session::run_with(shared, stream, peer, local, permit, plain).await;
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
         return;
     }
     let mut first = [0u8; 1];
     let peeked = timeout_at(deadline, stream.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {
-        session::run_with(shared, stream, peer, local, permit, plain).await;
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
         return;
     }
     let Some(snc) = shared.config.snc.clone() else {
-        tracing::info!(%peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
-        session::run_with(shared, stream, peer, local, permit, plain).await;
+        crate::gated!(shared.refusal_log, info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
         return;
     };
     match snc.accept(stream, deadline).await {
@@ -53,11 +56,12 @@ pub async fn run(
             let pre = PreRoute {
                 deadline,
                 snc_name: Some(name),
+                pending: Some(pending),
             };
             session::run_with(shared, tls, peer, local, permit, pre).await;
         }
         Err(why) => {
-            tracing::warn!(%peer, %why, "TLS handshake failed; connection closed");
+            crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
             drop(permit);
         }
     }

@@ -17,8 +17,6 @@ use std::sync::Arc;
 use super::clients::{Interrupt, Traffic};
 use crate::ni::frame::{self, FrameTracker};
 
-/// Read buffer per direction.
-const BUFFER: usize = 32 * 1024;
 /// How long an interrupted NI stream may take to reach a frame boundary before it is cut.
 const BOUNDARY_GRACE: Duration = Duration::from_secs(1);
 
@@ -38,6 +36,9 @@ pub struct Relay {
     pub id: u32,
     /// Counters shown by `saprouter -L`.
     pub traffic: Arc<Traffic>,
+    /// Bytes each direction reads at once and holds until written: the client's queue
+    /// (`RouterConfig::relay_buffer`, from `-B`, `-Q` and `-C`).
+    pub buffer: usize,
 }
 
 /// How a relay ended.
@@ -77,6 +78,7 @@ where
         traced,
         id,
         traffic,
+        buffer,
     } = relay;
     let upstream = pump(
         client_read,
@@ -90,6 +92,7 @@ where
             id,
             direction: "to server",
             counter: &traffic.to_partner,
+            buffer,
         },
     );
     let tracker = ni_mode.then(FrameTracker::new);
@@ -106,6 +109,7 @@ where
             id,
             direction: "to client",
             counter: &traffic.to_client,
+            buffer,
         },
     );
     tokio::pin!(upstream, downstream);
@@ -154,12 +158,14 @@ pub async fn run(
     run_split(cr, cw, sr, sw, relay, notice).await
 }
 
-/// Per-direction bookkeeping: the trace switch and the byte counter `-L` shows.
+/// Per-direction bookkeeping: the trace switch, the byte counter `-L` shows, the buffer size.
 struct Log<'a> {
     traced: bool,
     id: u32,
     direction: &'static str,
     counter: &'a AtomicU64,
+    /// Read buffer size (the bound on what this direction holds).
+    buffer: usize,
 }
 
 struct Pumped {
@@ -205,7 +211,7 @@ where
             .fetch_add(pending_bytes.len() as u64, Ordering::Relaxed);
     }
     drop(pending_bytes);
-    let mut buf = vec![0u8; BUFFER];
+    let mut buf = vec![0u8; log.buffer.max(1)];
     loop {
         let read = tokio::select! {
             biased;

@@ -127,7 +127,7 @@ async fn route_and_relay<C: Conn>(
                 );
             }
             handle.set_partner(partner);
-            tracing::info!(id = handle.id, %peer, next = %route.next_hop().host, service = %route.next_hop().service, talk_mode = route.talk_mode, "route established");
+            tracing::info!(id = handle.id, %peer, next = ?route.next_hop().host, service = ?route.next_hop().service, talk_mode = route.talk_mode, "route established");
             let relay = Relay {
                 ni_mode: route.talk_mode != talk_mode::NI_RAW_IO,
                 client_pending: leftover,
@@ -136,6 +136,7 @@ async fn route_and_relay<C: Conn>(
                 traced: handle.traced(),
                 traffic: handle.traffic(),
                 id: handle.id,
+                buffer: shared.config.relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
             let (client_read, client_write) = tokio::io::split(client);
@@ -172,14 +173,14 @@ async fn route_and_relay<C: Conn>(
             }
         }
         Err(Refusal::Failure(failure)) => {
-            tracing::info!(id = handle.id, %peer, rc = failure.rc, error = %failure.error, detail = %failure.detail, "route refused");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
             if answer {
                 send_failure(shared, &mut client, &failure).await;
             }
         }
         Err(Refusal::Forward(refusal)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
-            tracing::info!(id = handle.id, %peer, "downstream router refused the route");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, "downstream router refused the route");
             crate::metrics::downstream_refused(&refusal);
             if answer {
                 send_frame(&mut client, &refusal).await;
@@ -245,8 +246,8 @@ async fn establish(
     };
     let source = selfaddr::canonical(peer.ip());
 
-    if selfaddr::is_own_listener(ip, port, &[shared.port]) {
-        tracing::warn!(id = handle.id, %peer, host = %next.host, port, "route to the router's own port refused");
+    if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
+        crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
         crate::metrics::route_denied_own_port();
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }
@@ -272,7 +273,7 @@ async fn establish(
             tracing::debug!(id = handle.id, line, "route permitted");
         }
         Decision::Deny { line, reason } => {
-            tracing::info!(id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
             crate::metrics::route_denied(line);
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
@@ -311,7 +312,7 @@ async fn establish(
         }
         None => {
             let deadline = Instant::now() + timeout;
-            let tcp = connect(target, &next, deadline, timeout).await?;
+            let tcp = connect(shared, target, &next, deadline, timeout).await?;
             super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?
         }
     };
@@ -423,6 +424,7 @@ async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFail
         return Err(unknown("NiHL6GetNodeAddr: hostname empty".into()));
     }
     if name.len() > 253
+        || name.split('.').any(|label| label.len() > 63)
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:%".contains(&b))
@@ -460,14 +462,22 @@ async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFail
         })
 }
 
-/// Connects to the next hop within the deadline.
+/// Connects to the next hop within the deadline. Waiting for one of the
+/// `--max-connecting` places counts against the same deadline, so black-hole destinations
+/// cannot hold more than that many connects at once (security.md H55).
 async fn connect(
+    shared: &Shared,
     target: SocketAddr,
     next: &RouteHop,
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<TcpStream, RouteFailure> {
-    match timeout_at(deadline, TcpStream::connect(target)).await {
+    let connecting = Arc::clone(&shared.connecting);
+    let attempt = async move {
+        let _place = connecting.acquire_owned().await;
+        TcpStream::connect(target).await
+    };
+    match timeout_at(deadline, attempt).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)

@@ -14,6 +14,7 @@ use super::admin;
 use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
+use super::limits::PendingPermit;
 use super::routing;
 use super::state::Shared;
 use crate::ni::control::{self, opcode};
@@ -77,13 +78,34 @@ pub async fn send_failure<C: Conn + ?Sized>(
     send_frame(stream, &payload).await;
 }
 
+/// After a refusal: stop sending, then read and discard what the peer still sends (at most
+/// a second and 64 KiB), so that closing does not reset the connection before the peer has
+/// read the reply.
+pub async fn linger<C: Conn + ?Sized>(stream: &mut C) {
+    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+}
+
+/// How long [`linger`] waits at most for each of its steps.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What is known of a connection before its first message.
-#[derive(Debug, Clone)]
 pub struct PreRoute {
     /// Absolute deadline for the route (`-W` from the accept, TLS handshake included).
     pub deadline: Instant,
     /// The peer's authenticated SNC name (`p:<DN>`) when it came over TLS.
     pub snc_name: Option<String>,
+    /// The connection's place in the route phase (see [`super::limits`]), given back when
+    /// the route stands or the session ends.
+    pub pending: Option<PendingPermit>,
 }
 
 /// Runs one plain connection to its end. `permit` is its client-table slot.
@@ -97,6 +119,7 @@ pub async fn run<C: Conn>(
     let pre = PreRoute {
         deadline: Instant::now() + shared.config.timeout,
         snc_name: None,
+        pending: None,
     };
     run_with(shared, stream, peer, local, permit, pre).await;
 }
@@ -111,6 +134,9 @@ pub async fn run_with<C: Conn>(
     pre: PreRoute,
 ) {
     let client = shared.clients.register(peer);
+    if let Some(pending) = pre.pending {
+        client.hold_pending(pending);
+    }
     if shared.peer_traced(peer.ip()) {
         shared.clients.set_traced(client.id, true);
     }
@@ -154,7 +180,7 @@ pub async fn run_with<C: Conn>(
         let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
             FirstRead::Frame(payload) => payload,
             FirstRead::TooBig(too_big) => {
-                tracing::info!(id = client.id, %peer, length = too_big.length, "first message too big");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
                     "Network packet too big",
@@ -166,7 +192,7 @@ pub async fn run_with<C: Conn>(
                 break;
             }
             FirstRead::Timeout => {
-                tracing::info!(id = client.id, %peer, "no route received in time");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
                 let secs = shared.config.timeout.as_secs_f64();
                 let failure = RouteFailure::new(
                     rc::NIETIMEOUT,
