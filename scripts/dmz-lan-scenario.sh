@@ -7,10 +7,20 @@
 # iptables). Prints PASS/FAIL per check and exits non-zero when any check fails.
 #
 # Binaries: $SAPROUTER_BIN and $NIPING_BIN, else target/debug after `cargo build`.
+#
+# SCENARIO_VARIANT=snc runs the published SNC variant instead: routtab-samples/
+# reverse-invoke-snc/, certificates from scripts/make-test-pki.sh, both routers with -K
+# (TLS on every link), plus a rogue LAN router with a valid certificate but another name
+# that must not register.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SAMPLES="$ROOT/routtab-samples/reverse-invoke"
+VARIANT="${SCENARIO_VARIANT:-plain}"
+case "$VARIANT" in
+  plain) SAMPLES="$ROOT/routtab-samples/reverse-invoke" ;;
+  snc) SAMPLES="$ROOT/routtab-samples/reverse-invoke-snc" ;;
+  *) printf 'dmz-lan-scenario: SCENARIO_VARIANT must be plain or snc\n'; exit 2 ;;
+esac
 DMZ_IP=10.200.0.1
 LAN_IP=10.200.0.2
 TAG="ri$$"
@@ -115,8 +125,20 @@ mkdir -p "$WORK/dmz" "$WORK/lan" "$WORK/backend"
 cp "$SAMPLES/cf1" "$SAMPLES/saprouttab-dmz" "$WORK/dmz/"
 cp "$SAMPLES/cf2" "$SAMPLES/saprouttab-lan" "$WORK/lan/"
 
+# SNC: -K and a SECUDIR per router (the scenario's start commands plus the files).
+DMZ_SNC=()
+LAN_SNC=()
+if [ "$VARIANT" = snc ]; then
+  bash "$ROOT/scripts/make-test-pki.sh" "$WORK/pki" SAPROUTER1 SAPROUTER2 ROGUE | sed 's/^/    /'
+  DMZ_SNC=(env "SECUDIR=$WORK/pki/saprouter1" "$SAPROUTER_BIN" -K "p:CN=SAPROUTER1")
+  LAN_SNC=(env "SECUDIR=$WORK/pki/saprouter2" "$SAPROUTER_BIN" -K "p:CN=SAPROUTER2")
+else
+  DMZ_SNC=("$SAPROUTER_BIN")
+  LAN_SNC=("$SAPROUTER_BIN")
+fi
+
 start_dmz() {
-  (cd "$WORK/dmz" && exec ip netns exec "$DMZ_NS" "$SAPROUTER_BIN" -S 4001 -V 2 -R saprouttab-dmz -i cf1 \
+  (cd "$WORK/dmz" && exec ip netns exec "$DMZ_NS" "${DMZ_SNC[@]}" -S 4001 -V 2 -R saprouttab-dmz -i cf1 \
     >>"$WORK/dmz/stdout" 2>&1) &
   DMZ_PID=$!
   PIDS+=("$DMZ_PID")
@@ -129,7 +151,7 @@ say "== starting: backend niping -s -S 3201 (sapdp01) and the LAN router in $LAN
 (cd "$WORK/backend" && exec ip netns exec "$LAN_NS" "$NIPING_BIN" -s -S 3201 -I 0 >"$WORK/backend/out" 2>&1) &
 PIDS+=("$!")
 start_dmz
-(cd "$WORK/lan" && exec ip netns exec "$LAN_NS" "$SAPROUTER_BIN" -V 2 -R saprouttab-lan -i cf2 \
+(cd "$WORK/lan" && exec ip netns exec "$LAN_NS" "${LAN_SNC[@]}" -V 2 -R saprouttab-lan -i cf2 \
   >"$WORK/lan/stdout" 2>&1) &
 PIDS+=("$!")
 
@@ -171,6 +193,40 @@ if niping_route; then
 else
   fail "niping -c -H $ROUTE"
   sed 's/^/    /' "$WORK/niping-route.out"
+fi
+
+if [ "$VARIANT" = snc ]; then
+  say "== SNC: names on the link, and a rogue LAN router"
+  if grep -q 'TLS link authenticated.*snc_name=p:CN=SAPROUTER2' "$WORK/dmz/dev_rout"; then
+    pass "the DMZ router authenticated the LAN router as p:CN=SAPROUTER2"
+  else
+    fail "no TLS authentication of p:CN=SAPROUTER2 in the DMZ trace"
+  fi
+  if grep -q 'TLS link to the DMZ router authenticated.*snc_name=p:CN=SAPROUTER1' "$WORK/lan/dev_rout"; then
+    pass "the LAN router authenticated the DMZ router as p:CN=SAPROUTER1"
+  else
+    fail "no TLS authentication of p:CN=SAPROUTER1 in the LAN trace"
+  fi
+  # Same CA, same host, same cf2 (10.200.0.2 / 5002), another name.
+  mkdir -p "$WORK/rogue"
+  cp "$SAMPLES/cf2" "$SAMPLES/saprouttab-lan" "$WORK/rogue/"
+  (cd "$WORK/rogue" && exec ip netns exec "$LAN_NS" env "SECUDIR=$WORK/pki/rogue" "$SAPROUTER_BIN" \
+    -K "p:CN=ROGUE" -S 3300 -V 2 -R saprouttab-lan -i cf2 >"$WORK/rogue/stdout" 2>&1) &
+  ROGUE_PID=$!
+  PIDS+=("$ROGUE_PID")
+  if wait_until 100 grep -q 'registration refused.*p:CN=ROGUE' "$WORK/dmz/dev_rout"; then
+    pass "the rogue LAN router (p:CN=ROGUE, valid CA) cannot register 10.200.0.2/5002"
+    grep 'registration refused.*p:CN=ROGUE' "$WORK/dmz/dev_rout" | head -1 | sed 's/^/    /'
+  else
+    fail "the rogue LAN router's registration was not refused"
+  fi
+  if niping_route; then
+    pass "niping still reaches the backend through the real LAN router"
+  else
+    fail "niping through the DMZ router after the rogue's attempt"
+  fi
+  kill "$ROGUE_PID" 2>/dev/null || true
+  wait "$ROGUE_PID" 2>/dev/null || true
 fi
 
 say "== restart of the DMZ router"
@@ -249,6 +305,7 @@ else
 fi
 
 say ""
+say "variant: $VARIANT"
 say "dmz-lan-scenario: $PASSED passed, $FAILED failed"
 if [ "$FAILED" -ne 0 ]; then
   exit 1

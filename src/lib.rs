@@ -6,9 +6,12 @@
 //! - [`routtab`]: the route permission table (`saprouttab`) and its first-match decision; no sockets.
 //! - [`services`]: service names to ports (system services database plus SAP's built-in names).
 //! - [`router`]: the tokio daemon: listener, sessions, relay, admin requests, logs.
+//! - [`tls`]: SNC as TLS: the router's identity, mutual TLS 1.3, peer SNC names.
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
+//! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
 
 pub mod adminclient;
+pub mod metrics;
 pub mod ni;
 pub mod niping;
 pub mod ri;
@@ -16,3 +19,4 @@ pub mod router;
 pub mod routtab;
 pub mod secret;
 pub mod services;
+pub mod tls;

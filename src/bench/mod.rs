@@ -39,7 +39,7 @@ pub struct Options {
 
 /// Runs everything and writes the report; returns the generated Markdown.
 pub fn run(opts: &Options) -> std::io::Result<String> {
-    saprouter::router::limits::raise_nofile();
+    saprouter::router::fdlimit::raise_nofile();
     let dir = procs::TempDir::new()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,6 +98,12 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         eprintln!("saprouter-bench: idle sessions ...");
         sessions::measure(&session_plan, &sink, &rt, &mut single, &mut notes);
     }
+    notes.push(format!(
+        "every saprouter-rs process runs with `{}` (and `-H 127.0.0.1`, a table permitting the \
+         sink's ports); haproxy with `mode tcp` and its defaults, `nbthread 2`; socat with \
+         `fork,nodelay`",
+        procs::ROUTER_OPTIONS.join(" ")
+    ));
     notes.push(format!(
         "load average (1 min) when the run started: {load_before}; when it ended: {} \
          (other work on the machine skews every figure; ratios from the same run are the \

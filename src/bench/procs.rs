@@ -136,6 +136,11 @@ pub fn start_sink(aliases: u8) -> std::io::Result<(Proc, SinkPorts)> {
     }
 }
 
+/// Options every router under test runs with: room for 50 000 sessions (`-C`, two clients
+/// each), and 256 KiB in flight per direction (`-B 8` reads of 32 KiB, `-Q` = `-C` × 256 KiB;
+/// SAP's defaults `-B 1 -Q 20000000 -C 800` allow 25 000 bytes).
+pub const ROUTER_OPTIONS: [&str; 6] = ["-C", "100000", "-B", "8", "-Q", "26214400000"];
+
 /// Starts the router under test with a table that permits every sink service, in both talk
 /// modes (raw targets must be listed by port); returns it and its port.
 pub fn start_router(binary: &Path, dir: &Path, sink: &SinkPorts) -> std::io::Result<(Proc, u16)> {
@@ -161,7 +166,8 @@ pub fn start_router_with(
             .current_dir(dir)
             .args(start)
             .args(["-S", &port.to_string(), "-R", "saprouttab"])
-            .args(["-C", "1000000", "-H", "127.0.0.1"])
+            .args(ROUTER_OPTIONS)
+            .args(["-H", "127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -238,7 +244,7 @@ pub fn start_haproxy(
         return Ok(None);
     };
     // haproxy refuses to start when 2 × maxconn does not fit the descriptor limit.
-    let hard = saprouter::router::limits::current().map_or(1024, |(_, h)| h);
+    let hard = saprouter::router::fdlimit::current().map_or(1024, |(_, h)| h);
     let maxconn = maxconn.min(hard.saturating_sub(128) / 2);
     for _ in 0..5 {
         let ports = targets

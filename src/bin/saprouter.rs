@@ -1,6 +1,7 @@
 //! `saprouter`: SAP's command line, letter for letter. Start functions (`-r`, `-i`) run the
 //! daemon; the lower-case admin functions talk to a running router.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -11,6 +12,7 @@ use saprouter::ni::admin::{client_flags, AdminCommand};
 use saprouter::router::admin::BYTES_PREFIX;
 use saprouter::router::errors::ROUTER_VERSION;
 use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
+use saprouter::tls::{SncFiles, SncTls, TlsError};
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 const USAGE: &str = "\
@@ -33,16 +35,25 @@ options:
   -S service      listen port / admin port   (default 3299)
   -P infopass     password for info requests
   -C clients      max. no. of clients        (default 800)
-  -K [myname]     SNC name of the router
+  -K [myname]     SNC name of the router, p:<DN> (SNC is TLS: certificate from
+                  $SECUDIR/saprouter.crt, key saprouter.key, CA ca.crt, or
+                  --snc-cert FILE --snc-key FILE --snc-ca FILE)
   -D              no reverse DNS lookup
   -E              append to log and trace files
-  -J maxsize      max. log file size in bytes
+  -J maxsize      max. size of the log and trace files in bytes
   -Z              hide error details from clients
   -W timeout      network timeout in ms      (default 5000)
   -B packets      max. queued packets per client (default 1)
   -Q bytes        max. total queue size      (default 20000000)
   -Y n            auto-start limit (only 1 = never is supported)
   -6              IPv6 (bind all IPv6 and IPv4 addresses)
+  --metrics ADDR:PORT   serve Prometheus metrics, /healthz and /readyz over HTTP
+  --log-format text|json  trace file format (default text; json: one object per line)
+
+limits (this router's own; each is shown by -l):
+  --max-pending n             connections without a route, in all (default -C / 2)
+  --max-pending-per-source n  connections without a route from one address (default 32)
+  --max-connecting n          outbound connects in progress (default 128)
 ";
 
 fn command() -> Command {
@@ -102,6 +113,18 @@ fn command() -> Command {
                 .long("sock_buf_size")
                 .num_args(1)
                 .require_equals(true),
+            Arg::new("metrics").long("metrics").num_args(1),
+            Arg::new("log_format").long("log-format").num_args(1),
+            Arg::new("snc_cert").long("snc-cert").num_args(1),
+            Arg::new("snc_key").long("snc-key").num_args(1),
+            Arg::new("snc_ca").long("snc-ca").num_args(1),
+            Arg::new("max_pending").long("max-pending").num_args(1),
+            Arg::new("max_pending_per_source")
+                .long("max-pending-per-source")
+                .num_args(1),
+            Arg::new("max_connecting")
+                .long("max-connecting")
+                .num_args(1),
         ])
 }
 
@@ -236,10 +259,53 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
     if !m.get_flag("start") && ri.is_none() {
         return usage("no function given (-r to start the router)");
     }
-    match start_config(&m, port, wait_ms) {
-        Ok(config) => run_router(config, ri).await,
-        Err(e) => usage(&e),
+    let observe = match Observe::from_matches(&m) {
+        Ok(o) => o,
+        Err(e) => return usage(&e),
+    };
+    let mut config = match start_config(&m, port, wait_ms) {
+        Ok(config) => config,
+        Err(e) => return usage(&e),
+    };
+    match snc_identity(&m) {
+        Ok(snc) => config.snc = snc,
+        Err(e) => return fail(e),
     }
+    run_router(config, ri, observe).await
+}
+
+/// The observability options (`--metrics`, `--log-format`).
+struct Observe {
+    metrics: Option<SocketAddr>,
+    json: bool,
+}
+
+impl Observe {
+    fn from_matches(m: &ArgMatches) -> Result<Self, String> {
+        let metrics = match m.get_one::<String>("metrics") {
+            None => None,
+            Some(text) => Some(metrics_addr(text)?),
+        };
+        let json = match m.get_one::<String>("log_format").map(String::as_str) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => return Err(format!("--log-format {other:?}: expected text or json")),
+        };
+        Ok(Self { metrics, json })
+    }
+}
+
+/// `ADDR:PORT` (`[::1]:9326` for IPv6) or `:PORT` for all IPv4 addresses.
+fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let parsed = match text.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+            .ok(),
+        None => text.parse().ok(),
+    };
+    parsed.ok_or_else(|| format!("--metrics {text:?}: expected ADDR:PORT, e.g. 127.0.0.1:9326"))
 }
 
 /// `-t`, `-t "on 7"`, `-t "off 10.0.0.*"`.
@@ -310,10 +376,58 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
         c.trace_file = PathBuf::from(path);
     }
     c.max_log_size = number(m, "maxlog", "-J")?;
-    if m.get_one::<String>("snc").is_some() {
-        return Err("-K: SNC is not available in this build".into());
+    if m.get_one::<String>("snc").is_none() {
+        for (id, flag) in [
+            ("snc_cert", "--snc-cert"),
+            ("snc_key", "--snc-key"),
+            ("snc_ca", "--snc-ca"),
+        ] {
+            if m.get_one::<String>(id).is_some() {
+                return Err(format!("{flag} needs -K (SNC)"));
+            }
+        }
+        if let Some(n) = number::<usize>(m, "packets", "-B")? {
+            c.max_queued_packets = n.max(1);
+        }
+        if let Some(n) = number::<u64>(m, "queue", "-Q")? {
+            c.max_queue_bytes = n;
+        }
+        c.max_pending = number(m, "max_pending", "--max-pending")?;
+        let at_least_one = |n: usize, flag: &str| {
+            if n == 0 {
+                Err(format!("{flag} 0: must be at least 1"))
+            } else {
+                Ok(n)
+            }
+        };
+        if let Some(n) = c.max_pending {
+            at_least_one(n, "--max-pending")?;
+        }
+        if let Some(n) = number(m, "max_pending_per_source", "--max-pending-per-source")? {
+            c.max_pending_per_source = at_least_one(n, "--max-pending-per-source")?;
+        }
+        if let Some(n) = number(m, "max_connecting", "--max-connecting")? {
+            c.max_connecting = at_least_one(n, "--max-connecting")?;
+        }
     }
     Ok(c)
+}
+
+/// `-K [name]`: the router's SNC (TLS) identity. Without a name, the certificate's subject
+/// is the name.
+fn snc_identity(m: &ArgMatches) -> Result<Option<SncTls>, TlsError> {
+    let Some(name) = m.get_one::<String>("snc") else {
+        return Ok(None);
+    };
+    let path = |id: &str| m.get_one::<String>(id).map(PathBuf::from);
+    let files = SncFiles::resolve(
+        path("snc_cert"),
+        path("snc_key"),
+        path("snc_ca"),
+        std::env::var_os("SECUDIR").map(PathBuf::from),
+    )?;
+    let wanted = Some(name.trim()).filter(|n| !n.is_empty());
+    SncTls::load(&files, wanted).map(Some)
 }
 
 /// The trace file's filter for a level (1 info, 2 debug, 3 trace); `RUST_LOG` wins.
@@ -328,14 +442,16 @@ fn filter_for(level: u8) -> EnvFilter {
     })
 }
 
-async fn run_router(config: RouterConfig, ri: Option<saprouter::ri::RiParams>) -> ExitCode {
-    let trace = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(config.append)
-        .write(true)
-        .truncate(!config.append)
-        .open(&config.trace_file)
-    {
+async fn run_router(
+    config: RouterConfig,
+    ri: Option<saprouter::ri::RiParams>,
+    observe: Observe,
+) -> ExitCode {
+    let trace = match saprouter::router::logfile::CappedFile::open(
+        &config.trace_file,
+        config.append,
+        config.max_log_size,
+    ) {
         Ok(file) => file,
         Err(err) => {
             return fail(format!(
@@ -345,14 +461,33 @@ async fn run_router(config: RouterConfig, ri: Option<saprouter::ri::RiParams>) -
         }
     };
     let (filter, handle) = reload::Layer::new(filter_for(config.trace_level));
+    let writer = std::sync::Mutex::new(trace);
+    let (text, json) = if observe.json {
+        let json = fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(writer);
+        (None, Some(json))
+    } else {
+        (
+            Some(fmt::layer().with_ansi(false).with_writer(writer)),
+            None,
+        )
+    };
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(trace)),
-        )
+        .with(text)
+        .with(json)
         .init();
+    if observe.metrics.is_some() {
+        // Before anything can be counted (the reverse-invoke links start with the router).
+        saprouter::metrics::install();
+    }
+    if let Some(snc) = &config.snc {
+        tracing::info!(snc_name = %snc.name(), "SNC active: TLS 1.3 with mutual authentication");
+    }
     let hook: TraceHook = Box::new(move |level| {
         let _ = handle.modify(|f| *f = filter_for(level));
     });
@@ -364,6 +499,12 @@ async fn run_router(config: RouterConfig, ri: Option<saprouter::ri::RiParams>) -
         }
     };
     let shared = router.shared();
+    if let Some(addr) = observe.metrics {
+        if let Err(err) = saprouter::metrics::start(addr, std::sync::Arc::clone(&shared)).await {
+            tracing::error!(%addr, %err, "metrics endpoint not started");
+            return fail(format!("--metrics {addr}: cannot listen: {err}"));
+        }
+    }
     let ri = match ri {
         Some(params) => match saprouter::ri::start(router.shared(), params).await {
             Ok(handle) => Some(handle),

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -24,14 +23,19 @@ use super::registry::{LinkEntry, Refusal, Registry};
 use super::RiError;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
+use crate::router::conn::BoxConn;
 use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
+use crate::router::limits::PendingGate;
 use crate::router::state::{Lifecycle, Shared};
 
 const MODULE: &str = "ri/client.rs";
 
 /// Registration handshakes in progress at once; more connections are closed at once.
 pub const MAX_PENDING: usize = 64;
+/// Registration handshakes in progress from one address, once half of [`MAX_PENDING`] are
+/// taken (a reconnect storm from one host leaves room for the others).
+pub const MAX_PENDING_PER_SOURCE: usize = 8;
 
 /// The running client side.
 pub struct ClientSide {
@@ -60,6 +64,10 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     })?;
     let registry = Arc::new(Registry::new(params.max_servers, params.conn_pool_size));
     shared.set_registered_hops(Arc::clone(&registry) as _);
+    let state = Arc::clone(&registry);
+    crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
+    // Routes to the registration port are routes to this router (security.md V3, V6).
+    shared.add_own_port(local.port());
     let cancel = CancellationToken::new();
     let info_registry = Arc::clone(&registry);
     let info_params = params.clone();
@@ -139,7 +147,7 @@ async fn accept_loop(
     params: ClientParams,
     cancel: CancellationToken,
 ) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+    let pending = PendingGate::new(MAX_PENDING, MAX_PENDING_PER_SOURCE);
     let params = Arc::new(params);
     let mut lifecycle = shared.lifecycle_changes();
     loop {
@@ -148,8 +156,8 @@ async fn accept_loop(
             _ = async { let _ = lifecycle.wait_for(|l| *l != Lifecycle::Running).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-                        tracing::warn!(%peer, "reverse-invoke: too many registrations in progress; connection closed");
+                    let Ok(permit) = pending.try_enter(peer.ip()) else {
+                        crate::gated!(shared.refusal_log, warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
                         continue;
                     };
                     let _ = socket.set_nodelay(true);
@@ -177,7 +185,7 @@ async fn accept_loop(
 
 /// A registered link, ready to be driven.
 struct Registered {
-    socket: TcpStream,
+    socket: BoxConn,
     requests: mux::OpenRequests,
     instance: u64,
     entry: LinkEntry,
@@ -207,6 +215,16 @@ async fn handshake(
         .await;
         return None;
     }
+    // With -K the link is TLS and the LAN router has a name (ri/snc.rs).
+    let (mut socket, snc_name) = match super::snc::accept_link(shared, socket, peer, deadline).await
+    {
+        Ok(link) => link,
+        Err(super::snc::NoLink::Refuse(mut plain, refusal)) => {
+            refuse(shared, &mut plain, peer, refusal, deadline).await;
+            return None;
+        }
+        Err(super::snc::NoLink::Closed) => return None,
+    };
     let payload = match read_frame(&mut socket, deadline).await {
         Ok(p) => p,
         Err(why) => {
@@ -231,6 +249,12 @@ async fn handshake(
             return None;
         }
     };
+    let routtab = shared.routtab();
+    if let Err(refusal) = super::snc::check_registration(&routtab, &reg, peer, snc_name.as_deref())
+    {
+        refuse(shared, &mut socket, peer, refusal, deadline).await;
+        return None;
+    }
     let (opener, requests) = open_channel();
     let entry = LinkEntry {
         id: registry.next_link_id(),
@@ -240,6 +264,7 @@ async fn handshake(
         streams: StreamCount::default(),
         cancel: CancellationToken::new(),
         since: SystemTime::now(),
+        snc_name,
     };
     let admitted = match registry.register(&reg, peer, entry.clone()) {
         Ok(admitted) => admitted,
@@ -308,8 +333,8 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
 }
 
 /// Reads one handshake frame before `deadline`.
-pub(crate) async fn read_frame(
-    socket: &mut TcpStream,
+pub(crate) async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
+    socket: &mut S,
     deadline: Instant,
 ) -> Result<Vec<u8>, String> {
     let mut buf = BytesMut::with_capacity(512);
@@ -330,14 +355,14 @@ pub(crate) async fn read_frame(
 }
 
 /// Answers a refused registration, logs it, closes.
-async fn refuse(
+async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     shared: &Shared,
-    socket: &mut TcpStream,
+    socket: &mut S,
     peer: SocketAddr,
     refusal: Refusal,
     deadline: Instant,
 ) {
-    tracing::warn!(%peer, rc = refusal.rc, reason = %refusal.reason, "reverse-invoke registration refused");
+    crate::gated!(shared.refusal_log, warn, %peer, rc = refusal.rc, reason = ?refusal.reason, "reverse-invoke registration refused");
     if let Some(log) = &shared.connlog {
         log.write(
             Event::PermDenied,

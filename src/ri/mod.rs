@@ -6,19 +6,23 @@
 //! (docs/reverse-invoke.md has the layout).
 //!
 //! - [`params`]: the `-i` parameter file with SAP's names and defaults ([`ace`]: `ACE` lines).
-//! - [`link`]: the registration handshake and control-stream messages (sans-IO).
+//! - [`link`]: the registration handshake and control-stream messages (sans-IO);
+//!   [`control`]: heartbeat tokens and their echoes (round-trip times).
 //! - [`mux`]: the yamux session of one link: driver, stream counting, heartbeats.
 //! - [`registry`]: the DMZ side's registrations, behind the router's `RegisteredHops`.
 //! - [`client`]: client mode (DMZ): the registration port.
 //! - [`server`]: server mode (LAN): the outbound links and the sessions over them.
+//! - [`snc`]: SNC as TLS on the links (`-K`): TLS, and the `KT` name checks.
 
 pub mod ace;
 pub mod client;
+pub mod control;
 pub mod link;
 pub mod mux;
 pub mod params;
 pub mod registry;
 pub mod server;
+pub mod snc;
 
 use std::sync::Arc;
 

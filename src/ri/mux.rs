@@ -22,7 +22,8 @@ use tokio::time::Instant;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
 
-use super::link::{DEAD_AFTER, HEARTBEAT, HEARTBEAT_INTERVAL, LIVENESS_CHECK, MAX_CONTROL_FRAME};
+use super::control::{self, Control};
+use super::link::{DEAD_AFTER, HEARTBEAT_INTERVAL, LIVENESS_CHECK, MAX_CONTROL_FRAME};
 use crate::ni::frame;
 
 /// Streams one link carries at most (yamux refuses more).
@@ -381,17 +382,31 @@ fn poll_link<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The control stream: send a heartbeat every [`HEARTBEAT_INTERVAL`], read and discard the
-/// peer's. Returns when the stream fails or the peer breaks the protocol; the caller then
-/// ends the link (liveness itself is the driver's job).
+/// The control stream: send a heartbeat every [`HEARTBEAT_INTERVAL`], read the peer's and
+/// echo their tokens; time our own heartbeats by their echoes ([`super::control`]). Returns
+/// when the stream fails or the peer breaks the protocol; the caller then ends the link
+/// (liveness itself is the driver's job).
 pub async fn run_control(stream: yamux::Stream, cancel: CancellationToken) {
     let (mut reader, mut writer) = tokio::io::split(stream.compat());
-    let beat = frame::frame(HEARTBEAT);
+    // Tokens to echo, from the reading half to the writing half; a peer sending faster than
+    // we echo loses echoes, never memory.
+    let (echo_tx, mut echo_rx) = mpsc::channel::<u64>(4);
+    // Our last heartbeat's token and when it left, to time its echo.
+    let last_beat = std::sync::Mutex::new(None::<(u64, Instant)>);
     let sender = async {
         let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let mut token = 0u64;
         loop {
-            tick.tick().await;
-            match tokio::time::timeout(HEARTBEAT_INTERVAL, writer.write_all(&beat)).await {
+            let message = tokio::select! {
+                _ = tick.tick() => {
+                    token = token.wrapping_add(1);
+                    *last_beat.lock().unwrap_or_else(|p| p.into_inner()) = Some((token, Instant::now()));
+                    control::heartbeat(token)
+                }
+                Some(peer_token) = echo_rx.recv() => control::echo(peer_token),
+            };
+            let bytes = frame::frame(&message);
+            match tokio::time::timeout(HEARTBEAT_INTERVAL, writer.write_all(&bytes)).await {
                 Ok(Ok(())) => {}
                 // A heartbeat that cannot leave within an interval: the driver's silence
                 // check on the other side will notice; here the stream is done.
@@ -403,8 +418,25 @@ pub async fn run_control(stream: yamux::Stream, cancel: CancellationToken) {
         let mut buf = BytesMut::with_capacity(2 * MAX_CONTROL_FRAME);
         loop {
             match frame::split_frame(&mut buf, MAX_CONTROL_FRAME) {
-                // Heartbeats and any future short control message are accepted and dropped.
-                Ok(Some(_)) => continue,
+                // Unknown short control messages are accepted and dropped.
+                Ok(Some(payload)) => {
+                    match control::decode(&payload) {
+                        Control::Heartbeat(Some(t)) => {
+                            let _ = echo_tx.try_send(t);
+                        }
+                        Control::Echo(t) => {
+                            let mut last = last_beat.lock().unwrap_or_else(|p| p.into_inner());
+                            if let Some((sent, at)) = *last {
+                                if sent == t {
+                                    crate::metrics::ri::heartbeat_rtt(at.elapsed());
+                                    *last = None;
+                                }
+                            }
+                        }
+                        Control::Heartbeat(None) | Control::Other => {}
+                    }
+                    continue;
+                }
                 Ok(None) => {}
                 Err(_) => return "oversized control message",
             }

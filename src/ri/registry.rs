@@ -36,6 +36,8 @@ pub struct LinkEntry {
     pub cancel: CancellationToken,
     /// When it registered.
     pub since: SystemTime,
+    /// The LAN router's authenticated SNC name, when the link is TLS (`-K`).
+    pub snc_name: Option<String>,
 }
 
 /// One registered LAN router.
@@ -258,6 +260,19 @@ impl Registry {
         self.lock().len()
     }
 
+    /// Registered servers, links and their open streams, for `/metrics`.
+    pub fn metrics_snapshot(&self) -> crate::metrics::ri::Snapshot {
+        let servers = self.lock();
+        crate::metrics::ri::Snapshot {
+            registered_servers: Some(servers.len()),
+            links: servers
+                .iter()
+                .flat_map(|s| s.links.iter())
+                .map(|l| (u64::from(l.id), l.streams.open()))
+                .collect(),
+        }
+    }
+
     /// The least-loaded live link of the server owning `ip:port` (fewest open streams, then
     /// fewest streams ever), not among `tried`, with a stream counted on it already: the
     /// choice and the count happen under the lock, so a burst of opens spreads.
@@ -335,6 +350,22 @@ impl RegisteredHops for Registry {
                     .then(|| s.handle_ip())
                     .flatten(),
             })
+    }
+
+    fn peer_snc_name(&self, addr: IpAddr, port: u16) -> Option<String> {
+        let ip = canonical(addr);
+        let servers = self.lock();
+        let server = servers
+            .iter()
+            .find(|s| s.reg_service == port && s.has_ip(ip))?;
+        // Every link of the server must carry the same name (each was checked on
+        // registration); anything else counts as no name.
+        let first = server.links.first()?.snc_name.clone()?;
+        server
+            .links
+            .iter()
+            .all(|l| l.snc_name.as_deref() == Some(first.as_str()))
+            .then_some(first)
     }
 
     fn open(&self, addr: IpAddr, port: u16) -> BoxFuture<'_, io::Result<BoxConn>> {

@@ -38,6 +38,7 @@ fn entry(r: &Registry, from: &str) -> (LinkEntry, OpenRequests) {
             streams: StreamCount::default(),
             cancel: CancellationToken::new(),
             since: SystemTime::now(),
+            snc_name: None,
         },
         requests,
     )

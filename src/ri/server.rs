@@ -25,6 +25,7 @@ use super::mux::{self, open_channel, MuxStream, StreamCount};
 use super::params::ServerParams;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
+use crate::router::conn::BoxConn;
 use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::{Lifecycle, Shared};
@@ -114,6 +115,8 @@ pub fn start(shared: Arc<Shared>, params: ServerParams) -> ServerSide {
     });
     let info = Arc::clone(&lan);
     shared.set_info_extra(Box::new(move || info.info_lines()));
+    let state = Arc::clone(&lan);
+    crate::metrics::ri::set_source(true, Arc::new(move || state.metrics_snapshot()));
     tracing::info!(client = %lan.params.client_hostname, port = lan.params.client_service, reg_service = lan.params.reg_service, instance = %format!("{:016x}", lan.instance), "reverse-invoke server: registering with the DMZ router");
     tokio::spawn(slot_loop(Arc::clone(&lan), 0));
     tokio::spawn(grow(Arc::clone(&lan)));
@@ -133,6 +136,24 @@ impl Lan {
 
     fn running(&self) -> bool {
         self.shared.lifecycle() == Lifecycle::Running && !self.cancel.is_cancelled()
+    }
+
+    /// Links up and their open streams, for `/metrics` and `/readyz`.
+    fn metrics_snapshot(&self) -> crate::metrics::ri::Snapshot {
+        let links = self
+            .slots()
+            .iter()
+            .filter_map(|slot| match slot {
+                SlotState::Up {
+                    link_id, streams, ..
+                } => Some((u64::from(*link_id), streams.open())),
+                _ => None,
+            })
+            .collect();
+        crate::metrics::ri::Snapshot {
+            registered_servers: None,
+            links,
+        }
     }
 
     fn info_lines(&self) -> Vec<String> {
@@ -234,6 +255,7 @@ async fn grow(lan: Arc<Lan>) {
 /// Keeps one pool slot connected for as long as the router runs.
 async fn slot_loop(lan: Arc<Lan>, index: usize) {
     let mut attempt: u32 = 0;
+    let mut registered_before = false;
     while lan.running() {
         // A DMZ router restarted with a smaller pool refuses this slot: stop asking.
         let pool = usize::from(lan.pool.load(Ordering::Relaxed));
@@ -250,6 +272,9 @@ async fn slot_loop(lan: Arc<Lan>, index: usize) {
         let started = Instant::now();
         let reason = match connect_and_register(&lan, index).await {
             Ok(link) => {
+                if std::mem::replace(&mut registered_before, true) {
+                    crate::metrics::ri::link_reconnect();
+                }
                 let why = serve(&lan, index, link).await;
                 if started.elapsed() >= STABLE_AFTER {
                     attempt = 0;
@@ -287,17 +312,19 @@ fn jitter() -> f64 {
 
 /// A registered link.
 struct Link {
-    socket: TcpStream,
+    socket: BoxConn,
     accept: Accept,
     local: SocketAddr,
     peer: SocketAddr,
+    /// The DMZ router's authenticated SNC name, when the link is TLS (`-K`).
+    snc_name: Option<String>,
 }
 
 async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
     let p = &lan.params;
     let limit = p.connect_timeout.unwrap_or(OS_CONNECT_TIMEOUT);
     let target = (p.client_hostname.as_str(), p.client_service);
-    let mut socket = match timeout(limit, TcpStream::connect(target)).await {
+    let socket = match timeout(limit, TcpStream::connect(target)).await {
         Ok(Ok(s)) => s,
         Ok(Err(err)) => return Err(format!("connect to {}:{}: {err}", target.0, target.1)),
         Err(_) => return Err(format!("connect to {}:{} timed out", target.0, target.1)),
@@ -307,6 +334,9 @@ async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
         (Ok(l), Ok(r)) => (l, r),
         _ => return Err("connection lost at once".into()),
     };
+    let tls_deadline = Instant::now() + limit.min(REPLY_TIMEOUT);
+    let (mut socket, snc_name) =
+        super::snc::connect_link(&lan.shared, socket, peer, tls_deadline).await?;
     let register = Register {
         version: LINK_VERSION,
         instance: lan.instance,
@@ -335,6 +365,7 @@ async fn connect_and_register(lan: &Lan, index: usize) -> Result<Link, String> {
                 accept,
                 local,
                 peer,
+                snc_name,
             })
         }
         Ok(Reply::Refused { rc, error, detail }) => {
@@ -382,6 +413,7 @@ async fn serve(lan: &Arc<Lan>, index: usize, link: Link) -> String {
         accept,
         local,
         peer,
+        snc_name,
     } = link;
     let streams = StreamCount::default();
     lan.set(
@@ -408,7 +440,7 @@ async fn serve(lan: &Arc<Lan>, index: usize, link: Link) -> String {
     let end = session_driver
         .drive(
             move |stream| {
-                accept_stream(&inbound_lan, stream, &streams, peer, local);
+                accept_stream(&inbound_lan, stream, &streams, peer, local, &snc_name);
                 true
             },
             cancel.clone(),
@@ -425,6 +457,7 @@ fn accept_stream(
     streams: &StreamCount,
     peer: SocketAddr,
     local: SocketAddr,
+    snc_name: &Option<String>,
 ) {
     if lan.shared.lifecycle() != Lifecycle::Running {
         return; // dropping it resets the stream; the DMZ router reports the route broken
@@ -433,11 +466,24 @@ fn accept_stream(
     let shared = Arc::clone(&lan.shared);
     match Arc::clone(&shared.slots).try_acquire_owned() {
         Ok(permit) => {
+            // The session is the DMZ router's, with its name for the K* lines.
+            let pre = session::PreRoute {
+                deadline: Instant::now() + shared.config.timeout,
+                snc_name: snc_name.clone(),
+                pending: None,
+            };
             lan.sessions
-                .spawn(session::run(shared, conn, peer, Some(local), permit));
+                .spawn(crate::metrics::session(session::run_with(
+                    shared,
+                    conn,
+                    peer,
+                    Some(local),
+                    permit,
+                    pre,
+                )));
         }
         Err(_) => {
-            lan.sessions.spawn(async move {
+            lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
                 let failure = RouteFailure::new(
                     rc::NIEROUT_OVERFLOW,
@@ -451,7 +497,7 @@ fn accept_stream(
                 );
                 session::send_failure(&shared, &mut conn, &failure).await;
                 let _ = conn.shutdown().await;
-            });
+            }));
         }
     }
 }

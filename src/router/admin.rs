@@ -36,7 +36,8 @@ pub async fn run<C: Conn>(
     let request = match AdminRequest::decode(payload) {
         Ok(request) => request,
         Err(err) => {
-            tracing::info!(%peer, %err, "malformed admin request");
+            crate::gated!(shared.refusal_log, info, %peer, %err, "malformed admin request");
+            crate::metrics::admin_request(None);
             let failure = RouteFailure::new(
                 rc::NIEROUT_INTERN,
                 "internal error",
@@ -49,7 +50,8 @@ pub async fn run<C: Conn>(
         }
     };
     let local = selfaddr::is_local(peer.ip());
-    tracing::info!(%peer, local, command = ?request.command, "admin request");
+    crate::gated!(shared.refusal_log, info, %peer, local, command = ?request.command, "admin request");
+    crate::metrics::admin_request(Some(&request.command));
 
     if let AdminCommand::Info { password } = &request.command {
         match info_allowed(shared, own, peer, local, password.as_deref()) {
@@ -59,7 +61,7 @@ pub async fn run<C: Conn>(
         return;
     }
     if !local {
-        tracing::warn!(%peer, command = ?request.command, "admin request from a remote host refused");
+        crate::gated!(shared.refusal_log, warn, %peer, command = ?request.command, "admin request from a remote host refused");
         let failure = RouteFailure::new(
             rc::NIEROUT_PERM_DENIED,
             "access denied (administration from a remote host)",
@@ -86,7 +88,7 @@ fn info_allowed(
     offered: Option<&str>,
 ) -> Result<(), RouteFailure> {
     let refused = |why: &str| {
-        tracing::warn!(%peer, why, "info request refused");
+        crate::gated!(shared.refusal_log, warn, %peer, why, "info request refused");
         RouteFailure::new(
             rc::NIEROUT_INFO_DENIED,
             "access denied (info request refused)",
@@ -168,9 +170,10 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
         format!("Total no. of clients: {}", clients.len()),
         format!("Working directory   : {}", shared.working_dir.display()),
         format!("Routtab             : {}", shared.config.routtab.display()),
-        super::limits::info_line(),
+        super::fdlimit::info_line(),
     ]
     .into_iter()
+    .chain(super::limits::info_lines(shared))
     .chain(clients.iter().filter(|c| c.partner.is_some()).map(|c| {
         let (to_partner, to_client) = c.traffic.get();
         format!(
@@ -275,7 +278,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
             let n = shared.clients.set_traced_where(true, |c| {
                 super::state::mask_matches(&mask, &c.peer.ip().to_string())
             });
-            tracing::info!(%mask, clients = n, "tracing peers");
+            tracing::info!(?mask, clients = n, "tracing peers");
             Ok(())
         }
         AdminCommand::ClearTracePeer(mask) => {
@@ -283,7 +286,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
             let n = shared.clients.set_traced_where(false, |c| {
                 super::state::mask_matches(&mask, &c.peer.ip().to_string())
             });
-            tracing::info!(%mask, clients = n, "no longer tracing peers");
+            tracing::info!(?mask, clients = n, "no longer tracing peers");
             Ok(())
         }
         AdminCommand::TraceConnection(ids) | AdminCommand::TraceConnection2(ids) => {

@@ -11,6 +11,8 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use super::limits::PendingPermit;
+
 /// What ended or should end a session from the outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interrupt {
@@ -125,6 +127,7 @@ impl ClientTable {
         ClientHandle {
             id,
             table: Arc::clone(self),
+            pending: Mutex::new(None),
             interrupt: rx,
         }
     }
@@ -205,6 +208,8 @@ pub struct ClientHandle {
     /// Client id.
     pub id: u32,
     table: Arc<ClientTable>,
+    /// The client's place in the route phase, given back when its route stands.
+    pending: Mutex<Option<PendingPermit>>,
     interrupt: watch::Receiver<Option<Interrupt>>,
 }
 
@@ -212,6 +217,20 @@ impl ClientHandle {
     /// Records the partner once the route stands.
     pub fn set_partner(&self, partner: Partner) {
         self.table.set_partner(self.id, partner);
+        self.release_pending();
+    }
+
+    /// Keeps `pending` (the route-phase place) until the route stands or the client ends.
+    pub fn hold_pending(&self, pending: PendingPermit) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
+    }
+
+    /// Gives the route-phase place back (the client no longer waits for its route).
+    pub fn release_pending(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 
     /// The session's byte counters.

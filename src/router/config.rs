@@ -30,8 +30,42 @@ pub struct RouterConfig {
     pub trace_level: u8,
     /// `-E`: append to log and trace instead of overwriting.
     pub append: bool,
-    /// `-J`: maximum connection-log size in bytes.
+    /// `-J`: maximum size in bytes of the connection log and of the trace file.
     pub max_log_size: Option<u64>,
+    /// `-K`: the router's SNC (TLS) identity; `None` = no SNC.
+    pub snc: Option<crate::tls::SncTls>,
+    /// `--max-pending`: connections without a route, in all; `None` = half of `-C`.
+    pub max_pending: Option<usize>,
+    /// `--max-pending-per-source`: connections without a route from one address.
+    pub max_pending_per_source: usize,
+    /// `--max-connecting`: outbound connects in progress at once.
+    pub max_connecting: usize,
+    /// `-B`: queued packets per client (each one relay read of up to [`RELAY_PACKET`]).
+    pub max_queued_packets: usize,
+    /// `-Q`: total bytes of all clients' relay queues.
+    pub max_queue_bytes: u64,
+}
+
+/// The most one relay read (one queued "packet") holds.
+pub const RELAY_PACKET: usize = 32 * 1024;
+/// The smallest relay buffer, whatever `-Q` and `-C` say.
+pub const MIN_RELAY_BUFFER: usize = 1024;
+
+impl RouterConfig {
+    /// The global cap on connections without a route (`--max-pending`, default `-C` / 2).
+    pub fn pending_limit(&self) -> usize {
+        self.max_pending.unwrap_or(self.max_clients / 2).max(1)
+    }
+
+    /// Bytes of one relay direction's buffer: `-B` packets of at most [`RELAY_PACKET`], and
+    /// at most `-Q` / `-C`, so that all clients' buffers together stay within `-Q` (each
+    /// client is one direction of a routed session). Never below [`MIN_RELAY_BUFFER`].
+    pub fn relay_buffer(&self) -> usize {
+        let by_packets = self.max_queued_packets.max(1).saturating_mul(RELAY_PACKET);
+        let share = self.max_queue_bytes / self.max_clients.max(1) as u64;
+        let share = usize::try_from(share).unwrap_or(usize::MAX);
+        by_packets.min(share).max(MIN_RELAY_BUFFER)
+    }
 }
 
 impl Default for RouterConfig {
@@ -50,6 +84,12 @@ impl Default for RouterConfig {
             trace_level: 1,
             append: false,
             max_log_size: None,
+            snc: None,
+            max_pending: None,
+            max_pending_per_source: 32,
+            max_connecting: 128,
+            max_queued_packets: 1,
+            max_queue_bytes: 20_000_000,
         }
     }
 }
@@ -73,5 +113,29 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_limits() {
+        let c = RouterConfig::default();
+        assert_eq!(c.pending_limit(), 400);
+        assert_eq!(c.relay_buffer(), 25_000, "-Q 20000000 shared by -C 800");
+        let c = RouterConfig {
+            max_clients: 2,
+            max_queued_packets: 2,
+            ..RouterConfig::default()
+        };
+        assert_eq!(c.relay_buffer(), 2 * RELAY_PACKET);
+        assert_eq!(c.pending_limit(), 1);
+        let c = RouterConfig {
+            max_queue_bytes: 10,
+            ..RouterConfig::default()
+        };
+        assert_eq!(c.relay_buffer(), MIN_RELAY_BUFFER);
     }
 }

@@ -28,6 +28,12 @@ pub trait RegisteredHops: Send + Sync {
     /// resolved port), if a LAN router registered it.
     fn lookup(&self, host: &str, port: u16) -> Option<IpAddr>;
 
+    /// The authenticated SNC name of the LAN router owning `addr:port`, when its links are
+    /// TLS (`-K`); `None` for plain links.
+    fn peer_snc_name(&self, _addr: IpAddr, _port: u16) -> Option<String> {
+        None
+    }
+
     /// Opens a new stream to the registration owning `addr:port`.
     fn open(&self, addr: IpAddr, port: u16) -> BoxFuture<'_, io::Result<BoxConn>>;
 }

@@ -79,12 +79,14 @@ impl ConnLog {
     /// Writes one line: `<ctime> <EVENT> <handles> <text>`. Control characters in `text`
     /// (which may come from the network) are escaped.
     pub fn write(&self, event: Event, handles: &str, text: &str) {
+        let text = escape(text);
+        tracing::info!(target: "connlog", event = event.label(), handles, text = %text, "{}", event.label());
         let line = format!(
             "{} {:<13}{:<7} {}\n",
             ctime_now(),
             event.label(),
             handles,
-            escape(text)
+            text
         );
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(max) = self.max_size {
@@ -106,7 +108,13 @@ impl ConnLog {
     }
 
     fn rotate(&self, sink: &mut Sink) {
-        let old = self.path.with_extension("old");
+        // Only regular files rotate: never rename a device (`-G /dev/full`).
+        if !sink.file.metadata().is_ok_and(|m| m.is_file()) {
+            sink.written = 0;
+            return;
+        }
+        let mut old = self.path.clone().into_os_string();
+        old.push(".old");
         let renamed = std::fs::rename(&self.path, &old);
         match renamed.and_then(|()| open_file(&self.path, false)) {
             Ok(file) => {
@@ -170,7 +178,7 @@ mod tests {
         for _ in 0..10 {
             log.write(Event::Disconnect, "C1/2", "host 127.0.0.1/5000");
         }
-        assert!(path.with_extension("old").exists());
+        assert!(dir.join("log.old").exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 300);
         std::fs::remove_dir_all(&dir).ok();
     }

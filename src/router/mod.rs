@@ -7,12 +7,17 @@ pub mod config;
 pub mod conn;
 pub mod connlog;
 pub mod errors;
+pub mod fdlimit;
+mod inbound;
 pub mod limits;
+pub mod logfile;
 mod pipes;
+pub mod ratelog;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
 pub mod session;
+mod snc;
 pub mod splice;
 mod splice_ni;
 pub mod state;
@@ -76,7 +81,7 @@ impl Router {
         config: RouterConfig,
         trace_hook: Option<TraceHook>,
     ) -> Result<Self, RouterError> {
-        let (soft, hard) = limits::raise_nofile();
+        let (soft, hard) = fdlimit::raise_nofile();
         tracing::info!(soft, hard, "open-file limit");
         let services = Services::system();
         let path = config.routtab.clone();
@@ -146,18 +151,7 @@ impl Router {
                     break;
                 }
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        match Arc::clone(&shared.slots).try_acquire_owned() {
-                            Ok(permit) => {
-                                let _ = stream.set_nodelay(true);
-                                let local = stream.local_addr().ok();
-                                tracker.spawn(session::run(Arc::clone(&shared), stream, peer, local, permit));
-                            }
-                            Err(_) => {
-                                tracker.spawn(refuse_overflow(Arc::clone(&shared), stream, peer));
-                            }
-                        }
-                    }
+                    Ok((stream, peer)) => accept(&shared, &tracker, stream, peer),
                     Err(err) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(%err, "accept failed");
@@ -193,20 +187,91 @@ impl Router {
     }
 }
 
-/// Answers -100 to a connection that found the client table full.
-async fn refuse_overflow(shared: Arc<Shared>, mut stream: tokio::net::TcpStream, peer: SocketAddr) {
-    tracing::warn!(%peer, max = shared.config.max_clients, "client table full");
+/// Starts a session for an accepted connection, or refuses it when the client table
+/// (`-C`) or the route phase (global or per-source cap) is full. Never waits on the peer.
+fn accept(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let slot = Arc::clone(&shared.slots)
+        .try_acquire_owned()
+        // A full table keeps a few places for local peers, so the operator's admin client
+        // still gets in; a route needs a second slot and is refused all the same.
+        .or_else(|full| {
+            if selfaddr::is_local(peer.ip()) {
+                Arc::clone(&shared.local_slots).try_acquire_owned()
+            } else {
+                Err(full)
+            }
+        });
+    let permit = match slot {
+        Ok(permit) => permit,
+        Err(_) => {
+            let max = shared.config.max_clients;
+            crate::gated!(shared.refusal_log, warn, %peer, max, "client table full");
+            let detail = format!("NiRClientHandle: client table full ({max} clients)");
+            return refuse(shared, tracker, stream, detail, line!());
+        }
+    };
+    let pending = match shared.pending.try_enter(peer.ip()) {
+        Ok(pending) => pending,
+        Err(refusal) => {
+            let detail = match refusal {
+                limits::PendingRefusal::PerSource(max) => {
+                    crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route from this address");
+                    format!(
+                        "NiRClientHandle: too many connections without a route from {} ({max})",
+                        peer.ip()
+                    )
+                }
+                limits::PendingRefusal::Global(max) => {
+                    crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route");
+                    format!("NiRClientHandle: too many connections without a route ({max})")
+                }
+            };
+            drop(permit);
+            return refuse(shared, tracker, stream, detail, line!());
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    tracker.spawn(crate::metrics::session(inbound::run(
+        Arc::clone(shared),
+        stream,
+        peer,
+        local,
+        permit,
+        pending,
+    )));
+}
+
+/// Answers -100 to a refused connection, if fewer than
+/// [`state::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
+fn refuse(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    mut stream: tokio::net::TcpStream,
+    detail: String,
+    line: u32,
+) {
+    let Ok(writer) = Arc::clone(&shared.refusals).try_acquire_owned() else {
+        return;
+    };
     let failure = RouteFailure::new(
         rc::NIEROUT_OVERFLOW,
         "max no. of clients reached",
-        format!(
-            "NiRClientHandle: client table full ({} clients)",
-            shared.config.max_clients
-        ),
+        detail,
         "router/mod.rs",
-        line!(),
+        line,
     );
-    session::send_failure(&shared, &mut stream, &failure).await;
+    let shared = Arc::clone(shared);
+    tracker.spawn(async move {
+        session::send_failure(&shared, &mut stream, &failure).await;
+        session::linger(&mut stream).await;
+        drop(writer);
+    });
 }
 
 /// The address to bind: `-H` resolved (first address), or all IPv4 addresses.

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use super::clients::{Interrupt, Traffic};
 use crate::ni::frame::{self, FrameTracker};
 
-/// Read buffer per direction while the traffic is bulk.
-const BUFFER: usize = 32 * 1024;
-/// Read buffer per direction while it is not.
+/// Read buffer per direction while the traffic is small (grown up to `Relay::buffer`).
 const SMALL_BUFFER: usize = 4 * 1024;
 /// How long an interrupted NI stream may take to reach a frame boundary before it is cut.
 pub(super) const BOUNDARY_GRACE: Duration = Duration::from_secs(1);
@@ -40,6 +38,9 @@ pub struct Relay {
     pub id: u32,
     /// Counters shown by `saprouter -L`.
     pub traffic: Arc<Traffic>,
+    /// Bytes each direction reads at once and holds until written: the client's queue
+    /// (`RouterConfig::relay_buffer`, from `-B`, `-Q` and `-C`).
+    pub buffer: usize,
 }
 
 /// How a relay ended.
@@ -79,6 +80,7 @@ where
         traced,
         id,
         traffic,
+        buffer,
     } = relay;
     let upstream = pump(
         client_read,
@@ -92,6 +94,7 @@ where
             id,
             direction: "to server",
             counter: &traffic.to_partner,
+            buffer,
         },
     );
     let tracker = ni_mode.then(FrameTracker::new);
@@ -108,6 +111,7 @@ where
             id,
             direction: "to client",
             counter: &traffic.to_client,
+            buffer,
         },
     );
     join(upstream, downstream).await
@@ -161,12 +165,14 @@ pub async fn run(
     super::splice::run(client, server, relay, notice).await
 }
 
-/// Per-direction bookkeeping: the trace switch and the byte counter `-L` shows.
+/// Per-direction bookkeeping: the trace switch, the byte counter `-L` shows, the buffer size.
 pub(super) struct Log<'a> {
     pub traced: bool,
     pub id: u32,
     pub direction: &'static str,
     pub counter: &'a AtomicU64,
+    /// Read buffer size (the bound on what this direction holds).
+    pub buffer: usize,
 }
 
 impl Log<'_> {
@@ -222,9 +228,11 @@ where
         log.relayed(pending_bytes.len());
     }
     drop(pending_bytes);
-    // Small while the traffic is small; grown when a read fills it, shrunk again when reads
-    // come back small, so an idle session holds little.
-    let mut buf = vec![0u8; SMALL_BUFFER];
+    // Small while the traffic is small; grown (up to the configured bound) when a read fills
+    // it, shrunk again when reads come back small, so an idle session holds little.
+    let full = log.buffer.max(1);
+    let small = SMALL_BUFFER.min(full);
+    let mut buf = vec![0u8; small];
     let wait = interrupted(&mut interrupts);
     tokio::pin!(wait);
     loop {
@@ -267,10 +275,10 @@ where
         }
         bytes += n as u64;
         log.relayed(n);
-        if n == buf.len() && n < BUFFER {
-            buf = vec![0u8; BUFFER];
-        } else if n < SMALL_BUFFER / 2 && buf.len() > SMALL_BUFFER {
-            buf = vec![0u8; SMALL_BUFFER];
+        if n == buf.len() && n < full {
+            buf = vec![0u8; full];
+        } else if n < small / 2 && buf.len() > small {
+            buf = vec![0u8; small];
         }
     }
 }

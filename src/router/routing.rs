@@ -38,8 +38,10 @@ pub async fn run<C: Conn>(
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
+    snc_name: Option<&str>,
 ) {
-    route_and_relay(shared, client, peer, handle, payload, leftover, true).await;
+    let origin = Origin::Ni { snc_name };
+    route_and_relay(shared, client, peer, handle, payload, leftover, origin).await;
 }
 
 /// SAP's port-forwarder (reverse-invoke `route = ...`): the connection sent no route of
@@ -54,11 +56,28 @@ pub async fn run_fixed_route<C: Conn>(
     route: &RouteRequest,
 ) {
     let payload = Bytes::from(route.encode());
-    route_and_relay(shared, client, peer, handle, payload, Bytes::new(), false).await;
+    route_and_relay(
+        shared,
+        client,
+        peer,
+        handle,
+        payload,
+        Bytes::new(),
+        Origin::Forwarded,
+    )
+    .await;
 }
 
-/// Establishes the route and relays; `answer` says whether the client hears `NI_PONG` or
-/// the refusal (an NI client) or nothing (a port-forwarded raw client).
+/// Who sent a route: an NI client, answered with `NI_PONG` or the refusal and maybe
+/// authenticated by TLS (`snc_name`), or a port-forwarded raw client, never answered.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    Ni { snc_name: Option<&'a str> },
+    Forwarded,
+}
+
+/// Establishes the route and relays; the client hears `NI_PONG` or the refusal (an NI
+/// client) or nothing (a port-forwarded raw client).
 async fn route_and_relay<C: Conn>(
     shared: &Arc<Shared>,
     mut client: C,
@@ -66,9 +85,14 @@ async fn route_and_relay<C: Conn>(
     handle: &ClientHandle,
     payload: Bytes,
     leftover: Bytes,
-    answer: bool,
+    origin: Origin<'_>,
 ) {
-    let established = establish(shared, peer, handle, &payload).await;
+    let timer = crate::metrics::route_timer();
+    let (answer, snc_name) = match origin {
+        Origin::Ni { snc_name } => (true, snc_name),
+        Origin::Forwarded => (false, None),
+    };
+    let established = establish(shared, peer, handle, &payload, snc_name).await;
     // The route message shares its allocation with the first read; an idle session must
     // not keep it.
     drop(payload);
@@ -85,6 +109,7 @@ async fn route_and_relay<C: Conn>(
             if answer && client.write_all(&frame::frame(NI_PONG)).await.is_err() {
                 return;
             }
+            crate::metrics::route_established(timer);
             let handles = format!("C{}/{}", handle.id, partner.handle);
             if let Some(log) = &shared.connlog {
                 let native = if route.talk_mode == talk_mode::NI_RAW_IO {
@@ -104,7 +129,7 @@ async fn route_and_relay<C: Conn>(
                 );
             }
             handle.set_partner(partner);
-            tracing::info!(id = handle.id, %peer, next = %route.next_hop().host, service = %route.next_hop().service, talk_mode = route.talk_mode, "route established");
+            tracing::info!(id = handle.id, %peer, next = ?route.next_hop().host, service = ?route.next_hop().service, talk_mode = route.talk_mode, "route established");
             let relay = Relay {
                 ni_mode: route.talk_mode != talk_mode::NI_RAW_IO,
                 client_pending: leftover,
@@ -113,6 +138,7 @@ async fn route_and_relay<C: Conn>(
                 traced: handle.traced(),
                 traffic: handle.traffic(),
                 id: handle.id,
+                buffer: shared.config.relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
             let outcome = splice::relay(Side::of(client), server, relay, move |why| {
@@ -129,6 +155,7 @@ async fn route_and_relay<C: Conn>(
                 shared_for_errors.errors.message(&failure, false)
             })
             .await;
+            crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
             if let Some(log) = &shared.connlog {
                 log.write(
@@ -139,14 +166,15 @@ async fn route_and_relay<C: Conn>(
             }
         }
         Err(Refusal::Failure(failure)) => {
-            tracing::info!(id = handle.id, %peer, rc = failure.rc, error = %failure.error, detail = %failure.detail, "route refused");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
             if answer {
                 send_failure(shared, &mut client, &failure).await;
             }
         }
         Err(Refusal::Forward(refusal)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
-            tracing::info!(id = handle.id, %peer, "downstream router refused the route");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, "downstream router refused the route");
+            crate::metrics::downstream_refused(&refusal);
             if answer {
                 send_frame(&mut client, &refusal).await;
             }
@@ -183,6 +211,7 @@ async fn establish(
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: &[u8],
+    snc_name: Option<&str>,
 ) -> Result<Established, Refusal> {
     let route = RouteRequest::decode(payload).map_err(invalid_route)?;
     let next = route.next_hop().clone();
@@ -210,8 +239,9 @@ async fn establish(
     };
     let source = selfaddr::canonical(peer.ip());
 
-    if selfaddr::is_own_listener(ip, port, &[shared.port]) {
-        tracing::warn!(id = handle.id, %peer, host = %next.host, port, "route to the router's own port refused");
+    if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
+        crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
+        crate::metrics::route_denied_own_port();
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }
 
@@ -219,9 +249,11 @@ async fn establish(
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();
+    let routtab = shared.routtab();
+    super::snc::check_source(&routtab, peer, snc_name)?;
     let query = RouteQuery {
         source,
-        snc_name: None,
+        snc_name,
         destination: ip,
         port,
         passwords: &passwords,
@@ -229,12 +261,13 @@ async fn establish(
         routers_before: route.routers_before(),
         routers_after: route.routers_after(),
     };
-    match shared.routtab().decide(&query) {
+    match routtab.decide(&query) {
         Decision::Permit { line } => {
             tracing::debug!(id = handle.id, line, "route permitted");
         }
         Decision::Deny { line, reason } => {
-            tracing::info!(id = handle.id, %peer, ?line, ?reason, host = %next.host, service = %next.service, "route permission denied");
+            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
+            crate::metrics::route_denied(line);
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
     }
@@ -253,6 +286,11 @@ async fn establish(
         )
     })?;
     let target = SocketAddr::new(ip, port);
+    let kt = routtab.snc_target(ip, port);
+    let link_name = registered
+        .as_ref()
+        .map(|(hops, _)| hops.peer_snc_name(ip, port));
+    super::snc::check_hop(shared, kt, link_name, target)?;
     let mut server = match &registered {
         Some((hops, _)) => Side::Other(
             open_registered(
@@ -265,7 +303,17 @@ async fn establish(
             )
             .await?,
         ),
-        None => Side::Tcp(connect(target, &next, Instant::now() + timeout, timeout).await?),
+        None => {
+            let deadline = Instant::now() + timeout;
+            let tcp = connect(shared, target, &next, deadline, timeout).await?;
+            // A plain TCP hop keeps its type: the relay moves its bytes zero-copy.
+            match kt {
+                None => Side::Tcp(tcp),
+                Some(_) => Side::Other(
+                    super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?,
+                ),
+            }
+        }
     };
     let partner_handle = shared.clients.next_handle();
 
@@ -372,6 +420,7 @@ async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFail
         return Err(unknown("NiHL6GetNodeAddr: hostname empty".into()));
     }
     if name.len() > 253
+        || name.split('.').any(|label| label.len() > 63)
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:%".contains(&b))
@@ -409,14 +458,22 @@ async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFail
         })
 }
 
-/// Connects to the next hop within the deadline.
+/// Connects to the next hop within the deadline. Waiting for one of the
+/// `--max-connecting` places counts against the same deadline, so black-hole destinations
+/// cannot hold more than that many connects at once (security.md H55).
 async fn connect(
+    shared: &Shared,
     target: SocketAddr,
     next: &RouteHop,
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<TcpStream, RouteFailure> {
-    match timeout_at(deadline, TcpStream::connect(target)).await {
+    let connecting = Arc::clone(&shared.connecting);
+    let attempt = async move {
+        let _place = connecting.acquire_owned().await;
+        TcpStream::connect(target).await
+    };
+    match timeout_at(deadline, attempt).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)
@@ -509,7 +566,13 @@ async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(0)) => {
                 return Err(broken("NiIRead: next router closed the connection".into()).into())
             }
-            Ok(Err(err)) => return Err(broken(format!("NiIRead: {err}")).into()),
+            Ok(Err(err)) => {
+                // A TLS next hop that refuses this router's certificate says so here.
+                let refused = super::snc::refused_by_peer(&err, next);
+                return Err(refused
+                    .unwrap_or_else(|| broken(format!("NiIRead: {err}")))
+                    .into());
+            }
             Ok(Ok(_)) => {}
         }
     }

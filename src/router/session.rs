@@ -14,6 +14,7 @@ use super::admin;
 use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
+use super::limits::PendingPermit;
 use super::routing;
 use super::state::Shared;
 use crate::ni::control::{self, opcode};
@@ -72,19 +73,70 @@ pub async fn send_failure<C: Conn + ?Sized>(
     stream: &mut C,
     failure: &RouteFailure,
 ) {
+    crate::metrics::failure_sent(failure.rc);
     let payload = shared.errors.message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
 
-/// Runs one connection to its end. `permit` is its client-table slot.
+/// After a refusal: stop sending, then read and discard what the peer still sends (at most
+/// a second and 64 KiB), so that closing does not reset the connection before the peer has
+/// read the reply.
+pub async fn linger<C: Conn + ?Sized>(stream: &mut C) {
+    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+}
+
+/// How long [`linger`] waits at most for each of its steps.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What is known of a connection before its first message.
+pub struct PreRoute {
+    /// Absolute deadline for the route (`-W` from the accept, TLS handshake included).
+    pub deadline: Instant,
+    /// The peer's authenticated SNC name (`p:<DN>`) when it came over TLS.
+    pub snc_name: Option<String>,
+    /// The connection's place in the route phase (see [`super::limits`]), given back when
+    /// the route stands or the session ends.
+    pub pending: Option<PendingPermit>,
+}
+
+/// Runs one plain connection to its end. `permit` is its client-table slot.
 pub async fn run<C: Conn>(
+    shared: Arc<Shared>,
+    stream: C,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+) {
+    let pre = PreRoute {
+        deadline: Instant::now() + shared.config.timeout,
+        snc_name: None,
+        pending: None,
+    };
+    run_with(shared, stream, peer, local, permit, pre).await;
+}
+
+/// Runs one connection to its end, with what is known of it before its first message.
+pub async fn run_with<C: Conn>(
     shared: Arc<Shared>,
     mut stream: C,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
+    pre: PreRoute,
 ) {
     let client = shared.clients.register(peer);
+    if let Some(pending) = pre.pending {
+        client.hold_pending(pending);
+    }
     if shared.peer_traced(peer.ip()) {
         shared.clients.set_traced(client.id, true);
     }
@@ -121,14 +173,14 @@ pub async fn run<C: Conn>(
         return;
     }
 
-    let deadline = Instant::now() + shared.config.timeout;
+    let deadline = pre.deadline;
     let mut buf = BytesMut::with_capacity(1024);
     let mut controls = 0;
     loop {
         let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
             FirstRead::Frame(payload) => payload,
             FirstRead::TooBig(too_big) => {
-                tracing::info!(id = client.id, %peer, length = too_big.length, "first message too big");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
                     "Network packet too big",
@@ -140,7 +192,7 @@ pub async fn run<C: Conn>(
                 break;
             }
             FirstRead::Timeout => {
-                tracing::info!(id = client.id, %peer, "no route received in time");
+                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
                 let secs = shared.config.timeout.as_secs_f64();
                 let failure = RouteFailure::new(
                     rc::NIETIMEOUT,
@@ -161,7 +213,8 @@ pub async fn run<C: Conn>(
         if payload.starts_with(ROUTE_EYECATCHER) {
             // Hand over what followed the route and release the read buffer with it.
             let leftover = std::mem::take(&mut buf).freeze();
-            routing::run(&shared, stream, peer, &client, payload, leftover).await;
+            let snc_name = pre.snc_name.as_deref();
+            routing::run(&shared, stream, peer, &client, payload, leftover, snc_name).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
             // Boxed: the admin exchange's state stays out of every routed session's task.
@@ -236,10 +289,14 @@ async fn answer_control<C: Conn>(shared: &Shared, stream: &mut C, payload: &[u8]
             true
         }
         opcode::SNC_REQUEST | opcode::SNC_ACK => {
+            tracing::info!(
+                opcode = message.opcode,
+                "SAP SNC handshake refused: this router speaks SNC as TLS"
+            );
             let failure = RouteFailure::new(
                 rc::NIEROUT_SNC_FAILURE,
                 "SNC not supported",
-                "SAP SNC frames are not supported: this router speaks SNC as TLS (connect with TLS and a certificate)",
+                "SAP SNC frames are not supported: this router speaks SNC as TLS 1.3 with X.509 certificates (p:<DN> names); connect with TLS and a client certificate",
                 "router/session.rs",
                 line!(),
             );

@@ -28,8 +28,8 @@ use super::pipes::{self, Pipe};
 use super::relay::{self, interrupted, Log, Pumped, Relay, BOUNDARY_GRACE};
 use crate::ni::frame::FrameTracker;
 
-/// Bytes moved per splice into a pipe (at most what a pipe holds).
-pub(super) const CHUNK: usize = pipes::SIZE;
+/// Bytes moved per splice into a pipe, at most (what a pipe holds).
+const CHUNK: usize = pipes::SIZE;
 /// Buffer for the rare end of an interrupted NI stream.
 const FINISH_BUFFER: usize = 8 * 1024;
 
@@ -109,6 +109,7 @@ pub async fn run(
         traced,
         id,
         traffic,
+        buffer,
     } = relay;
     let upstream = pump(
         &client,
@@ -122,6 +123,7 @@ pub async fn run(
             id,
             direction: "to server",
             counter: &traffic.to_partner,
+            buffer,
         },
     );
     let notice_if_ni = |why: Interrupt| ni_mode.then(|| notice(why));
@@ -137,6 +139,7 @@ pub async fn run(
             id,
             direction: "to client",
             counter: &traffic.to_client,
+            buffer,
         },
     );
     relay::join(upstream, downstream).await
@@ -176,6 +179,9 @@ async fn pump(
         log.relayed(pending.len());
     }
     drop(pending);
+    // What this direction may hold in flight: the pipe, bounded by the relay buffer that
+    // -B/-Q/-C give each client.
+    let limit = CHUNK.min(log.buffer.max(1));
     let mut long_frames = false;
     let stop = {
         let wait = interrupted(&mut interrupts);
@@ -190,7 +196,14 @@ async fn pump(
                 Ok(pipe) => pipe,
                 Err(_) => break Stop::NoPipe,
             };
-            let moved = match fill(from, to, &mut pipe, tracker.as_mut(), &mut long_frames) {
+            let moved = match fill(
+                from,
+                to,
+                &mut pipe,
+                tracker.as_mut(),
+                &mut long_frames,
+                limit,
+            ) {
                 Ok(0) => {
                     pipes::give_back(pipe);
                     break Stop::Eof;
@@ -295,12 +308,13 @@ fn fill(
     pipe: &mut Pipe,
     tracker: Option<&mut FrameTracker>,
     long_frames: &mut bool,
+    limit: usize,
 ) -> io::Result<usize> {
     match tracker {
         None => from.try_io(Interest::READABLE, || {
-            pipe.fill_from(from.as_raw_fd(), CHUNK)
+            pipe.fill_from(from.as_raw_fd(), limit)
         }),
-        Some(tracker) => super::splice_ni::fill(from, to, pipe, tracker, long_frames),
+        Some(tracker) => super::splice_ni::fill(from, to, pipe, tracker, long_frames, limit),
     }
 }
 

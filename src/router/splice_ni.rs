@@ -18,7 +18,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::pipes::Pipe;
-use super::splice::{no_splice, CHUNK};
+use super::splice::no_splice;
 use crate::ni::frame::FrameTracker;
 
 /// Frames at least this long (header included) are spliced; shorter ones are read.
@@ -28,8 +28,8 @@ const STACK: usize = 8 * 1024;
 /// Frames spliced into one pipe per round, at most.
 const MAX_FRAMES: usize = 64;
 
-/// Moves the next frames from `from` into the (empty) pipe, or straight to `to` when short.
-/// Returns the bytes taken from `from`; 0 is EOF. `long_frames` remembers whether the stream
+/// Moves the next frames from `from` into the (empty) pipe, at most `limit` bytes, or
+/// straight to `to` when short. Returns the bytes taken from `from`; 0 is EOF. `long_frames` remembers whether the stream
 /// carries long frames (then peeking pays off).
 pub fn fill(
     from: &TcpStream,
@@ -37,14 +37,15 @@ pub fn fill(
     pipe: &mut Pipe,
     tracker: &mut FrameTracker,
     long_frames: &mut bool,
+    limit: usize,
 ) -> io::Result<usize> {
     let inside_header = !tracker.at_boundary() && tracker.body_left() == 0;
     if inside_header || (!*long_frames && tracker.body_left() < SPLICE_MIN) {
-        return through_stack(from, to, pipe, tracker, long_frames);
+        return through_stack(from, to, pipe, tracker, long_frames, limit);
     }
     let mut total = 0usize;
     for _ in 0..MAX_FRAMES {
-        let room = CHUNK.saturating_sub(pipe.held);
+        let room = limit.saturating_sub(pipe.held);
         if room < 4 {
             break;
         }
@@ -73,13 +74,13 @@ pub fn fill(
             Ok(4) => u64::from(u32::from_be_bytes(head)) + 4,
             // EOF, half a header, nothing there, or an error: the stack read sorts it out
             // (and clears the readiness) when nothing was taken yet.
-            _ if total == 0 => return through_stack(from, to, pipe, tracker, long_frames),
+            _ if total == 0 => return through_stack(from, to, pipe, tracker, long_frames, limit),
             _ => break,
         };
         if frame_len < SPLICE_MIN {
             *long_frames = false;
             if total == 0 {
-                return through_stack(from, to, pipe, tracker, long_frames);
+                return through_stack(from, to, pipe, tracker, long_frames, limit);
             }
             break;
         }
@@ -123,9 +124,10 @@ fn through_stack(
     pipe: &mut Pipe,
     tracker: &mut FrameTracker,
     long_frames: &mut bool,
+    limit: usize,
 ) -> io::Result<usize> {
     let mut stack = [0u8; STACK];
-    let n = from.try_read(&mut stack)?;
+    let n = from.try_read(&mut stack[..STACK.min(limit)])?;
     let chunk = &stack[..n];
     tracker.feed(chunk);
     if tracker.body_left() >= SPLICE_MIN {

@@ -14,9 +14,14 @@ use super::config::RouterConfig;
 use super::conn::RegisteredHops;
 use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
+use super::limits::PendingGate;
+use super::ratelog::LogGate;
 use crate::ni::route::RouteRequest;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
 use crate::services::Services;
+
+/// Refusal replies written at once; beyond this a refused connection is just closed.
+pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
 /// Where the router is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,16 @@ pub struct Shared {
     pub slots: Arc<Semaphore>,
     /// Builds the error records sent to clients.
     pub errors: ErrorFactory,
+    /// Client-table places kept for local peers when `slots` is exhausted (admin access).
+    pub local_slots: Arc<Semaphore>,
+    /// Places for connections without a route (global and per source).
+    pub pending: Arc<PendingGate>,
+    /// One permit per outbound connect in progress (`--max-connecting`).
+    pub connecting: Arc<Semaphore>,
+    /// Refusals being written at once (a flood beyond this is closed without a reply).
+    pub refusals: Arc<Semaphore>,
+    /// Rate limit of log lines a peer can cause (refusals, bad messages, timeouts).
+    pub refusal_log: LogGate,
     /// `-G` log, when configured.
     pub connlog: Option<ConnLog>,
     /// Process start time.
@@ -60,6 +75,7 @@ pub struct Shared {
     trace_level: AtomicU8,
     trace_hook: Option<TraceHook>,
     trace_masks: Mutex<Vec<String>>,
+    extra_ports: Mutex<Vec<u16>>,
     lifecycle: watch::Sender<Lifecycle>,
     registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
     info_extra: OnceLock<InfoLines>,
@@ -82,6 +98,13 @@ impl Shared {
             clients: Arc::new(ClientTable::default()),
             slots: Arc::new(Semaphore::new(config.max_clients.max(1))),
             errors: ErrorFactory::local(),
+            local_slots: Arc::new(Semaphore::new(super::limits::LOCAL_RESERVE)),
+            pending: PendingGate::new(config.pending_limit(), config.max_pending_per_source),
+            connecting: Arc::new(Semaphore::new(
+                config.max_connecting.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
+            refusal_log: LogGate::default(),
             connlog,
             started_on: SystemTime::now(),
             working_dir: std::env::current_dir().unwrap_or_default(),
@@ -91,6 +114,7 @@ impl Shared {
             trace_level: AtomicU8::new(config.trace_level),
             trace_hook,
             trace_masks: Mutex::new(Vec::new()),
+            extra_ports: Mutex::new(Vec::new()),
             lifecycle,
             registered_hops: OnceLock::new(),
             info_extra: OnceLock::new(),
@@ -106,6 +130,12 @@ impl Shared {
 
     /// Re-reads the table from its file; on any error the old table stays.
     pub async fn reload_routtab(&self) -> Result<usize, TableError> {
+        let result = self.load_and_swap_routtab().await;
+        crate::metrics::reload_finished(result.is_ok());
+        result
+    }
+
+    async fn load_and_swap_routtab(&self) -> Result<usize, TableError> {
         let path = self.config.routtab.clone();
         let services = self.services.clone();
         let table = tokio::task::spawn_blocking(move || load_routtab(&path, services))
@@ -129,6 +159,23 @@ impl Shared {
     /// The reverse-invoke registrations, when this router accepts them.
     pub fn registered_hops(&self) -> Option<Arc<dyn RegisteredHops>> {
         self.registered_hops.get().cloned()
+    }
+
+    /// Adds a port of this router besides `-S` (the reverse-invoke registration port):
+    /// routes to it are refused like routes to `-S`.
+    pub fn add_own_port(&self, port: u16) {
+        let mut ports = self.extra_ports.lock().unwrap_or_else(|p| p.into_inner());
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+
+    /// Every port this router listens on.
+    pub fn own_ports(&self) -> Vec<u16> {
+        let ports = self.extra_ports.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(self.port)
+            .chain(ports.iter().copied())
+            .collect()
     }
 
     /// Installs a producer of extra `-l` lines; only the first call counts.

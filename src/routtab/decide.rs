@@ -112,6 +112,21 @@ impl RoutTab {
                 _ => None,
             })
     }
+
+    /// The `KT` lines whose host matches a connection *from* `addr` (config.md §1.3: such a
+    /// connection must be SNC with one of these names), as (line, name). Empty when no
+    /// `KT` line names the host.
+    pub fn snc_sources(&self, addr: IpAddr) -> Vec<(usize, &super::SncName)> {
+        self.entries
+            .iter()
+            .filter_map(|e| match (&e.action, &e.source) {
+                (Action::SncTarget, Source::Snc(name)) if e.destination.matches(addr) => {
+                    Some((e.line, name))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Entry {

@@ -311,3 +311,21 @@ pub fn local(port: u16) -> SocketAddr {
 pub fn read_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// Waits until the router's trace file (`dev_rout`) contains `needle` (logs are written as
+/// things happen, not before the client sees the outcome); returns the text. Panics after
+/// [`STEP`] with what the file holds.
+pub fn wait_trace(router: &TestRouter, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let text = read_text(&router.path("dev_rout"));
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < STEP,
+            "dev_rout has no {needle:?}; it holds:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -338,3 +338,21 @@ fn snc_target_is_the_first_matching_kt_line() {
     assert_eq!(t.snc_target(ip("10.0.1.1"), 3299), None);
     assert_eq!(table("KP p:CN=x * *\n").snc_target(ip("1.1.1.1"), 1), None);
 }
+
+#[test]
+fn snc_sources_are_the_kt_lines_naming_the_peer_host() {
+    let t = table("P * * *\nKT p:CN=r1 10.0.0.2 3299\nKT p:CN=r2 10.0.0.0/24 *\nKP p:CN=x * *\n");
+    let names = |addr: &str| -> Vec<(usize, String)> {
+        t.snc_sources(ip(addr))
+            .into_iter()
+            .map(|(line, name)| (line, name.to_string()))
+            .collect()
+    };
+    // The service of a KT line concerns the outbound hop; inbound, the host decides.
+    assert_eq!(
+        names("10.0.0.2"),
+        vec![(2, "p:cn=r1".to_string()), (3, "p:cn=r2".to_string())]
+    );
+    assert_eq!(names("::ffff:10.0.0.7"), vec![(3, "p:cn=r2".to_string())]);
+    assert!(names("10.0.1.1").is_empty());
+}

@@ -1,0 +1,144 @@
+//! SNC as TLS on reverse-invoke links (docs/snc-tls.md). With `-K`, every link is TLS 1.3
+//! with mutual authentication:
+//!
+//! - the DMZ router accepts registrations over TLS only, and a LAN router registering an
+//!   address and service that a `KT` line names must present that line's name;
+//! - the LAN router checks the DMZ router's certificate (and its name, when a `KT` line
+//!   names the DMZ router's registration port), and the sessions it receives over the link
+//!   carry the DMZ router's name for the `KP`/`KS`/`KD` lines.
+//!
+//! A router without `-K` keeps plain links, and refuses a registration a `KT` line names.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+use super::link::{RegAddr, Register};
+use super::registry::Refusal;
+use crate::ni::rterr::rc;
+use crate::router::conn::BoxConn;
+use crate::router::selfaddr::canonical;
+use crate::router::state::Shared;
+use crate::routtab::RoutTab;
+
+/// First byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Why the DMZ side did not get a link to read a registration from.
+pub enum NoLink {
+    /// Answer this plaintext connection with the refusal.
+    Refuse(TcpStream, Refusal),
+    /// The TLS handshake failed (already logged); just close.
+    Closed,
+}
+
+/// DMZ side: the registration connection as the link to read from, and the LAN router's
+/// SNC name. With `-K` it must be TLS (checked on the first byte, so a plaintext LAN
+/// router hears why); without, it stays plain.
+pub async fn accept_link(
+    shared: &Shared,
+    socket: TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+) -> Result<(BoxConn, Option<String>), NoLink> {
+    let Some(snc) = shared.config.snc.clone() else {
+        return Ok((Box::new(socket), None));
+    };
+    let mut first = [0u8; 1];
+    let tls = matches!(
+        timeout_at(deadline, socket.peek(&mut first)).await,
+        Ok(Ok(1))
+    ) && first[0] == TLS_HANDSHAKE;
+    if !tls {
+        let refusal = Refusal {
+            rc: rc::NIEROUT_SNC_FAILURE,
+            reason: "this router runs with SNC (-K): registrations must use TLS".into(),
+        };
+        return Err(NoLink::Refuse(socket, refusal));
+    }
+    match snc.accept(socket, deadline).await {
+        Ok((stream, name)) => {
+            tracing::info!(%peer, snc_name = %name, "reverse-invoke: TLS link authenticated");
+            Ok((Box::new(stream), Some(name)))
+        }
+        Err(why) => {
+            tracing::warn!(%peer, %why, "reverse-invoke: TLS handshake failed; registration connection closed");
+            Err(NoLink::Closed)
+        }
+    }
+}
+
+/// DMZ side: every registered address whose `KT` line (for the registered service) names
+/// an SNC peer must have been registered by a LAN router authenticated with that name.
+pub fn check_registration(
+    routtab: &RoutTab,
+    reg: &Register,
+    peer: SocketAddr,
+    name: Option<&str>,
+) -> Result<(), Refusal> {
+    let mut ips: Vec<IpAddr> = reg
+        .addrs
+        .iter()
+        .filter_map(|a| match a {
+            RegAddr::Ip(ip) => Some(canonical(*ip)),
+            RegAddr::Name(_) => None,
+        })
+        .collect();
+    // The registry adds the observed source address to these registrations: check it too.
+    if reg.implicit || ips.is_empty() {
+        ips.push(canonical(peer.ip()));
+    }
+    for ip in ips {
+        let Some(wanted) = routtab.snc_target(ip, reg.reg_service) else {
+            continue;
+        };
+        let this = match name {
+            Some(name) if wanted.matches(name) => continue,
+            Some(name) => format!("this LAN router is {name}"),
+            None => "this registration is not SNC (TLS)".to_string(),
+        };
+        return Err(Refusal {
+            rc: rc::NIEROUT_SNC_FAILURE,
+            reason: format!(
+                "a KT line requires SNC name {wanted} for {ip}:{}; {this}",
+                reg.reg_service
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// LAN side: the connection to the DMZ router as the link, and the DMZ router's SNC name.
+/// With `-K` the link is TLS; a `KT` line for the DMZ router's address and registration
+/// port must name it. Errors are the reason the slot logs.
+pub async fn connect_link(
+    shared: &Shared,
+    socket: TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+) -> Result<(BoxConn, Option<String>), String> {
+    let routtab = shared.routtab();
+    let kt = routtab.snc_target(peer.ip(), peer.port());
+    let Some(snc) = shared.config.snc.clone() else {
+        return match kt {
+            None => Ok((Box::new(socket), None)),
+            Some(wanted) => Err(format!(
+                "a KT line requires SNC name {wanted} for the DMZ router at {peer}, but this router runs without -K"
+            )),
+        };
+    };
+    let (stream, name) = snc
+        .connect(socket, peer.ip(), deadline)
+        .await
+        .map_err(|why| format!("TLS with the DMZ router at {peer} failed: {why}"))?;
+    if let Some(wanted) = kt {
+        if !wanted.matches(&name) {
+            return Err(format!(
+                "the DMZ router at {peer} is {name}; the KT line requires {wanted}"
+            ));
+        }
+    }
+    tracing::info!(%peer, snc_name = %name, "reverse-invoke: TLS link to the DMZ router authenticated");
+    Ok((Box::new(stream), Some(name)))
+}

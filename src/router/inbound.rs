@@ -1,0 +1,68 @@
+//! An accepted TCP connection before its session starts: a first byte 0x16 (a TLS
+//! handshake record) means SNC as TLS, handshaken here within the `-W` deadline; the
+//! session then runs over the TLS stream with the peer's authenticated SNC name. Anything
+//! else goes to the session as it is. A failed handshake closes the connection: there is
+//! no fallback to plaintext.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout_at, Instant};
+
+use super::limits::PendingPermit;
+use super::session::{self, PreRoute};
+use super::state::Shared;
+
+/// Content type of a TLS handshake record, the first byte of every ClientHello.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Runs one accepted connection to its end. `permit` is its client-table slot.
+pub async fn run(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+    pending: PendingPermit,
+) {
+    // One deadline for the whole phase before the route: handshake and first message.
+    let deadline = Instant::now() + shared.config.timeout;
+    let plain = |pending| PreRoute {
+        deadline,
+        snc_name: None,
+        pending: Some(pending),
+    };
+    if shared.fixed_route().is_some() {
+        // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
+        return;
+    }
+    let mut first = [0u8; 1];
+    let peeked = timeout_at(deadline, stream.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
+        return;
+    }
+    let Some(snc) = shared.config.snc.clone() else {
+        crate::gated!(shared.refusal_log, info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
+        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
+        return;
+    };
+    match snc.accept(stream, deadline).await {
+        Ok((tls, name)) => {
+            tracing::info!(%peer, snc_name = %name, "TLS peer authenticated");
+            let pre = PreRoute {
+                deadline,
+                snc_name: Some(name),
+                pending: Some(pending),
+            };
+            session::run_with(shared, tls, peer, local, permit, pre).await;
+        }
+        Err(why) => {
+            crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
+            drop(permit);
+        }
+    }
+}

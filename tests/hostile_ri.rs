@@ -1,0 +1,104 @@
+//! security.md H57 (and the self-route rule for the registration port) against a real
+//! reverse-invoke DMZ router: a reconnect storm, garbage registrations and a slowloris on
+//! the registration port, while a real LAN router registers and routes through it; then
+//! the DMZ router's descriptors are back to the baseline and it still routes.
+
+mod common;
+mod probe;
+
+use std::io::{ErrorKind, Read, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use probe::*;
+
+const L: &str = "127.0.0.1";
+
+fn cf(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cf");
+    std::fs::write(&path, text).expect("write cf");
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
+#[test]
+fn registration_port_survives_storms_and_keeps_serving() {
+    let reg = free_port();
+    let pseudo = free_port();
+    let echo = ni_echo();
+    let (_dmz_cf, dmz_path) = cf(&format!(
+        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
+    ));
+    let dmz = TestRouter::start(
+        &format!("P * {L} {pseudo}\nP * * *\n"),
+        &["-i", &dmz_path, "-W", "2000"],
+    );
+    wait_listening(reg);
+    let pid = dmz.child.id();
+    let me = dmz.port.to_string();
+    let baseline = settles(0, Duration::from_millis(500), || fd_count(pid) as u64);
+
+    // Routes to the registration port are routes to the router itself.
+    let e = rterr(&ask_route(&dmz, &[(L, &me, ""), (L, &reg.to_string(), "")], 0).1);
+    assert_eq!(e.rc, -94, "route to the registration port");
+
+    // Slowloris on the registration port from one address: at most half the places.
+    let held: Vec<_> = (0..48).map(|_| connect_from([127, 0, 0, 2], reg)).collect();
+    // A reconnect storm from a second address, garbage registrations from a third: the
+    // storm meets its per-source cap, the third address still gets its refusals.
+    for i in 0..300 {
+        drop(connect_from([127, 0, 0, 3], reg));
+        if i % 6 == 0 {
+            let mut s = connect_from([127, 0, 0, 4], reg);
+            s.write_all(&frame(b"RI_REGISTER\0\x01garbage")).unwrap();
+            let reply = read_frame(&mut s);
+            assert_eq!(rterr(&reply).rc, -93, "garbage registration {i}");
+        }
+    }
+    // A real LAN router still registers, and routes pass through its link.
+    let (_lan_cf, lan_path) = cf(&format!(
+        "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"
+    ));
+    let _lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", &lan_path]);
+    let start = Instant::now();
+    loop {
+        let hops = [
+            (L, &me[..], ""),
+            (L, &pseudo.to_string()[..], ""),
+            (L, &echo.to_string()[..], ""),
+        ];
+        let (mut s, reply) = ask_route(&dmz, &hops, 0);
+        if reply == PONG {
+            s.write_all(&frame(b"through the link")).unwrap();
+            assert_eq!(read_frame(&mut s), b"through the link");
+            break;
+        }
+        assert!(start.elapsed() < STEP, "the LAN router never registered");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // The slowloris connections are closed by the handshake deadline.
+    for mut s in held {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        // A refusal may come first; then EOF (or a reset), never a timeout.
+        if let Err(e) = s.read_to_end(&mut rest) {
+            assert!(
+                !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "idle registration kept open"
+            );
+        }
+    }
+    let (s, reply) = ask_route(&dmz, &[(L, &me, ""), (L, &echo.to_string(), "")], 0);
+    assert_eq!(reply, PONG, "the DMZ router no longer routes");
+    drop(s);
+    // The LAN link (and its control stream) stays; everything else is gone.
+    let after = settles(baseline + 4, Duration::from_secs(15), || {
+        fd_count(pid) as u64
+    });
+    assert!(
+        after <= baseline + 4,
+        "{after} descriptors, {baseline} before"
+    );
+}
