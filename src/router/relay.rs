@@ -4,6 +4,7 @@
 //! shutdown can end the stream with an `NI_RTERR` (-97/-98) without cutting a frame in two.
 
 use std::future::{pending, Future};
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -114,20 +115,22 @@ where
             buffer,
         },
     );
+    tokio::pin!(upstream, downstream);
     join(upstream, downstream).await
 }
 
-/// Runs both directions until both end, either fails, or an interrupt has been told.
-pub(super) async fn join(
-    upstream: impl Future<Output = Result<Pumped, u64>>,
-    downstream: impl Future<Output = Result<Pumped, u64>>,
-) -> Outcome {
-    tokio::pin!(upstream, downstream);
+/// Runs both directions until both end, either fails, or an interrupt has been told. The
+/// directions are pinned by the caller: passed by value, they would be stored twice.
+pub(super) async fn join<U, D>(mut upstream: Pin<&mut U>, mut downstream: Pin<&mut D>) -> Outcome
+where
+    U: Future<Output = Result<Pumped, u64>>,
+    D: Future<Output = Result<Pumped, u64>>,
+{
     let mut outcome = Outcome::default();
     let (mut up_done, mut down_done) = (false, false);
     while !(up_done && down_done) {
         tokio::select! {
-            result = &mut upstream, if !up_done => {
+            result = upstream.as_mut(), if !up_done => {
                 up_done = true;
                 match result {
                     Ok(Pumped { bytes, interrupted }) => {
@@ -139,7 +142,7 @@ pub(super) async fn join(
                     Err(bytes) => { outcome.to_server = bytes; break; }
                 }
             }
-            result = &mut downstream, if !down_done => {
+            result = downstream.as_mut(), if !down_done => {
                 down_done = true;
                 match result {
                     Ok(Pumped { bytes, interrupted }) => {

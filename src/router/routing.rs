@@ -92,7 +92,9 @@ async fn route_and_relay<C: Conn>(
         Origin::Ni { snc_name } => (true, snc_name),
         Origin::Forwarded => (false, None),
     };
-    let established = establish(shared, peer, handle, &payload, snc_name).await;
+    // Boxed: set-up state (name lookup, connect, TLS handshake, the next router's answer)
+    // is freed once the route stands instead of sizing the task of every session.
+    let established = Box::pin(establish(shared, peer, handle, &payload, snc_name)).await;
     // The route message shares its allocation with the first read; an idle session must
     // not keep it.
     drop(payload);
@@ -141,7 +143,8 @@ async fn route_and_relay<C: Conn>(
                 buffer: shared.config.relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
-            let outcome = splice::relay(Side::of(client), server, relay, move |why| {
+            // Boxed for the same reason as the session (see inbound.rs).
+            let outcome = Box::pin(splice::relay(Side::of(client), server, relay, move |why| {
                 let failure = RouteFailure::new(
                     why.return_code(),
                     super::errors::standard_text(why.return_code()),
@@ -153,7 +156,7 @@ async fn route_and_relay<C: Conn>(
                     line!(),
                 );
                 shared_for_errors.errors.message(&failure, false)
-            })
+            }))
             .await;
             crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");

@@ -142,6 +142,7 @@ pub async fn run(
             buffer,
         },
     );
+    tokio::pin!(upstream, downstream);
     relay::join(upstream, downstream).await
 }
 
