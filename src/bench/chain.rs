@@ -25,15 +25,48 @@ impl Chain {
     }
 }
 
+/// Test certificates for a TLS link: the directory made by `scripts/make-test-pki.sh` with
+/// `SAPROUTER1` (DMZ) and `SAPROUTER2` (LAN).
+pub fn make_pki(dir: &Path) -> Result<std::path::PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-pki.sh");
+    let pki = dir.join("pki");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&pki)
+        .args(["SAPROUTER1", "SAPROUTER2"])
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("make-test-pki.sh failed").to_string());
+    }
+    Ok(pki)
+}
+
+/// `-K` and certificate options of a router of the test PKI.
+fn snc_args(pki: &Path, cn: &str) -> Vec<String> {
+    let d = pki.join(cn.to_ascii_lowercase());
+    let file = |f: &str| d.join(f).to_string_lossy().into_owned();
+    vec![
+        "-K".into(),
+        format!("p:CN={cn}"),
+        "--snc-cert".into(),
+        file("saprouter.crt"),
+        "--snc-key".into(),
+        file("saprouter.key"),
+        "--snc-ca".into(),
+        file("ca.crt"),
+    ]
+}
+
 /// Starts a DMZ router (reverse-invoke client) and a LAN router registering with it, both
-/// `binary`, and waits until a route passes. `lan_extra` / `dmz_extra` add parameter lines
-/// (TLS settings, for instance).
+/// `binary`, and waits until a route passes. With `pki` (from [`make_pki`]) both run with
+/// SNC, so the link between them is TLS (the client's and the sink's hops stay plain).
 pub fn saprouter(
     binary: &Path,
     sink: &SinkPorts,
     dir: &Path,
-    dmz_extra: &str,
-    lan_extra: &str,
+    pki: Option<&Path>,
 ) -> std::io::Result<Chain> {
     let reg_port = net::free_port()?;
     let pseudo = net::free_port()?;
@@ -44,13 +77,13 @@ pub fn saprouter(
     std::fs::write(
         dmz_dir.join("cf"),
         format!(
-            "client = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\n{dmz_extra}"
+            "client = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\n"
         ),
     )?;
     std::fs::write(
         lan_dir.join("cf"),
         format!(
-            "server = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\nreg_service = {pseudo}\n{lan_extra}"
+            "server = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\nreg_service = {pseudo}\n"
         ),
     )?;
     let dmz_table = format!("P * 127.0.0.1 {pseudo}\nD * * *\n");
@@ -59,8 +92,19 @@ pub fn saprouter(
         .map(|p| format!("P 127.0.0.1 * {p}\n"))
         .chain(["D * * *\n".to_string()])
         .collect();
-    let (dmz, dmz_port) = procs::start_router_with(binary, &dmz_dir, &dmz_table, &["-i", "cf"])?;
-    let (lan, _) = procs::start_router_with(binary, &lan_dir, &lan_table, &["-i", "cf"])?;
+    let start = |cn: &str| {
+        let mut args = vec!["-i".to_string(), "cf".to_string()];
+        if let Some(pki) = pki {
+            args.extend(snc_args(pki, cn));
+        }
+        args
+    };
+    let dmz_args = start("SAPROUTER1");
+    let lan_args = start("SAPROUTER2");
+    let dmz_args: Vec<&str> = dmz_args.iter().map(String::as_str).collect();
+    let lan_args: Vec<&str> = lan_args.iter().map(String::as_str).collect();
+    let (dmz, dmz_port) = procs::start_router_with(binary, &dmz_dir, &dmz_table, &dmz_args)?;
+    let (lan, _) = procs::start_router_with(binary, &lan_dir, &lan_table, &lan_args)?;
     let chain = Chain {
         procs: vec![dmz, lan],
         hops: hop::chained(dmz_port, pseudo, sink),
@@ -107,11 +151,17 @@ pub fn rathole(sink: &SinkPorts, dir: &Path) -> std::io::Result<Option<Chain>> {
     Ok(Some(chain))
 }
 
-/// Polls an echo round trip through the chain until it works.
+/// Polls every service through the chain until each works (rathole registers its services
+/// one by one).
 fn wait_passing(chain: &Chain) -> std::io::Result<()> {
+    use super::client;
+    let h = &chain.hops;
     let start = Instant::now();
     loop {
-        let tried = super::client::round_trips(&chain.hops.echo, 1, 8);
+        let tried = client::round_trips(&h.echo, 1, 8)
+            .and_then(|_| client::upload(&h.discard_raw, 1, 0))
+            .and_then(|_| client::download(&h.source_raw, 1, 0))
+            .and_then(|_| h.pong.open().map(drop));
         match tried {
             Ok(_) => return Ok(()),
             Err(e) if start.elapsed() > READY => {

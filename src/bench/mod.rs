@@ -162,7 +162,7 @@ fn chain_section(
         binaries.push(("baseline", b.clone()));
     }
     for (name, binary) in binaries {
-        let c = chain::saprouter(&binary, sink, &dir.join(format!("chain-{name}")), "", "")?;
+        let c = chain::saprouter(&binary, sink, &dir.join(format!("chain-{name}")), None)?;
         paths.push(hop::Path {
             name: name.into(),
             hops: Ok(c.hops.clone()),
@@ -170,6 +170,15 @@ fn chain_section(
         });
         keep.push(c);
     }
+    let tls = chain::make_pki(dir).and_then(|pki| {
+        chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki))
+            .map_err(|e| format!("failed: {e}"))
+    });
+    paths.push(hop::Path {
+        name: "saprouter-rs, TLS link".into(),
+        hops: tls.as_ref().map(|c| c.hops.clone()).map_err(Clone::clone),
+        pids: tls.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+    });
     let rathole = chain::rathole(sink, dir)?;
     paths.push(hop::Path {
         name: "rathole".into(),
@@ -183,6 +192,7 @@ fn chain_section(
     let mut table = Table::new(&names);
     chain::measure(&paths, plan, &mut table);
     drop(keep);
+    drop(tls);
     drop(rathole);
     Ok(table)
 }
@@ -196,6 +206,16 @@ fn chain_goals(t: &Table) -> Vec<String> {
                 "reverse-invoke chain, {row}: {:.2}× rathole (goal ≥ 1.00): {}",
                 ours / r,
                 verdict(ours >= r)
+            ));
+        }
+    }
+    for row in ["raw upload", "raw download", "NI download"] {
+        let tls = t.value(row, "saprouter-rs, TLS link");
+        if let (Some(tls), Some(plain)) = (tls, t.value(row, "saprouter-rs")) {
+            out.push(format!(
+                "reverse-invoke chain with a TLS link, {row}: {:.2}× the plain chain (goal ≥ 0.50): {}",
+                tls / plain,
+                verdict(tls >= 0.5 * plain)
             ));
         }
     }
