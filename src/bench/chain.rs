@@ -38,7 +38,11 @@ pub fn make_pki(dir: &Path) -> Result<std::path::PathBuf, String> {
         .map_err(|e| format!("{}: {e}", script.display()))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("make-test-pki.sh failed").to_string());
+        return Err(err
+            .lines()
+            .last()
+            .unwrap_or("make-test-pki.sh failed")
+            .to_string());
     }
     Ok(pki)
 }
@@ -76,9 +80,7 @@ pub fn saprouter(
     std::fs::create_dir_all(&lan_dir)?;
     std::fs::write(
         dmz_dir.join("cf"),
-        format!(
-            "client = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\n"
-        ),
+        format!("client = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\n"),
     )?;
     std::fs::write(
         lan_dir.join("cf"),
