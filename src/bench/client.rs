@@ -66,22 +66,32 @@ pub fn download(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> 
 /// service, after a warm-up; sorted, in nanoseconds.
 pub fn round_trips(hop: &Hop, rounds: usize, size: usize) -> std::io::Result<Vec<u64>> {
     let mut s = hop.open()?;
+    let warm = (rounds / 10).clamp(10, 1000);
+    timed_round_trips(&mut s, warm, size)?;
+    let mut times = timed_round_trips(&mut s, rounds, size)?;
+    times.sort_unstable();
+    Ok(times)
+}
+
+/// `rounds` NI messages of `size` payload bytes echoed on an open session; the times in
+/// nanoseconds, unsorted.
+pub fn timed_round_trips(
+    s: &mut std::net::TcpStream,
+    rounds: usize,
+    size: usize,
+) -> std::io::Result<Vec<u64>> {
     let message = wire::frame(&vec![0x5a; size]);
     let mut back = vec![0u8; message.len()];
-    let warm = (rounds / 10).clamp(10, 1000);
     let mut times = Vec::with_capacity(rounds);
-    for i in 0..warm + rounds {
+    for _ in 0..rounds {
         let start = Instant::now();
         s.write_all(&message)?;
         s.read_exact(&mut back)?;
-        if i >= warm {
-            times.push(start.elapsed().as_nanos() as u64);
-        }
+        times.push(start.elapsed().as_nanos() as u64);
     }
-    if back != message {
+    if rounds > 0 && back != message {
         return Err(std::io::Error::other("echo changed the message"));
     }
-    times.sort_unstable();
     Ok(times)
 }
 

@@ -234,12 +234,35 @@ pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
 }
 
 /// 64-byte NI round trips, p50 and p99.
+/// The paths take turns in blocks, so that changing load on the machine touches all alike.
 pub fn latency(paths: &[Path], plan: &Plan, table: &mut Table) {
+    const BLOCKS: usize = 20;
+    let mut sessions: Vec<Result<(std::net::TcpStream, Vec<u64>), String>> = paths
+        .iter()
+        .map(|path| {
+            let h = path.hops.as_ref().map_err(Clone::clone)?;
+            let mut s = h.echo.open().map_err(|e| format!("failed: {e}"))?;
+            let warm = (plan.rounds / 10).clamp(10, 1000);
+            client::timed_round_trips(&mut s, warm, 64).map_err(|e| format!("failed: {e}"))?;
+            Ok((s, Vec::with_capacity(plan.rounds)))
+        })
+        .collect();
+    let per_block = plan.rounds.div_ceil(BLOCKS);
+    for _ in 0..BLOCKS {
+        for session in sessions.iter_mut() {
+            let Ok((s, times)) = session else { continue };
+            match client::timed_round_trips(s, per_block, 64) {
+                Ok(t) => times.extend(t),
+                Err(e) => *session = Err(format!("failed: {e}")),
+            }
+        }
+    }
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
-    for path in paths {
-        let result = path.hops.as_ref().map_err(Clone::clone).and_then(|h| {
-            client::round_trips(&h.echo, plan.rounds, 64).map_err(|e| format!("failed: {e}"))
+    for session in sessions {
+        let result = session.map(|(_, mut times)| {
+            times.sort_unstable();
+            times
         });
         match result {
             Ok(times) => {

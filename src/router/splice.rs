@@ -30,6 +30,8 @@ use crate::ni::frame::FrameTracker;
 
 /// Bytes moved per splice into a pipe, at most (what a pipe holds).
 const CHUNK: usize = pipes::SIZE;
+/// The stack buffer for small messages.
+const STACK: usize = 8 * 1024;
 /// Buffer for the rare end of an interrupted NI stream.
 const FINISH_BUFFER: usize = 8 * 1024;
 
@@ -312,11 +314,46 @@ fn fill(
     limit: usize,
 ) -> io::Result<usize> {
     match tracker {
-        None => from.try_io(Interest::READABLE, || {
-            pipe.fill_from(from.as_raw_fd(), limit)
-        }),
+        None => fill_plain(from, to, pipe, long_frames, limit),
         Some(tracker) => super::splice_ni::fill(from, to, pipe, tracker, long_frames, limit),
     }
+}
+
+/// A plain stream: small messages go through the thread's stack (one read, one write: a
+/// splice pair costs more for a few bytes), bulk by splice. `bulk` switches when a read
+/// fills the stack buffer, and back when a splice moves little.
+fn fill_plain(
+    from: &TcpStream,
+    to: &TcpStream,
+    pipe: &mut Pipe,
+    bulk: &mut bool,
+    limit: usize,
+) -> io::Result<usize> {
+    if *bulk {
+        let n = from.try_io(Interest::READABLE, || {
+            pipe.fill_from(from.as_raw_fd(), limit)
+        })?;
+        if n > 0 && n < STACK / 2 {
+            *bulk = false;
+        }
+        return Ok(n);
+    }
+    let mut stack = [0u8; STACK];
+    let cap = STACK.min(limit);
+    let n = from.try_read(&mut stack[..cap])?;
+    if n == 0 {
+        return Ok(0);
+    }
+    if n == cap {
+        *bulk = true;
+    }
+    let sent = match to.try_write(&stack[..n]) {
+        Ok(sent) => sent,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    pipe.put(&stack[sent..n])?;
+    Ok(n)
 }
 
 /// splice(2) is not available for these descriptors.
