@@ -64,6 +64,7 @@ fn list_shows_live_sessions() {
     );
     assert!(text.contains("Total no. of clients:"), "{text}");
     assert!(text.contains("Routtab             : saprouttab"), "{text}");
+    assert!(text.contains("Open files limit    : "), "{text}");
     let long = stdout(&r.admin(&["-L"]));
     assert!(long.contains("connected on"), "{long}");
     // 9 bytes each way: the 4-byte header and "alive".

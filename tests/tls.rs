@@ -599,3 +599,24 @@ fn a_next_router_that_does_not_trust_us_fails_closed() {
     wait_trace(&r1, "route refused");
     plain_echo_works(&r1, echo);
 }
+
+#[test]
+fn queue_and_pending_options_apply_with_k_too() {
+    // -B/-Q and the --max-* options were once parsed only without -K.
+    let s = setup();
+    let mut args = vec!["-K".to_string(), "p:CN=SAPROUTER1".to_string()];
+    args.extend(snc_args(&s.router));
+    args.extend(
+        ["-B", "8", "-Q", "26214400000", "-C", "100000", "--max-connecting", "7"]
+            .map(String::from),
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = TestRouter::start("P * * *\n", &refs);
+    let out = r.admin(&["-l"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Relay queues        : 262144 bytes per client"),
+        "{text}"
+    );
+    assert!(text.contains("7 at once (--max-connecting)"), "{text}");
+}

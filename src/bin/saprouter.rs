@@ -386,29 +386,29 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
                 return Err(format!("{flag} needs -K (SNC)"));
             }
         }
-        if let Some(n) = number::<usize>(m, "packets", "-B")? {
-            c.max_queued_packets = n.max(1);
+    }
+    if let Some(n) = number::<usize>(m, "packets", "-B")? {
+        c.max_queued_packets = n.max(1);
+    }
+    if let Some(n) = number::<u64>(m, "queue", "-Q")? {
+        c.max_queue_bytes = n;
+    }
+    c.max_pending = number(m, "max_pending", "--max-pending")?;
+    let at_least_one = |n: usize, flag: &str| {
+        if n == 0 {
+            Err(format!("{flag} 0: must be at least 1"))
+        } else {
+            Ok(n)
         }
-        if let Some(n) = number::<u64>(m, "queue", "-Q")? {
-            c.max_queue_bytes = n;
-        }
-        c.max_pending = number(m, "max_pending", "--max-pending")?;
-        let at_least_one = |n: usize, flag: &str| {
-            if n == 0 {
-                Err(format!("{flag} 0: must be at least 1"))
-            } else {
-                Ok(n)
-            }
-        };
-        if let Some(n) = c.max_pending {
-            at_least_one(n, "--max-pending")?;
-        }
-        if let Some(n) = number(m, "max_pending_per_source", "--max-pending-per-source")? {
-            c.max_pending_per_source = at_least_one(n, "--max-pending-per-source")?;
-        }
-        if let Some(n) = number(m, "max_connecting", "--max-connecting")? {
-            c.max_connecting = at_least_one(n, "--max-connecting")?;
-        }
+    };
+    if let Some(n) = c.max_pending {
+        at_least_one(n, "--max-pending")?;
+    }
+    if let Some(n) = number(m, "max_pending_per_source", "--max-pending-per-source")? {
+        c.max_pending_per_source = at_least_one(n, "--max-pending-per-source")?;
+    }
+    if let Some(n) = number(m, "max_connecting", "--max-connecting")? {
+        c.max_connecting = at_least_one(n, "--max-connecting")?;
     }
     Ok(c)
 }

@@ -154,6 +154,17 @@ impl FrameTracker {
         rest
     }
 
+    /// Body bytes of the current frame still to come (0 at a boundary or inside a header).
+    pub fn body_left(&self) -> u64 {
+        self.body_left
+    }
+
+    /// Accounts for `n` body bytes passed on without being looked at (a zero-copy relay);
+    /// at most [`FrameTracker::body_left`] count.
+    pub fn skip_body(&mut self, n: u64) {
+        self.body_left -= n.min(self.body_left);
+    }
+
     /// True when the bytes fed so far end exactly at the end of a frame.
     pub fn at_boundary(&self) -> bool {
         self.header_have == 0 && self.body_left == 0
@@ -164,6 +175,23 @@ impl FrameTracker {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn skipping_a_body_equals_feeding_it() {
+        let mut fed = FrameTracker::new();
+        let mut skipped = FrameTracker::new();
+        let stream = [frame(&[7u8; 100]), frame(b"xy")].concat();
+        fed.feed(&stream[..10]);
+        skipped.feed(&stream[..10]);
+        assert_eq!(skipped.body_left(), 94);
+        fed.feed(&stream[10..104]);
+        skipped.skip_body(94);
+        assert!(skipped.at_boundary() && fed.at_boundary());
+        skipped.skip_body(5);
+        assert!(skipped.at_boundary(), "skipping past a boundary is capped");
+        skipped.feed(&stream[104..]);
+        assert!(skipped.at_boundary());
+    }
 
     #[test]
     fn frames_ping_and_pong() {

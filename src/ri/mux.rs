@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
@@ -30,6 +30,13 @@ use crate::ni::frame;
 pub const MAX_STREAMS_PER_LINK: usize = 512;
 /// Receive buffer of one link across its streams (yamux's bound on auto-tuned windows).
 const MAX_LINK_RECEIVE_WINDOW: usize = 256 << 20;
+/// Read and write buffer of a link's socket: yamux reads a 12-byte header, then the body,
+/// and writes them apart; buffered, a frame (or many) is one system call, not two.
+const LINK_BUFFER: usize = 64 * 1024;
+
+/// A link's socket as yamux sees it: buffered both ways, reads watched for liveness.
+type Link<S> = BufStream<Watched<S>>;
+
 /// Open requests queued for one link's driver.
 const OPEN_QUEUE: usize = 64;
 
@@ -259,7 +266,7 @@ pub fn open_channel() -> (Opener, OpenRequests) {
 
 /// A link ready to be driven: its connection, open-request queue and activity clock.
 pub struct Session<S> {
-    conn: yamux::Connection<Compat<Watched<S>>>,
+    conn: yamux::Connection<Compat<Link<S>>>,
     requests: mpsc::Receiver<OpenReply>,
     activity: Activity,
 }
@@ -272,7 +279,12 @@ pub fn session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) -> Session<S> {
     let activity = Activity::new();
     let conn = yamux::Connection::new(
-        Watched::new(socket, activity.clone()).compat(),
+        BufStream::with_capacity(
+            LINK_BUFFER,
+            LINK_BUFFER,
+            Watched::new(socket, activity.clone()),
+        )
+        .compat(),
         yamux_config(),
         mode,
     );
@@ -332,7 +344,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
 
 /// One step of the driver: serve open requests, then let yamux read and write.
 fn poll_link<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut yamux::Connection<Compat<Watched<S>>>,
+    conn: &mut yamux::Connection<Compat<Link<S>>>,
     requests: &mut mpsc::Receiver<OpenReply>,
     pending: &mut Option<OpenReply>,
     cx: &mut Context<'_>,

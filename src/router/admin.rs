@@ -170,6 +170,7 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
         format!("Total no. of clients: {}", clients.len()),
         format!("Working directory   : {}", shared.working_dir.display()),
         format!("Routtab             : {}", shared.config.routtab.display()),
+        super::fdlimit::info_line(),
     ]
     .into_iter()
     .chain(super::limits::info_lines(shared))

@@ -29,27 +29,61 @@ pub async fn run(
 ) {
     // One deadline for the whole phase before the route: handshake and first message.
     let deadline = Instant::now() + shared.config.timeout;
-    let plain = |pending| PreRoute {
-        deadline,
-        snc_name: None,
-        pending: Some(pending),
+    // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
+    let snc = match shared.fixed_route() {
+        Some(_) => None,
+        None => tls_wanted(&shared, &stream, peer, deadline).await,
     };
-    if shared.fixed_route().is_some() {
-        // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
-        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
-        return;
+    // Both sessions are boxed: nested async functions store what they pass down more than
+    // once, so a task that holds the session inline is several times its size.
+    match snc {
+        None => {
+            let pre = PreRoute {
+                deadline,
+                snc_name: None,
+                pending: Some(pending),
+            };
+            Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await;
+        }
+        Some(snc) => {
+            Box::pin(tls_session(
+                shared, stream, peer, local, permit, pending, snc, deadline,
+            ))
+            .await;
+        }
     }
+}
+
+/// The router's SNC identity when the connection starts with a TLS handshake and SNC is on.
+async fn tls_wanted(
+    shared: &Shared,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+) -> Option<crate::tls::SncTls> {
     let mut first = [0u8; 1];
     let peeked = timeout_at(deadline, stream.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {
-        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
-        return;
+        return None;
     }
-    let Some(snc) = shared.config.snc.clone() else {
+    if shared.config.snc.is_none() {
         crate::gated!(shared.refusal_log, info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
-        session::run_with(shared, stream, peer, local, permit, plain(pending)).await;
-        return;
-    };
+    }
+    shared.config.snc.clone()
+}
+
+/// Handshakes TLS and runs the session over it.
+#[allow(clippy::too_many_arguments)]
+async fn tls_session(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    permit: OwnedSemaphorePermit,
+    pending: PendingPermit,
+    snc: crate::tls::SncTls,
+    deadline: Instant,
+) {
     match snc.accept(stream, deadline).await {
         Ok((tls, name)) => {
             tracing::info!(%peer, snc_name = %name, "TLS peer authenticated");

@@ -7,15 +7,19 @@ pub mod config;
 pub mod conn;
 pub mod connlog;
 pub mod errors;
+pub mod fdlimit;
 mod inbound;
 pub mod limits;
 pub mod logfile;
+mod pipes;
 pub mod ratelog;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
 pub mod session;
 mod snc;
+pub mod splice;
+mod splice_ni;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -77,6 +81,8 @@ impl Router {
         config: RouterConfig,
         trace_hook: Option<TraceHook>,
     ) -> Result<Self, RouterError> {
+        let (soft, hard) = fdlimit::raise_nofile();
+        tracing::info!(soft, hard, "open-file limit");
         let services = Services::system();
         let path = config.routtab.clone();
         let table_services = services.clone();

@@ -3,7 +3,8 @@
 //! duplicated. On NI routes it follows frame boundaries towards the client, so a cancel or
 //! shutdown can end the stream with an `NI_RTERR` (-97/-98) without cutting a frame in two.
 
-use std::future::pending;
+use std::future::{pending, Future};
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,8 +18,10 @@ use std::sync::Arc;
 use super::clients::{Interrupt, Traffic};
 use crate::ni::frame::{self, FrameTracker};
 
+/// Read buffer per direction while the traffic is small (grown up to `Relay::buffer`).
+const SMALL_BUFFER: usize = 4 * 1024;
 /// How long an interrupted NI stream may take to reach a frame boundary before it is cut.
-const BOUNDARY_GRACE: Duration = Duration::from_secs(1);
+pub(super) const BOUNDARY_GRACE: Duration = Duration::from_secs(1);
 
 /// What the relay needs besides the two connections.
 pub struct Relay {
@@ -113,12 +116,21 @@ where
         },
     );
     tokio::pin!(upstream, downstream);
+    join(upstream, downstream).await
+}
 
+/// Runs both directions until both end, either fails, or an interrupt has been told. The
+/// directions are pinned by the caller: passed by value, they would be stored twice.
+pub(super) async fn join<U, D>(mut upstream: Pin<&mut U>, mut downstream: Pin<&mut D>) -> Outcome
+where
+    U: Future<Output = Result<Pumped, u64>>,
+    D: Future<Output = Result<Pumped, u64>>,
+{
     let mut outcome = Outcome::default();
     let (mut up_done, mut down_done) = (false, false);
     while !(up_done && down_done) {
         tokio::select! {
-            result = &mut upstream, if !up_done => {
+            result = upstream.as_mut(), if !up_done => {
                 up_done = true;
                 match result {
                     Ok(Pumped { bytes, interrupted }) => {
@@ -130,7 +142,7 @@ where
                     Err(bytes) => { outcome.to_server = bytes; break; }
                 }
             }
-            result = &mut downstream, if !down_done => {
+            result = downstream.as_mut(), if !down_done => {
                 down_done = true;
                 match result {
                     Ok(Pumped { bytes, interrupted }) => {
@@ -146,35 +158,44 @@ where
     outcome
 }
 
-/// Relays between two TCP connections.
+/// Relays between two TCP connections (zero-copy where the OS allows it).
 pub async fn run(
     client: tokio::net::TcpStream,
     server: tokio::net::TcpStream,
     relay: Relay,
     notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
 ) -> Outcome {
-    let (cr, cw) = client.into_split();
-    let (sr, sw) = server.into_split();
-    run_split(cr, cw, sr, sw, relay, notice).await
+    super::splice::run(client, server, relay, notice).await
 }
 
 /// Per-direction bookkeeping: the trace switch, the byte counter `-L` shows, the buffer size.
-struct Log<'a> {
-    traced: bool,
-    id: u32,
-    direction: &'static str,
-    counter: &'a AtomicU64,
+pub(super) struct Log<'a> {
+    pub traced: bool,
+    pub id: u32,
+    pub direction: &'static str,
+    pub counter: &'a AtomicU64,
     /// Read buffer size (the bound on what this direction holds).
-    buffer: usize,
+    pub buffer: usize,
 }
 
-struct Pumped {
-    bytes: u64,
-    interrupted: Option<Interrupt>,
+impl Log<'_> {
+    /// Counts `n` bytes passed on (and traces them when asked).
+    pub fn relayed(&self, n: usize) {
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if self.traced {
+            tracing::debug!(id = self.id, direction = self.direction, n, "relayed");
+        }
+    }
+}
+
+/// How one direction ended well: bytes passed on, and the interrupt that ended it, if any.
+pub(super) struct Pumped {
+    pub bytes: u64,
+    pub interrupted: Option<Interrupt>,
 }
 
 /// Waits until the client is interrupted; never returns when it cannot be any more.
-async fn interrupted(rx: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
+pub(super) async fn interrupted(rx: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
     let seen = rx
         .wait_for(Option::is_some)
         .await
@@ -187,7 +208,7 @@ async fn interrupted(rx: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
 
 /// One direction. `Err` carries the byte count when the direction failed (the route is
 /// then torn down); `Ok` means EOF was passed on, or an interrupt was handled.
-async fn pump<R, W>(
+pub(super) async fn pump<R, W>(
     mut reader: R,
     mut writer: W,
     pending_bytes: Bytes,
@@ -207,15 +228,20 @@ where
             t.feed(&pending_bytes);
         }
         bytes += pending_bytes.len() as u64;
-        log.counter
-            .fetch_add(pending_bytes.len() as u64, Ordering::Relaxed);
+        log.relayed(pending_bytes.len());
     }
     drop(pending_bytes);
-    let mut buf = vec![0u8; log.buffer.max(1)];
+    // Small while the traffic is small; grown (up to the configured bound) when a read fills
+    // it, shrunk again when reads come back small, so an idle session holds little.
+    let full = log.buffer.max(1);
+    let small = SMALL_BUFFER.min(full);
+    let mut buf = vec![0u8; small];
+    let wait = interrupted(&mut interrupts);
+    tokio::pin!(wait);
     loop {
         let read = tokio::select! {
             biased;
-            why = interrupted(&mut interrupts) => {
+            why = &mut wait => {
                 finish(&mut reader, &mut writer, &mut buf, tracker.as_mut(), notice(why)).await;
                 return Ok(Pumped { bytes, interrupted: Some(why) });
             }
@@ -237,7 +263,7 @@ where
         tokio::select! {
             biased;
             written = writer.write_all(chunk) => written.map_err(|_| bytes)?,
-            why = interrupted(&mut interrupts) => {
+            why = &mut wait => {
                 // The peer is not reading; give the write a moment, then tell what we can.
                 if timeout(BOUNDARY_GRACE, writer.write_all(chunk)).await.is_err() {
                     return Ok(Pumped { bytes, interrupted: Some(why) });
@@ -251,15 +277,17 @@ where
             t.feed(chunk);
         }
         bytes += n as u64;
-        log.counter.fetch_add(n as u64, Ordering::Relaxed);
-        if log.traced {
-            tracing::debug!(id = log.id, direction = log.direction, n, "relayed");
+        log.relayed(n);
+        if n == buf.len() && n < full {
+            buf = vec![0u8; full];
+        } else if n < small / 2 && buf.len() > small {
+            buf = vec![0u8; small];
         }
     }
 }
 
 /// After an interrupt: complete the frame in flight (NI mode), send the notice, close.
-async fn finish<R, W>(
+pub(super) async fn finish<R, W>(
     reader: &mut R,
     writer: &mut W,
     buf: &mut [u8],

@@ -9,12 +9,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::conn::{BoxConn, Conn};
+use super::splice::{self, Side};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout_at, Instant};
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
 use super::errors::RouteFailure;
-use super::relay::{self, Relay};
+use super::relay::Relay;
 use super::selfaddr;
 use super::session::{fmt_secs, send_failure, send_frame};
 use super::state::Shared;
@@ -90,7 +92,9 @@ async fn route_and_relay<C: Conn>(
         Origin::Ni { snc_name } => (true, snc_name),
         Origin::Forwarded => (false, None),
     };
-    let established = establish(shared, peer, handle, &payload, snc_name).await;
+    // Boxed: set-up state (name lookup, connect, TLS handshake, the next router's answer)
+    // is freed once the route stands instead of sizing the task of every session.
+    let established = Box::pin(establish(shared, peer, handle, &payload, snc_name)).await;
     // The route message shares its allocation with the first read; an idle session must
     // not keep it.
     drop(payload);
@@ -139,28 +143,20 @@ async fn route_and_relay<C: Conn>(
                 buffer: shared.config.relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
-            let (client_read, client_write) = tokio::io::split(client);
-            let (server_read, server_write) = tokio::io::split(server);
-            let outcome = relay::run_split(
-                client_read,
-                client_write,
-                server_read,
-                server_write,
-                relay,
-                move |why| {
-                    let failure = RouteFailure::new(
-                        why.return_code(),
-                        super::errors::standard_text(why.return_code()),
-                        format!(
-                            "NiRClientHandle: {}",
-                            super::errors::standard_text(why.return_code())
-                        ),
-                        MODULE,
-                        line!(),
-                    );
-                    shared_for_errors.errors.message(&failure, false)
-                },
-            )
+            // Boxed for the same reason as the session (see inbound.rs).
+            let outcome = Box::pin(splice::relay(Side::of(client), server, relay, move |why| {
+                let failure = RouteFailure::new(
+                    why.return_code(),
+                    super::errors::standard_text(why.return_code()),
+                    format!(
+                        "NiRClientHandle: {}",
+                        super::errors::standard_text(why.return_code())
+                    ),
+                    MODULE,
+                    line!(),
+                );
+                shared_for_errors.errors.message(&failure, false)
+            }))
             .await;
             crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
@@ -191,7 +187,7 @@ async fn route_and_relay<C: Conn>(
 
 /// A route that stands: the connection to the next hop and what arrived on it already.
 struct Established {
-    server: BoxConn,
+    server: Side,
     server_ip: IpAddr,
     server_leftover: Bytes,
     route: RouteRequest,
@@ -298,8 +294,8 @@ async fn establish(
         .as_ref()
         .map(|(hops, _)| hops.peer_snc_name(ip, port));
     super::snc::check_hop(shared, kt, link_name, target)?;
-    let mut server: BoxConn = match &registered {
-        Some((hops, _)) => {
+    let mut server = match &registered {
+        Some((hops, _)) => Side::Other(
             open_registered(
                 hops.as_ref(),
                 &route,
@@ -308,26 +304,29 @@ async fn establish(
                 port,
                 Instant::now() + timeout,
             )
-            .await?
-        }
+            .await?,
+        ),
         None => {
             let deadline = Instant::now() + timeout;
             let tcp = connect(shared, target, &next, deadline, timeout).await?;
-            super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?
+            // A plain TCP hop keeps its type: the relay moves its bytes zero-copy.
+            match kt {
+                None => Side::Tcp(tcp),
+                Some(_) => Side::Other(
+                    super::snc::secure_hop(shared, tcp, target, &next, kt, deadline).await?,
+                ),
+            }
         }
     };
     let partner_handle = shared.clients.next_handle();
 
     let mut server_leftover = Bytes::new();
     if let Some(onward) = route.advanced() {
-        server_leftover = hand_on(
-            &mut server,
-            &onward,
-            &next,
-            Instant::now() + timeout,
-            timeout,
-        )
-        .await?;
+        let deadline = Instant::now() + timeout;
+        server_leftover = match &mut server {
+            Side::Tcp(tcp) => hand_on(tcp, &onward, &next, deadline, timeout).await?,
+            Side::Other(conn) => hand_on(conn, &onward, &next, deadline, timeout).await?,
+        };
     }
     let partner = Partner {
         host: next.host.clone(),
@@ -505,8 +504,8 @@ async fn connect(
 
 /// Sends the advanced route to the next router and waits for its answer. Returns bytes that
 /// arrived behind its `NI_PONG`.
-async fn hand_on(
-    server: &mut BoxConn,
+async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
+    server: &mut S,
     onward: &RouteRequest,
     next: &RouteHop,
     deadline: Instant,

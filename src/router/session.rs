@@ -217,7 +217,8 @@ pub async fn run_with<C: Conn>(
             routing::run(&shared, stream, peer, &client, payload, leftover, snc_name).await;
             break;
         } else if payload.starts_with(ADMIN_EYECATCHER) {
-            admin::run(&shared, &mut stream, peer, local, &payload).await;
+            // Boxed: the admin exchange's state stays out of every routed session's task.
+            Box::pin(admin::run(&shared, &mut stream, peer, local, &payload)).await;
             break;
         } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
             controls += 1;

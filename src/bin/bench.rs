@@ -1,0 +1,112 @@
+//! `saprouter-bench`: measures the router against a direct connection, socat and haproxy on
+//! loopback, in one run, and writes `docs/performance.md`. See the README.
+
+#[path = "../bench/mod.rs"]
+mod bench;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, Command};
+
+fn command() -> Command {
+    Command::new("saprouter-bench")
+        .about("Benchmarks saprouter-rs against a direct connection, socat and haproxy on loopback")
+        .arg(
+            Arg::new("quick")
+                .long("quick")
+                .action(ArgAction::SetTrue)
+                .help("run every measurement briefly (smoke test)"),
+        )
+        .arg(
+            Arg::new("out")
+                .long("out")
+                .num_args(1)
+                .default_value("docs/performance.md")
+                .help("where to write the report"),
+        )
+        .arg(
+            Arg::new("router")
+                .long("router")
+                .num_args(1)
+                .help("saprouter binary to measure (default: the one beside this program)"),
+        )
+        .arg(
+            Arg::new("baseline")
+                .long("baseline")
+                .num_args(1)
+                .help("a second saprouter binary measured beside the first"),
+        )
+        .arg(
+            Arg::new("skip_peers")
+                .long("skip-peers")
+                .action(ArgAction::SetTrue)
+                .help("leave socat and haproxy out"),
+        )
+        .arg(
+            Arg::new("only")
+                .long("only")
+                .num_args(1)
+                .help("comma-separated groups: throughput,latency,setups,sessions (default all)"),
+        )
+        .arg(
+            Arg::new("sink")
+                .long("sink")
+                .num_args(1)
+                .hide(true)
+                .help("internal: run as the sink process"),
+        )
+}
+
+fn main() -> ExitCode {
+    let m = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(aliases) = m.get_one::<String>("sink") {
+        return match bench::sink::main(aliases.parse().unwrap_or(1)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("saprouter-bench sink: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let router = match m.get_one::<String>("router") {
+        Some(path) => PathBuf::from(path),
+        None => match std::env::current_exe() {
+            Ok(exe) => exe.with_file_name("saprouter"),
+            Err(err) => {
+                eprintln!("saprouter-bench: cannot find my own path: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let opts = bench::Options {
+        quick: m.get_flag("quick"),
+        out: PathBuf::from(
+            m.get_one::<String>("out")
+                .map_or("docs/performance.md", |s| s),
+        ),
+        router,
+        baseline: m.get_one::<String>("baseline").map(PathBuf::from),
+        skip_peers: m.get_flag("skip_peers"),
+        only: m
+            .get_one::<String>("only")
+            .map(|s| s.split(',').map(|g| g.trim().to_string()).collect())
+            .unwrap_or_default(),
+    };
+    match bench::run(&opts) {
+        Ok(markdown) => {
+            println!("{markdown}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("saprouter-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The relay between two TCP connections, zero-copy: `splice(2)` moves bytes socket → pipe →
+//! socket inside the kernel. Same contract as the generic relay in `relay.rs` (exact
+//! half-close, nothing lost or duplicated, pending bytes first, interrupts told at frame
+//! boundaries on NI routes), with two differences in how, not what:
+//!
+//! - No buffer and no pipe is held while a direction waits for data; a pipe is taken from a
+//!   per-thread pool when bytes arrive and given back once they are passed on.
+//! - Towards an NI client the frame tracker must see every frame header (`splice_ni`).
+//!
+//! When no pipe can be had (descriptor limit), the direction carries on with the generic
+//! buffered pump.
+
+use std::any::Any;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+use super::clients::Interrupt;
+use super::conn::{BoxConn, Conn};
+use super::pipes::{self, Pipe};
+use super::relay::{self, interrupted, Log, Pumped, Relay, BOUNDARY_GRACE};
+use crate::ni::frame::FrameTracker;
+
+/// Bytes moved per splice into a pipe, at most (what a pipe holds).
+const CHUNK: usize = pipes::SIZE;
+/// Buffer for the rare end of an interrupted NI stream.
+const FINISH_BUFFER: usize = 8 * 1024;
+
+/// One end of a route: a TCP connection (eligible for the zero-copy relay) or any other
+/// stream (reverse-invoke stream, TLS session).
+pub enum Side {
+    /// A plain TCP connection.
+    Tcp(TcpStream),
+    /// Anything else.
+    Other(BoxConn),
+}
+
+impl Side {
+    /// Classifies a connection of any type.
+    pub fn of<C: Conn>(conn: C) -> Side {
+        let mut slot = Some(conn);
+        let tcp = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<TcpStream>>()
+            .and_then(Option::take);
+        match (tcp, slot) {
+            (Some(tcp), _) => Side::Tcp(tcp),
+            (None, Some(conn)) => Side::Other(Box::new(conn)),
+            // Cannot happen (a matching downcast yields the stream); a closed stream ends
+            // the relay at once instead of a panic.
+            (None, None) => Side::Other(Box::new(tokio::io::duplex(1).0)),
+        }
+    }
+
+    /// As a boxed stream, for the generic relay.
+    pub fn boxed(self) -> BoxConn {
+        match self {
+            Side::Tcp(tcp) => Box::new(tcp),
+            Side::Other(conn) => conn,
+        }
+    }
+}
+
+/// Relays between the two ends of a route: zero-copy when both are TCP, else the generic
+/// buffered relay.
+pub async fn relay(
+    client: Side,
+    server: Side,
+    relay: Relay,
+    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
+) -> relay::Outcome {
+    match (client, server) {
+        (Side::Tcp(client), Side::Tcp(server)) => run(client, server, relay, notice).await,
+        (client, server) => {
+            let (client_read, client_write) = tokio::io::split(client.boxed());
+            let (server_read, server_write) = tokio::io::split(server.boxed());
+            // Boxed: the generic relay's state stays out of every TCP session's task.
+            Box::pin(relay::run_split(
+                client_read,
+                client_write,
+                server_read,
+                server_write,
+                relay,
+                notice,
+            ))
+            .await
+        }
+    }
+}
+
+/// Relays between two TCP connections; see the module header.
+pub async fn run(
+    client: TcpStream,
+    server: TcpStream,
+    relay: Relay,
+    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
+) -> relay::Outcome {
+    let Relay {
+        ni_mode,
+        client_pending,
+        server_pending,
+        interrupts,
+        traced,
+        id,
+        traffic,
+        buffer,
+    } = relay;
+    let upstream = pump(
+        &client,
+        &server,
+        client_pending,
+        None,
+        interrupts.clone(),
+        &|_| None,
+        Log {
+            traced,
+            id,
+            direction: "to server",
+            counter: &traffic.to_partner,
+            buffer,
+        },
+    );
+    let notice_if_ni = |why: Interrupt| ni_mode.then(|| notice(why));
+    let downstream = pump(
+        &server,
+        &client,
+        server_pending,
+        ni_mode.then(FrameTracker::new),
+        interrupts,
+        &notice_if_ni,
+        Log {
+            traced,
+            id,
+            direction: "to client",
+            counter: &traffic.to_client,
+            buffer,
+        },
+    );
+    tokio::pin!(upstream, downstream);
+    relay::join(upstream, downstream).await
+}
+
+/// Why the splice loop of one direction stopped.
+enum Stop {
+    /// An interrupt arrived; the frame in flight and the notice are still to be sent.
+    Interrupted(Interrupt),
+    /// An interrupt arrived while the peer was not reading, and it did not read in time.
+    Abandoned(Interrupt),
+    /// EOF passed on.
+    Eof,
+    /// Reading or writing failed.
+    Failed,
+    /// No pipe to be had: carry on buffered.
+    NoPipe,
+}
+
+/// One direction, `from` → `to`. Same results as `relay::pump`.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    pending: Bytes,
+    mut tracker: Option<FrameTracker>,
+    mut interrupts: watch::Receiver<Option<Interrupt>>,
+    notice: &(dyn Fn(Interrupt) -> Option<Vec<u8>> + Sync),
+    log: Log<'_>,
+) -> Result<Pumped, u64> {
+    let mut bytes = 0u64;
+    if !pending.is_empty() {
+        TcpRef(to).write_all(&pending).await.map_err(|_| 0u64)?;
+        if let Some(t) = tracker.as_mut() {
+            t.feed(&pending);
+        }
+        bytes += pending.len() as u64;
+        log.relayed(pending.len());
+    }
+    drop(pending);
+    // What this direction may hold in flight: the pipe, bounded by the relay buffer that
+    // -B/-Q/-C give each client.
+    let limit = CHUNK.min(log.buffer.max(1));
+    let mut long_frames = false;
+    let stop = {
+        let wait = interrupted(&mut interrupts);
+        tokio::pin!(wait);
+        'relay: loop {
+            tokio::select! {
+                biased;
+                why = &mut wait => break Stop::Interrupted(why),
+                ready = from.readable() => if ready.is_err() { break Stop::Failed },
+            }
+            let mut pipe = match pipes::take() {
+                Ok(pipe) => pipe,
+                Err(_) => break Stop::NoPipe,
+            };
+            let moved = match fill(
+                from,
+                to,
+                &mut pipe,
+                tracker.as_mut(),
+                &mut long_frames,
+                limit,
+            ) {
+                Ok(0) => {
+                    pipes::give_back(pipe);
+                    break Stop::Eof;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    pipes::give_back(pipe);
+                    continue;
+                }
+                // splice(2) not available for these descriptors: nothing moved, go buffered.
+                Err(e) if no_splice(&e) => {
+                    pipes::give_back(pipe);
+                    break Stop::NoPipe;
+                }
+                Err(_) => break Stop::Failed,
+            };
+            while pipe.held > 0 {
+                tokio::select! {
+                    biased;
+                    ready = to.writable() => if ready.is_err() { break 'relay Stop::Failed },
+                    why = &mut wait => {
+                        // The peer is not reading; give it a moment, then tell what we can.
+                        match timeout(BOUNDARY_GRACE, drain(to, &mut pipe)).await {
+                            Ok(Ok(())) => {
+                                bytes += moved as u64;
+                                break 'relay Stop::Interrupted(why);
+                            }
+                            _ => break 'relay Stop::Abandoned(why),
+                        }
+                    }
+                }
+                match to.try_io(Interest::WRITABLE, || pipe.drain_to(to.as_raw_fd())) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => break 'relay Stop::Failed,
+                }
+            }
+            pipes::give_back(pipe);
+            bytes += moved as u64;
+            log.relayed(moved);
+        }
+    };
+    match stop {
+        Stop::Eof => {
+            // Half-close: pass the FIN on and let the other direction run on.
+            let _ = TcpRef(to).shutdown().await;
+            Ok(Pumped {
+                bytes,
+                interrupted: None,
+            })
+        }
+        Stop::Failed => Err(bytes),
+        Stop::Abandoned(why) => Ok(Pumped {
+            bytes,
+            interrupted: Some(why),
+        }),
+        Stop::Interrupted(why) => {
+            let mut buf = vec![0u8; FINISH_BUFFER];
+            let (mut reader, mut writer) = (TcpRef(from), TcpRef(to));
+            // Boxed, like the fallback below: rare paths must not enlarge every session.
+            Box::pin(relay::finish(
+                &mut reader,
+                &mut writer,
+                &mut buf,
+                tracker.as_mut(),
+                notice(why),
+            ))
+            .await;
+            Ok(Pumped {
+                bytes,
+                interrupted: Some(why),
+            })
+        }
+        Stop::NoPipe => {
+            let rest = Box::pin(relay::pump(
+                TcpRef(from),
+                TcpRef(to),
+                Bytes::new(),
+                tracker,
+                interrupts,
+                notice,
+                log,
+            ))
+            .await;
+            match rest {
+                Ok(p) => Ok(Pumped {
+                    bytes: bytes + p.bytes,
+                    interrupted: p.interrupted,
+                }),
+                Err(b) => Err(bytes + b),
+            }
+        }
+    }
+}
+
+/// Moves the next chunk from `from` into the (empty) pipe: plain streams by splice, NI
+/// streams towards the client frame by frame (`splice_ni`). Returns the bytes taken from
+/// `from`; 0 is EOF.
+fn fill(
+    from: &TcpStream,
+    to: &TcpStream,
+    pipe: &mut Pipe,
+    tracker: Option<&mut FrameTracker>,
+    long_frames: &mut bool,
+    limit: usize,
+) -> io::Result<usize> {
+    match tracker {
+        None => from.try_io(Interest::READABLE, || {
+            pipe.fill_from(from.as_raw_fd(), limit)
+        }),
+        Some(tracker) => super::splice_ni::fill(from, to, pipe, tracker, long_frames, limit),
+    }
+}
+
+/// splice(2) is not available for these descriptors.
+pub(super) fn no_splice(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
+}
+
+/// Splices everything the pipe holds into `to`.
+async fn drain(to: &TcpStream, pipe: &mut Pipe) -> io::Result<()> {
+    while pipe.held > 0 {
+        to.writable().await?;
+        match to.try_io(Interest::WRITABLE, || pipe.drain_to(to.as_raw_fd())) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A shared reference to a TCP stream as `AsyncRead + AsyncWrite`, so both directions can
+/// use one stream at once, and the generic pump can take over a direction.
+struct TcpRef<'a>(&'a TcpStream);
+
+impl AsyncRead for TcpRef<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match self.0.try_read(unfilled) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TcpRef<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(self.0).shutdown(std::net::Shutdown::Write))
+    }
+}
