@@ -607,8 +607,17 @@ fn queue_and_pending_options_apply_with_k_too() {
     let mut args = vec!["-K".to_string(), "p:CN=SAPROUTER1".to_string()];
     args.extend(snc_args(&s.router));
     args.extend(
-        ["-B", "8", "-Q", "26214400000", "-C", "100000", "--max-connecting", "7"]
-            .map(String::from),
+        [
+            "-B",
+            "8",
+            "-Q",
+            "26214400000",
+            "-C",
+            "100000",
+            "--max-connecting",
+            "7",
+        ]
+        .map(String::from),
     );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = TestRouter::start("P * * *\n", &refs);
