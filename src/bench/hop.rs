@@ -116,6 +116,8 @@ pub struct Plan {
     pub setup_time: Duration,
     /// Which groups of rows to run (`throughput`, `latency`, `setups`); empty = all.
     pub only: Vec<String>,
+    /// The sink process (its CPU time and the client's are the ends' cost).
+    pub sink_pid: Option<u32>,
 }
 
 impl Plan {
@@ -189,11 +191,13 @@ pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
         let total = wire::round_total(plan.bytes, frame) as f64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
         let mut cpu: Vec<Option<f64>> = vec![Some(0.0); paths.len()];
+        let mut ends: Vec<Option<f64>> = vec![Some(0.0); paths.len()];
         let mut failed: Vec<Option<String>> = vec![None; paths.len()];
         for _ in 0..plan.reps {
             for (i, path) in paths.iter().enumerate() {
                 if let Ok(hops) = &path.hops {
                     let before = cpu_of(path);
+                    let ends_before = ends_cpu(plan);
                     match run(pick(hops), plan.bytes, frame) {
                         Ok(v) => samples[i].push(v),
                         Err(e) => failed[i] = Some(format!("failed: {e}")),
@@ -202,11 +206,26 @@ pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
                         (Some(sum), Some(b), Some(a)) => Some(sum + a - b),
                         _ => None,
                     };
+                    ends[i] = match (ends[i], ends_before, ends_cpu(plan)) {
+                        (Some(sum), Some(b), Some(a)) => Some(sum + a - b),
+                        _ => None,
+                    };
                 }
             }
         }
         let mut cells = Vec::new();
         let mut cpu_cells = Vec::new();
+        let ends_cells = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match (&p.hops, ends[i]) {
+                (Err(why), _) => Cell::Note(why.clone()),
+                (Ok(_), Some(c)) if !samples[i].is_empty() => {
+                    Cell::Value(c * 1e9 / (total * samples[i].len() as f64))
+                }
+                _ => Cell::Note("unknown".into()),
+            })
+            .collect();
         for (i, p) in paths.iter().enumerate() {
             let (cell, cpu_cell) = match (&p.hops, failed[i].take()) {
                 (Err(why), _) => (Cell::Note(why.clone()), Cell::Note(why.clone())),
@@ -229,6 +248,11 @@ pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
             format!("… CPU time of the middle process per GB ({label})"),
             Kind::CpuPerGb,
             cpu_cells,
+        );
+        table.push(
+            format!("… CPU time of client and sink per GB ({label})"),
+            Kind::CpuPerGb,
+            ends_cells,
         );
     }
 }
@@ -323,6 +347,12 @@ fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut
         Kind::CpuTime,
         cpu,
     );
+}
+
+/// CPU seconds used so far by the client (this thread) and the sink process.
+fn ends_cpu(plan: &Plan) -> Option<f64> {
+    let sink = procs::cpu_secs(plan.sink_pid?)?;
+    Some(sink + procs::thread_cpu_secs()?)
 }
 
 /// CPU seconds used so far by the processes of a path (none for direct: `Some(0)`).

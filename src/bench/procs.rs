@@ -88,6 +88,16 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
+/// CPU time (user + system) of the calling thread, in seconds.
+pub fn thread_cpu_secs() -> Option<f64> {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is Linux's per-thread account.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (rc == 0).then(|| secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
 /// Ports of the sink's services.
 #[derive(Clone, Copy, Debug)]
 pub struct SinkPorts {
