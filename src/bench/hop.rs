@@ -27,6 +27,8 @@ pub struct Path {
     pub hops: Result<Hops, String>,
     /// Processes between client and sink (their CPU time is the path's cost).
     pub pids: Vec<u32>,
+    /// Why the middle's CPU time is not measured (socat forks a process per connection).
+    pub cpu_note: Option<String>,
 }
 
 /// The direct connection: client → sink.
@@ -230,9 +232,10 @@ pub fn bulk(paths: &[Path], plan: &Plan, rows: &[BulkRow], table: &mut Table) {
             let (cell, cpu_cell) = match (&p.hops, failed[i].take()) {
                 (Err(why), _) => (Cell::Note(why.clone()), Cell::Note(why.clone())),
                 (_, Some(e)) => (Cell::Note(e.clone()), Cell::Note(e)),
-                _ if p.pids.is_empty() => {
-                    (Cell::Value(median(&mut samples[i])), Cell::Note("—".into()))
-                }
+                _ if p.pids.is_empty() || p.cpu_note.is_some() => (
+                    Cell::Value(median(&mut samples[i])),
+                    Cell::Note(p.cpu_note.clone().unwrap_or_else(|| "—".into())),
+                ),
                 _ => (
                     Cell::Value(median(&mut samples[i])),
                     cpu[i].map_or(Cell::Note("unknown".into()), |c| {
@@ -315,6 +318,9 @@ fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut
                 let after: Option<f64> = path.pids.iter().map(|p| procs::cpu_secs(*p)).sum();
                 cpu.push(match (before, after, &path.hops) {
                     (_, _, Err(why)) => Cell::Note(why.clone()),
+                    _ if path.cpu_note.is_some() => {
+                        Cell::Note(path.cpu_note.clone().unwrap_or_default())
+                    }
                     _ if path.pids.is_empty() => Cell::Note("—".into()),
                     (Some(b), Some(a), _) if s.done > 0 => {
                         Cell::Value((a - b) * 1e9 / s.done as f64)

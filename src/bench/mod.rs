@@ -158,6 +158,7 @@ fn chain_section(
         name: "direct".into(),
         hops: Ok(hop::direct(sink)),
         pids: Vec::new(),
+        cpu_note: None,
     }];
     let mut binaries = vec![("saprouter-rs", opts.router.clone())];
     if let Some(b) = &opts.baseline {
@@ -170,6 +171,7 @@ fn chain_section(
                     name: name.into(),
                     hops: Ok(c.hops.clone()),
                     pids: c.pids(),
+                    cpu_note: None,
                 });
                 keep.push(c);
             }
@@ -177,6 +179,7 @@ fn chain_section(
                 name: name.into(),
                 hops: Err(format!("failed: {e}")),
                 pids: Vec::new(),
+                cpu_note: None,
             }),
         }
     }
@@ -188,6 +191,7 @@ fn chain_section(
         name: "saprouter-rs, TLS link".into(),
         hops: tls.as_ref().map(|c| c.hops.clone()).map_err(Clone::clone),
         pids: tls.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+        cpu_note: None,
     });
     let rathole = chain::rathole(sink, dir)?;
     paths.push(hop::Path {
@@ -197,6 +201,7 @@ fn chain_section(
             .map(|c| c.hops.clone())
             .ok_or_else(|| "not installed".to_string()),
         pids: rathole.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+        cpu_note: None,
     });
     let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
     let mut table = Table::new(&names);

@@ -29,6 +29,7 @@ pub fn start(
             name: "direct".into(),
             hops: Ok(hop::direct(sink)),
             pids: Vec::new(),
+            cpu_note: None,
         }],
         keep: Vec::new(),
         routers: Vec::new(),
@@ -66,6 +67,7 @@ fn add_router(
         name: name.into(),
         hops: Ok(hop::routed(port, sink)),
         pids: vec![proc.pid()],
+        cpu_note: None,
     });
     p.keep.push(proc);
     Ok(())
@@ -88,6 +90,7 @@ fn add_socat(p: &mut Paths, sink: &SinkPorts) -> std::io::Result<()> {
                     name: "socat".into(),
                     hops: Err("not installed".into()),
                     pids: Vec::new(),
+                    cpu_note: None,
                 });
                 return Ok(());
             }
@@ -98,6 +101,7 @@ fn add_socat(p: &mut Paths, sink: &SinkPorts) -> std::io::Result<()> {
         name: "socat".into(),
         hops: Ok(hop::proxied(ports, sink)),
         pids,
+        cpu_note: Some("n/a (a process per connection)".into()),
     });
     Ok(())
 }
@@ -111,6 +115,7 @@ fn add_haproxy(p: &mut Paths, sink: &SinkPorts, dir: &Path) -> std::io::Result<(
                 name: "haproxy".into(),
                 hops: Ok(hop::proxied([ports[0], ports[1], ports[2], ports[3]], sink)),
                 pids: vec![proc.pid()],
+                cpu_note: None,
             };
             p.keep.push(proc);
             p.tools.push(tool_version("haproxy", &["-v"]));
@@ -120,6 +125,7 @@ fn add_haproxy(p: &mut Paths, sink: &SinkPorts, dir: &Path) -> std::io::Result<(
             name: "haproxy".into(),
             hops: Err("not installed".into()),
             pids: Vec::new(),
+            cpu_note: None,
         },
     };
     p.paths.push(path);

@@ -114,9 +114,7 @@ impl Router {
             );
         }
         let addr = listen_addr(config.bind_host.as_deref(), config.port).await?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| RouterError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| RouterError::Bind { addr, source })?;
         let port = listener
             .local_addr()
             .map(|a| a.port())
@@ -272,6 +270,24 @@ fn refuse(
         session::linger(&mut stream).await;
         drop(writer);
     });
+}
+
+/// Connections the kernel queues for `accept` (it caps this at `net.core.somaxconn`):
+/// bursts of logons wait in the queue instead of being dropped.
+const BACKLOG: i32 = 4096;
+
+/// A listening socket on `addr` (address reuse as tokio sets it, a deep backlog).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// The address to bind: `-H` resolved (first address), or all IPv4 addresses.
