@@ -193,13 +193,16 @@ fn chain_section(
         pids: tls.as_ref().map(chain::Chain::pids).unwrap_or_default(),
         cpu_note: None,
     });
-    let rathole = chain::rathole(sink, dir)?;
+    let rathole = chain::rathole(sink, dir).map_err(|e| format!("failed: {e}"));
+    let rathole_hops = match &rathole {
+        Ok(Some(c)) => Ok(c.hops.clone()),
+        Ok(None) => Err("not installed".to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    let rathole = rathole.ok().flatten();
     paths.push(hop::Path {
         name: "rathole".into(),
-        hops: rathole
-            .as_ref()
-            .map(|c| c.hops.clone())
-            .ok_or_else(|| "not installed".to_string()),
+        hops: rathole_hops,
         pids: rathole.as_ref().map(chain::Chain::pids).unwrap_or_default(),
         cpu_note: None,
     });

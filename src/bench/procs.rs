@@ -170,6 +170,7 @@ pub fn start_router_with(
 ) -> std::io::Result<(Proc, u16)> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("saprouttab"), table)?;
+    let errors = dir.join("stderr.log");
     for _ in 0..5 {
         let port = net::free_port()?;
         let child = Command::new(binary)
@@ -180,7 +181,7 @@ pub fn start_router_with(
             .args(["-H", "127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&errors)?)
             .spawn()?;
         let mut proc = Proc {
             child,
@@ -190,7 +191,11 @@ pub fn start_router_with(
             return Ok((proc, port));
         }
     }
-    Err(std::io::Error::other("router did not start"))
+    let said = std::fs::read_to_string(&errors).unwrap_or_default();
+    Err(std::io::Error::other(format!(
+        "router did not start: {}",
+        said.lines().last().unwrap_or("no message")
+    )))
 }
 
 /// Starts a program with arguments, output discarded.

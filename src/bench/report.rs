@@ -108,9 +108,13 @@ impl Report {
             out,
             "\n## How to reproduce\n\n```sh\ncargo build --release\napt-get install -y socat haproxy   # optional peers\ncargo install rathole              # optional, for the reverse-invoke chain\ntarget/release/saprouter-bench --out docs/performance.md\n```\n\n\
              `--quick` runs every measurement briefly (a smoke test, seconds). socat, haproxy and \
-             rathole are used when found on `PATH`. The session-count rows need an open-file \
-             hard limit of about twice the session count (`ulimit -Hn`); the run says when it \
-             had to measure fewer sessions.\n"
+             rathole are used when found on `PATH`; the TLS chain needs `openssl` (test \
+             certificates from `scripts/make-test-pki.sh`). `--only throughput,latency,setups,\
+             sessions,chain` runs some groups, `--skip-peers` leaves socat and haproxy out, \
+             `--baseline OTHER_SAPROUTER` measures a second binary beside the first (before and \
+             after a change, in one run). The session-count rows need an open-file hard limit \
+             of about twice the session count (`ulimit -Hn`); the run says when it had to \
+             measure fewer sessions.\n"
         );
         out
     }
