@@ -110,6 +110,7 @@ pub fn proxied(ports: [u16; 4], sink: &SinkPorts) -> Hops {
 }
 
 /// Sizes of one run.
+#[derive(Clone, Debug)]
 pub struct Plan {
     pub bytes: u64,
     pub reps: usize,
@@ -123,7 +124,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn wants(&self, group: &str) -> bool {
+    /// True when the group of rows is to run.
+    pub fn wants(&self, group: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|g| g == group)
     }
 }
@@ -168,15 +170,13 @@ pub const NI_DOWNLOAD: BulkRow = (
     FRAME,
 );
 
+/// The single-hop bulk rows.
+pub const BULK_ROWS: [BulkRow; 4] = [RAW_UPLOAD, RAW_DOWNLOAD, NI_UPLOAD, NI_DOWNLOAD];
+
 /// Runs the single-hop rows into `table` (columns in the order of `paths`).
 pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {
     if plan.wants("throughput") {
-        bulk(
-            paths,
-            plan,
-            &[RAW_UPLOAD, RAW_DOWNLOAD, NI_UPLOAD, NI_DOWNLOAD],
-            table,
-        );
+        bulk(paths, plan, &BULK_ROWS, table);
     }
     if plan.wants("latency") {
         latency(paths, plan, table);

@@ -3,9 +3,12 @@
 
 pub mod chain;
 pub mod client;
+pub mod goals;
 pub mod hop;
 pub mod net;
+pub mod own_core;
 pub mod paths;
+pub mod pin;
 pub mod procs;
 pub mod report;
 pub mod sessions;
@@ -81,6 +84,13 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
     eprintln!("saprouter-bench: single hop ...");
     hop::measure(&started.paths, &plan, &rt, &mut single);
     drop(started.keep);
+    eprintln!("saprouter-bench: single hop, the relay on a core of its own ...");
+    let own_core = own_core::measure(opts, &plan, dir.path())?;
+    if own_core.is_none() {
+        notes.push(
+            "the rows with the relay on a core of its own need two CPUs: not measured".into(),
+        );
+    }
 
     let counts: &[usize] = if opts.quick {
         &[100]
@@ -102,8 +112,8 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
     }
     notes.push(format!(
         "every saprouter-rs process runs with `{}` (and `-H 127.0.0.1`, a table permitting the \
-         sink's ports); haproxy with `mode tcp` and its defaults, `nbthread 2`; socat with \
-         `fork,nodelay`",
+         sink's ports); haproxy with `mode tcp` and its defaults, `nbthread` = the CPUs it may \
+         use (2 shared, 1 on a core of its own); socat with `fork,nodelay`",
         procs::ROUTER_OPTIONS.join(" ")
     ));
     notes.push(format!(
@@ -120,6 +130,18 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
             single.markdown(),
         ));
     }
+    if let Some(t) = &own_core {
+        let cpus = pin::allowed_cpus();
+        sections.push((
+            format!(
+                "Single hop, the relay on a core of its own: client and sink on CPU {}, the \
+                 router (socat, haproxy) on CPU {}",
+                cpus.first().copied().unwrap_or(0),
+                cpus.get(1).copied().unwrap_or(1)
+            ),
+            t.markdown(),
+        ));
+    }
     let mut chain_table = None;
     if opts.only.is_empty() || opts.only.iter().any(|g| g == "chain") {
         eprintln!("saprouter-bench: reverse-invoke chain ...");
@@ -131,9 +153,9 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         chain_table = Some(t);
     }
 
-    let mut goal_lines = goals(&single);
+    let mut goal_lines = goals::single_hop(&single, own_core.as_ref());
     if let Some(t) = &chain_table {
-        goal_lines.extend(chain_goals(t));
+        goal_lines.extend(goals::chain(t));
     }
     let report = report::Report {
         quick: opts.quick,
@@ -213,142 +235,4 @@ fn chain_section(
     drop(tls);
     drop(rathole);
     Ok(table)
-}
-
-/// The reverse-invoke goals of issue 7 that this run can check.
-fn chain_goals(t: &Table) -> Vec<String> {
-    let mut out = Vec::new();
-    for row in ["raw upload", "raw download", "NI download"] {
-        if let (Some(ours), Some(r)) = (t.value(row, "saprouter-rs"), t.value(row, "rathole")) {
-            out.push(format!(
-                "reverse-invoke chain, {row}: {:.2}× rathole (goal ≥ 1.00): {}",
-                ours / r,
-                verdict(ours >= r)
-            ));
-        }
-    }
-    for row in ["raw upload", "raw download", "NI download"] {
-        let tls = t.value(row, "saprouter-rs, TLS link");
-        if let (Some(tls), Some(plain)) = (tls, t.value(row, "saprouter-rs")) {
-            out.push(format!(
-                "reverse-invoke chain with a TLS link, {row}: {:.2}× the plain chain (goal ≥ 0.50): {}",
-                tls / plain,
-                verdict(tls >= 0.5 * plain)
-            ));
-        }
-    }
-    if let Some(rise) = t.value("… rise of the interactive p50", "saprouter-rs") {
-        out.push(format!(
-            "interactive stream beside a bulk stream on one link: p50 rises by {:.2} ms (goal < 2 ms): {}",
-            rise / 1e6,
-            verdict(rise < 2e6)
-        ));
-    }
-    out
-}
-
-/// Why a relay cannot reach the direct rate when client, router and sink share the cores:
-/// the CPU a gigabyte needs on each path, and the best ratio that leaves.
-fn cpu_bound(t: &Table, row: &str) -> String {
-    let ends = format!("… CPU time of client and sink per GB ({row}");
-    let middle = format!("… CPU time of the middle process per GB ({row}");
-    let (Some(e_direct), Some(e_routed), Some(router)) = (
-        t.value(&ends, "direct"),
-        t.value(&ends, "saprouter-rs"),
-        t.value(&middle, "saprouter-rs"),
-    ) else {
-        return String::new();
-    };
-    if e_routed + router <= 0.0 {
-        return String::new();
-    }
-    format!(
-        " (a GB took {e_direct:.2} CPU-s direct and {:.2} CPU-s through the router, {router:.2} \
-         of them the router's: with every core busy the ratio cannot exceed {:.2})",
-        e_routed + router,
-        e_direct / (e_routed + router)
-    )
-}
-
-/// The goals of issue 7 that this run can check.
-fn goals(t: &Table) -> Vec<String> {
-    let mut out = Vec::new();
-    let ours = "saprouter-rs";
-    for row in ["raw upload", "raw download", "NI upload", "NI download"] {
-        let (Some(r), Some(d)) = (t.value(row, ours), t.value(row, "direct")) else {
-            continue;
-        };
-        let h = t.value(row, "haproxy");
-        let ratio = r / d;
-        let vs_h = h.map_or("haproxy not measured".to_string(), |h| {
-            format!("{:.2}× haproxy", r / h)
-        });
-        out.push(format!(
-            "{row}: {ratio:.2}× direct (goal ≥ 0.90), {vs_h} (goal ≥ 1.00): {}{}",
-            verdict(ratio >= 0.9 && h.map_or(true, |h| r >= h)),
-            cpu_bound(t, row)
-        ));
-    }
-    let p50 = "NI round trip, 64 B, p50";
-    if let (Some(r), Some(d), Some(h)) = (
-        t.value(p50, ours),
-        t.value(p50, "direct"),
-        t.value(p50, "haproxy"),
-    ) {
-        out.push(format!(
-            "added p50 latency: {:.1} µs, haproxy adds {:.1} µs: {}",
-            (r - d) / 1e3,
-            (h - d) / 1e3,
-            verdict(r <= h)
-        ));
-    }
-    if let Some(r) = t.value("set-ups per second", ours) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        match t.value("CPU time of the middle process", ours) {
-            Some(ns) if ns > 0.0 => {
-                let capacity = cores * 1e9 / ns;
-                out.push(format!(
-                    "route set-ups (goal ≥ 10 000/s on 2 cores): {r:.0}/s observed with client \
-                     and sink on the same {cores} cores; the router spent {:.1} µs of CPU per \
-                     set-up, i.e. {capacity:.0}/s if it had the {cores} cores to itself: {}",
-                    ns / 1e3,
-                    verdict(capacity >= 10_000.0)
-                ));
-            }
-            _ => out.push(format!(
-                "route set-ups: {r:.0}/s (goal ≥ 10 000/s): {}",
-                verdict(r >= 10_000.0)
-            )),
-        }
-    }
-    if t.rows.iter().any(|r| r.label.starts_with("RSS per idle"))
-        && !t.rows.iter().any(|r| r.label.contains("50000 sessions"))
-    {
-        out.push(format!(
-            "50 000 concurrent sessions: **not measurable here**: the open-file hard limit \
-             allows {} routed sessions per process (two descriptors each); the router raises \
-             its soft limit to the hard limit at start and `-l` shows it",
-            sessions::max_sessions()
-        ));
-    }
-    for row in &t.rows {
-        if row.label.starts_with("RSS per idle") {
-            if let Some(v) = t.value(&row.label, ours) {
-                out.push(format!(
-                    "{}: {v:.1} KiB (goal ≤ 16 KiB): {}",
-                    row.label,
-                    verdict(v <= 16.0)
-                ));
-            }
-        }
-    }
-    out
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**not met**"
-    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::net;
+use super::{net, pin};
 
 /// How long a process may take to start listening.
 const START: Duration = Duration::from_secs(15);
@@ -173,7 +173,7 @@ pub fn start_router_with(
     let errors = dir.join("stderr.log");
     for _ in 0..5 {
         let port = net::free_port()?;
-        let child = Command::new(binary)
+        let child = pin::as_middle(&mut Command::new(binary))
             .current_dir(dir)
             .args(start)
             .args(["-S", &port.to_string(), "-R", "saprouttab"])
@@ -200,7 +200,7 @@ pub fn start_router_with(
 
 /// Starts a program with arguments, output discarded.
 pub fn spawn(program: &Path, args: &[&str], dir: &Path) -> std::io::Result<Proc> {
-    let child = Command::new(program)
+    let child = pin::as_middle(&mut Command::new(program))
         .current_dir(dir)
         .args(args)
         .stdin(Stdio::null())
@@ -225,7 +225,7 @@ pub fn start_socat(target: u16) -> std::io::Result<Option<(Proc, u16)>> {
     };
     for _ in 0..5 {
         let port = net::free_port()?;
-        let child = Command::new(&socat)
+        let child = pin::as_middle(&mut Command::new(&socat))
             .arg(format!(
                 "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay"
             ))
@@ -266,8 +266,9 @@ pub fn start_haproxy(
             .iter()
             .map(|_| net::free_port())
             .collect::<std::io::Result<Vec<u16>>>()?;
+        let threads = pin::middle_threads();
         let mut cfg = format!(
-            "global\n  maxconn {maxconn}\n  nbthread 2\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n  maxconn {maxconn}\n"
+            "global\n  maxconn {maxconn}\n  nbthread {threads}\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n  maxconn {maxconn}\n"
         );
         for (i, (listen, target)) in ports.iter().zip(targets).enumerate() {
             cfg.push_str(&format!(
@@ -280,7 +281,7 @@ pub fn start_haproxy(
         }
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, cfg)?;
-        let child = Command::new(&haproxy)
+        let child = pin::as_middle(&mut Command::new(&haproxy))
             .args(["-db", "-q", "-f"])
             .arg(&path)
             .stdin(Stdio::null())
