@@ -1,6 +1,8 @@
 //! The admin client side of `saprouter -l -L -s -n -c -t -p -d -f -z`: sends one
 //! `ROUTER_ADM` request to a running router and reads its answer.
 
+pub mod info_text;
+
 use std::time::Duration;
 
 use bytes::BytesMut;

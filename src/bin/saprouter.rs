@@ -4,13 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use saprouter::adminclient::{self, InfoReply};
-use saprouter::ni::admin::{client_flags, AdminCommand};
-use saprouter::router::admin::BYTES_PREFIX;
-use saprouter::router::errors::ROUTER_VERSION;
+use saprouter::adminclient;
+use saprouter::ni::admin::AdminCommand;
 use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
 use saprouter::tls::{SncFiles, SncTls, TlsError};
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
@@ -237,7 +235,14 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
         let password = m.get_one::<String>("infopass").map(String::as_str);
         return match adminclient::info(&admin_host, port, password, wait).await {
             Ok(reply) => {
-                print_info(&reply, m.get_flag("info_long"));
+                print!(
+                    "{}",
+                    adminclient::info_text::render(
+                        &reply,
+                        m.get_flag("info_long"),
+                        &saprouter::router::errors::ctime_now()
+                    )
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => fail(err),
@@ -548,80 +553,5 @@ async fn signals(shared: std::sync::Arc<saprouter::router::Shared>) {
                 Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),
             },
         }
-    }
-}
-
-fn ctime(secs: u64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(secs);
-    chrono::DateTime::<chrono::Local>::from(t)
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
-}
-
-fn print_info(reply: &InfoReply, long: bool) {
-    let now = saprouter::router::errors::ctime_now();
-    println!("{now}");
-    println!("SAP Network Interface Router, Version {ROUTER_VERSION}");
-    println!("peer SAProuter with NI version {} ...", reply.ni_version);
-    println!("send info-request to running SAProuter ...");
-    println!();
-    println!(
-        "SAP Network Interface Router running on port {} (PID = {})",
-        reply.server.port, reply.server.pid
-    );
-    println!("Started on: {}", ctime(reply.server.started_on));
-    if reply.server.parent_pid != 0 {
-        println!(
-            "(Parent process: PID = {}, port = {})",
-            reply.server.parent_pid, reply.server.parent_port
-        );
-    }
-    println!();
-    if long {
-        println!("ID  CLIENT                      | PARTNER                     service    connected on               bytes > partner / < client");
-        println!("--------------------------------+-------------------------------------------------------");
-    } else {
-        println!("ID  CLIENT                      | PARTNER                     service");
-        println!("--------------------------------+------------------------------------");
-    }
-    let bytes = |id: u32| -> String {
-        let prefix = format!("{BYTES_PREFIX}{id}: ");
-        reply
-            .lines
-            .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map(|counts| {
-                counts
-                    .replace(" to partner,", " >")
-                    .replace(" to client", " <")
-            })
-            .unwrap_or_default()
-    };
-    for c in &reply.clients {
-        let traced = if c.flags & client_flags::TRACED != 0 {
-            "*"
-        } else {
-            " "
-        };
-        let (partner, service) = if c.flags & client_flags::ROUTED != 0 {
-            (c.partner.as_str(), c.service.as_str())
-        } else {
-            ("(no partner)", "")
-        };
-        let id = format!("{}{traced}", c.id);
-        if long {
-            println!(
-                "{id:<4}{:<28}| {partner:<28}{service:<11}{}  {}",
-                c.address,
-                ctime(c.connected_on),
-                bytes(c.id)
-            );
-        } else {
-            println!("{id:<4}{:<28}| {partner:<28}{service}", c.address);
-        }
-    }
-    println!();
-    for line in reply.lines.iter().filter(|l| !l.starts_with(BYTES_PREFIX)) {
-        println!("{line}");
     }
 }

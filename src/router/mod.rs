@@ -11,6 +11,7 @@ pub mod fdlimit;
 mod inbound;
 pub mod limits;
 pub mod logfile;
+mod nexthop;
 mod pipes;
 pub mod ratelog;
 pub mod relay;

@@ -4,31 +4,27 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use super::conn::{BoxConn, Conn};
+use super::conn::Conn;
 use super::splice::{self, Side};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
 use super::errors::RouteFailure;
+use super::nexthop::{connect, hand_on, open_registered, resolve_host, Refusal};
 use super::relay::Relay;
 use super::selfaddr;
-use super::session::{fmt_secs, send_failure, send_frame};
+use super::session::{send_failure, send_frame};
 use super::state::Shared;
 use crate::ni::frame::{self, NI_PONG};
 use crate::ni::route::{talk_mode, RouteError, RouteHop, RouteRequest};
-use crate::ni::rterr::{rc, RTERR_EYECATCHER};
+use crate::ni::rterr::rc;
 use crate::routtab::{Decision, DenyReason, RouteQuery};
 
 const MODULE: &str = "router/routing.rs";
-
-/// Largest answer accepted from a downstream router before its route stands.
-const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
 
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
 pub async fn run<C: Conn>(
@@ -193,20 +189,6 @@ struct Established {
     route: RouteRequest,
     partner: Partner,
     _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// Why a route does not stand.
-enum Refusal {
-    /// Answer the client with this failure.
-    Failure(RouteFailure),
-    /// Pass a downstream router's NI_RTERR payload to the client.
-    Forward(Bytes),
-}
-
-impl From<RouteFailure> for Refusal {
-    fn from(failure: RouteFailure) -> Self {
-        Refusal::Failure(failure)
-    }
 }
 
 async fn establish(
@@ -401,228 +383,4 @@ fn denied(
         MODULE,
         line!(),
     )
-}
-
-/// Resolves a route's host name or literal to one address (IPv4 preferred).
-async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFailure> {
-    let unknown = |detail: String| {
-        RouteFailure::new(
-            rc::NIEROUT_HOST_UNKNOWN,
-            format!("hostname '{host}' unknown"),
-            detail,
-            MODULE,
-            line!(),
-        )
-        .with_syscall_text("getaddrinfo")
-    };
-    let name = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if name.is_empty() {
-        return Err(unknown("NiHL6GetNodeAddr: hostname empty".into()));
-    }
-    if name.len() > 253
-        || name.split('.').any(|label| label.len() > 63)
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_:%".contains(&b))
-    {
-        return Err(unknown(format!(
-            "NiHL6GetNodeAddr: hostname '{host}' invalid"
-        )));
-    }
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    let lookup = tokio::net::lookup_host((name, 0));
-    let addrs: Vec<IpAddr> = match timeout_at(deadline, lookup).await {
-        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
-        Ok(Err(err)) => {
-            return Err(unknown(format!(
-                "NiHL6GetNodeAddr: hostname '{host}' unknown ({err})"
-            )))
-        }
-        Err(_) => {
-            return Err(unknown(format!(
-                "NiHL6GetNodeAddr: lookup of '{host}' timed out"
-            )))
-        }
-    };
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| {
-            unknown(format!(
-                "NiHL6GetNodeAddr: hostname '{host}' has no address"
-            ))
-        })
-}
-
-/// Connects to the next hop within the deadline. Waiting for one of the
-/// `--max-connecting` places counts against the same deadline, so black-hole destinations
-/// cannot hold more than that many connects at once (security.md H55).
-async fn connect(
-    shared: &Shared,
-    target: SocketAddr,
-    next: &RouteHop,
-    deadline: Instant,
-    timeout: std::time::Duration,
-) -> Result<TcpStream, RouteFailure> {
-    let connecting = Arc::clone(&shared.connecting);
-    let attempt = async move {
-        let _place = connecting.acquire_owned().await;
-        TcpStream::connect(target).await
-    };
-    match timeout_at(deadline, attempt).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
-        Ok(Err(err)) => Err(RouteFailure::new(
-            rc::NIEROUT_CONN_REFUSED,
-            format!("partner '{}:{}' not reached", next.host, next.service),
-            format!("NiPConnect2: {target}"),
-            MODULE,
-            line!(),
-        )
-        .with_os_error("connect", &err)),
-        Err(_) => Err(RouteFailure::new(
-            rc::NIETIMEOUT,
-            format!("connection to {}:{} timed out", next.host, next.service),
-            format!(
-                "RTPENDLIST::timeoutPend: could not establish connection within {}s (ROUTED)",
-                fmt_secs(timeout.as_secs_f64())
-            ),
-            MODULE,
-            line!(),
-        )),
-    }
-}
-
-/// Sends the advanced route to the next router and waits for its answer. Returns bytes that
-/// arrived behind its `NI_PONG`.
-async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
-    server: &mut S,
-    onward: &RouteRequest,
-    next: &RouteHop,
-    deadline: Instant,
-    timeout: std::time::Duration,
-) -> Result<Bytes, Refusal> {
-    use tokio::io::AsyncReadExt;
-    let timed_out = || {
-        RouteFailure::new(
-            rc::NIETIMEOUT,
-            format!("connection to {}:{} timed out", next.host, next.service),
-            format!(
-                "RTPENDLIST::timeoutPend: no answer from the next router within {}s (ROUTED)",
-                fmt_secs(timeout.as_secs_f64())
-            ),
-            MODULE,
-            line!(),
-        )
-    };
-    let broken = |detail: String| {
-        RouteFailure::new(
-            rc::NIEROUT_CONN_BROKEN,
-            "connection terminated",
-            detail,
-            MODULE,
-            line!(),
-        )
-    };
-    let request = frame::frame(&onward.encode());
-    match timeout_at(deadline, server.write_all(&request)).await {
-        Err(_) => return Err(timed_out().into()),
-        Ok(Err(err)) => {
-            return Err(broken(format!("NiIWrite: route to next router not sent ({err})")).into())
-        }
-        Ok(Ok(())) => {}
-    }
-    let mut buf = BytesMut::with_capacity(256);
-    loop {
-        match frame::split_frame(&mut buf, MAX_DOWNSTREAM_ANSWER) {
-            Ok(Some(answer)) if answer.as_ref() == NI_PONG => return Ok(buf.split().freeze()),
-            Ok(Some(answer)) if answer.starts_with(RTERR_EYECATCHER) => {
-                return Err(Refusal::Forward(answer))
-            }
-            Ok(Some(_)) | Err(_) => {
-                return Err(RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "internal error",
-                    format!(
-                        "NiRRouteRepl: invalid answer from the next router {}:{}",
-                        next.host, next.service
-                    ),
-                    MODULE,
-                    line!(),
-                )
-                .into())
-            }
-            Ok(None) => {}
-        }
-        buf.reserve(1024);
-        match timeout_at(deadline, server.read_buf(&mut buf)).await {
-            Err(_) => return Err(timed_out().into()),
-            Ok(Ok(0)) => {
-                return Err(broken("NiIRead: next router closed the connection".into()).into())
-            }
-            Ok(Err(err)) => {
-                // A TLS next hop that refuses this router's certificate says so here.
-                let refused = super::snc::refused_by_peer(&err, next);
-                return Err(refused
-                    .unwrap_or_else(|| broken(format!("NiIRead: {err}")))
-                    .into());
-            }
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-impl RouteFailure {
-    /// Names the system call that failed, without an errno (name lookups).
-    fn with_syscall_text(mut self, call: &'static str) -> Self {
-        self.system_call = Some((call, 0, String::new()));
-        self
-    }
-}
-
-/// Opens a stream over a reverse-invoke link. The LAN router behind it is a router, so the
-/// route must go on behind it.
-async fn open_registered(
-    hops: &dyn super::conn::RegisteredHops,
-    route: &RouteRequest,
-    next: &RouteHop,
-    ip: IpAddr,
-    port: u16,
-    deadline: Instant,
-) -> Result<BoxConn, RouteFailure> {
-    if route.advanced().is_none() {
-        return Err(RouteFailure::new(
-            rc::NIEROUT_INTERN,
-            "internal error",
-            format!("NiRRouteRepl: {}:{} is a registered SAProuter; the route must name a target behind it", next.host, next.service),
-            MODULE,
-            line!(),
-        ));
-    }
-    match timeout_at(deadline, hops.open(ip, port)).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(err)) => Err(RouteFailure::new(
-            rc::NIEROUT_CONN_REFUSED,
-            format!("partner '{}:{}' not reached", next.host, next.service),
-            format!("NiRIOpen: no usable reverse-invoke link to {ip}:{port} ({err})"),
-            MODULE,
-            line!(),
-        )),
-        Err(_) => Err(RouteFailure::new(
-            rc::NIETIMEOUT,
-            format!("connection to {}:{} timed out", next.host, next.service),
-            format!("NiRIOpen: no reverse-invoke stream to {ip}:{port} in time"),
-            MODULE,
-            line!(),
-        )),
-    }
 }
