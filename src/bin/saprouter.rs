@@ -168,6 +168,7 @@ fn main() -> ExitCode {
             return usage(first);
         }
     };
+    saprouter::router::alloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,6 +2,7 @@
 //! connection, and ends as the lifecycle says (stop, soft shutdown).
 
 pub mod admin;
+pub mod alloc;
 pub mod clients;
 pub mod config;
 pub mod conn;
