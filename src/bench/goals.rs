@@ -186,5 +186,28 @@ fn throughput(t: &Table, own: Option<&Table>, row: &str) -> Option<String> {
         " (goal ≥ 1.00): {}",
         verdict(best >= 0.9 && haproxy.iter().all(|h| *h >= 1.0))
     );
+    if let Some(capacity) = relay_capacity(t, row) {
+        let _ = write!(line, "; {capacity}");
+    }
     Some(line)
+}
+
+/// What the router's own CPU per GB would carry on a core with nothing else on it, against
+/// the direct rate of the run: the figure that says whether the relay or the sharing of
+/// cores holds a row below the direct rate.
+fn relay_capacity(t: &Table, row: &str) -> Option<String> {
+    let cpu = t.value(
+        &format!("… CPU time of the middle process per GB ({row}"),
+        "saprouter-rs",
+    )?;
+    let direct = t.value(row, "direct")?;
+    (cpu > 0.0 && direct > 0.0).then(|| {
+        let per_core = 1e9 / cpu;
+        format!(
+            "the router's own {cpu:.2} CPU-s per GB would carry {:.1} GB/s on a core of its \
+             own, {:.2}× this run's direct rate",
+            per_core / 1e9,
+            per_core / direct
+        )
+    })
 }
