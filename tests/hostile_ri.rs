@@ -102,3 +102,51 @@ fn registration_port_survives_storms_and_keeps_serving() {
         "{after} descriptors, {baseline} before"
     );
 }
+
+/// H57 with `--penalty`: an address whose registrations keep being refused is closed at
+/// accept on the registration port; a real LAN router from another address registers.
+#[test]
+fn refused_registrations_earn_a_penalty() {
+    let reg = free_port();
+    let pseudo = free_port();
+    let echo = ni_echo();
+    let (_dmz_cf, dmz_path) = cf(&format!(
+        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
+    ));
+    let dmz = TestRouter::start(
+        &format!("P * {L} {pseudo}\nP * * *\n"),
+        &["-i", &dmz_path, "--penalty", "2/60"],
+    );
+    wait_listening(reg);
+    for attempt in 0..2 {
+        let mut s = connect_from([127, 0, 0, 4], reg);
+        s.write_all(&frame(b"RI_REGISTER\0\x01garbage")).unwrap();
+        assert_eq!(rterr(&read_frame(&mut s)).rc, -93, "attempt {attempt}");
+    }
+    // Closed without a reply now.
+    let mut s = connect_from([127, 0, 0, 4], reg);
+    let _ = s.write_all(&frame(b"RI_REGISTER\0\x01garbage"));
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(s.read(&mut byte), Ok(0) | Err(_)),
+        "a penalised address got an answer"
+    );
+    let (_lan_cf, lan_path) = cf(&format!(
+        "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"
+    ));
+    let _lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", &lan_path]);
+    let me = dmz.port.to_string();
+    let start = Instant::now();
+    loop {
+        let hops = [
+            (L, &me[..], ""),
+            (L, &pseudo.to_string()[..], ""),
+            (L, &echo.to_string()[..], ""),
+        ];
+        if ask_route(&dmz, &hops, 0).1 == PONG {
+            break;
+        }
+        assert!(start.elapsed() < STEP, "the LAN router never registered");
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -346,3 +346,22 @@ fn a_taken_metrics_port_stops_the_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--metrics"), "{err}");
 }
+
+#[test]
+fn connections_closed_under_penalty_are_counted() {
+    let (r, m) = start("D * * *\n", &["--penalty", "1/60"]);
+    let me = r.port.to_string();
+    let hops = [(L, me.as_str(), ""), ("127.0.0.9", "3200", "")];
+    assert_eq!(rterr(&ask_route(&r, &hops, 0).1).rc, -94);
+    assert_eq!(
+        value(&scrape(m), "saprouter_penalty_refused_connections_total"),
+        0.0
+    );
+    // Penalised now: two connections closed at accept.
+    for _ in 0..2 {
+        let mut s = r.connect();
+        let mut byte = [0u8; 1];
+        assert!(matches!(s.read(&mut byte), Ok(0) | Err(_)));
+    }
+    wait_value(m, "saprouter_penalty_refused_connections_total", 2.0);
+}

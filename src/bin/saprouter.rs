@@ -52,6 +52,10 @@ limits (this router's own; each is shown by -l):
   --max-pending n             connections without a route, in all (default -C / 2)
   --max-pending-per-source n  connections without a route from one address (default 32)
   --max-connecting n          outbound connects in progress (default 128)
+  --penalty FAILURES/SECONDS  close an address's connections at accept for SECONDS (doubling
+                              on repeat, up to 16x) after FAILURES refusals within SECONDS
+                              (denied or invalid routes, wrong info passwords, failed TLS
+                              handshakes, refused registrations); off by default
 ";
 
 fn command() -> Command {
@@ -123,6 +127,7 @@ fn command() -> Command {
             Arg::new("max_connecting")
                 .long("max-connecting")
                 .num_args(1),
+            Arg::new("penalty").long("penalty").num_args(1),
         ])
 }
 
@@ -415,6 +420,11 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
     }
     if let Some(n) = number(m, "max_connecting", "--max-connecting")? {
         c.max_connecting = at_least_one(n, "--max-connecting")?;
+    }
+    if let Some(text) = m.get_one::<String>("penalty") {
+        let policy = saprouter::router::penalty::PenaltyPolicy::parse(text)
+            .map_err(|why| format!("--penalty {why}"))?;
+        c.penalty = Some(policy);
     }
     Ok(c)
 }

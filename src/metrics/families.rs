@@ -117,6 +117,8 @@ pub struct Metrics {
     pub ri_link_streams: Family<LinkLabels, Gauge>,
     /// Reverse invoke: links re-established after a loss.
     pub ri_link_reconnects: Counter,
+    /// Connections closed at accept because their address serves a penalty.
+    pub penalty_refused: Counter,
     /// Reverse invoke: heartbeat round trips.
     pub ri_heartbeat_rtt: Histogram,
     registry: Registry,
@@ -153,6 +155,7 @@ impl Metrics {
             ri_links_up: Gauge::default(),
             ri_link_streams: Family::default(),
             ri_link_reconnects: Counter::default(),
+            penalty_refused: Counter::default(),
             ri_heartbeat_rtt: Histogram::new(RTT_BUCKETS),
             registry: Registry::with_prefix("saprouter"),
         };
@@ -269,6 +272,11 @@ impl Metrics {
             "ri_link_streams",
             "Reverse invoke: open streams per link",
             m.ri_link_streams.clone(),
+        );
+        r.register(
+            "penalty_refused_connections",
+            "Connections closed at accept because their address serves a penalty (--penalty)",
+            m.penalty_refused.clone(),
         );
         r.register(
             "ri_link_reconnects",

@@ -127,6 +127,13 @@ pub fn downstream_refused(answer: &[u8]) {
     decide(Verdict::Failed(code));
 }
 
+/// A connection was closed at accept: its address serves a penalty.
+pub fn penalty_refused() {
+    if let Some(m) = get() {
+        m.penalty_refused.inc();
+    }
+}
+
 /// An admin request arrived (`None`: it did not decode).
 pub fn admin_request(command: Option<&AdminCommand>) {
     decide(Verdict::Admin);

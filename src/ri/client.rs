@@ -156,6 +156,11 @@ async fn accept_loop(
             _ = async { let _ = lifecycle.wait_for(|l| *l != Lifecycle::Running).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    if shared.penalties.is_blocked(peer.ip()) {
+                        crate::gated!(shared.refusal_log, info, %peer, "reverse-invoke: address under penalty; connection closed");
+                        crate::metrics::penalty_refused();
+                        continue;
+                    }
                     let Ok(permit) = pending.try_enter(peer.ip()) else {
                         crate::gated!(shared.refusal_log, warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
                         continue;
@@ -223,7 +228,10 @@ async fn handshake(
             refuse(shared, &mut plain, peer, refusal, deadline).await;
             return None;
         }
-        Err(super::snc::NoLink::Closed) => return None,
+        Err(super::snc::NoLink::Closed) => {
+            shared.penalise(peer.ip(), "registration TLS handshake failed");
+            return None;
+        }
     };
     let payload = match read_frame(&mut socket, deadline).await {
         Ok(p) => p,
@@ -363,6 +371,7 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     deadline: Instant,
 ) {
     crate::gated!(shared.refusal_log, warn, %peer, rc = refusal.rc, reason = ?refusal.reason, "reverse-invoke registration refused");
+    shared.penalise(peer.ip(), "registration refused");
     if let Some(log) = &shared.connlog {
         log.write(
             Event::PermDenied,

@@ -37,6 +37,7 @@ pub async fn run<C: Conn>(
         Ok(request) => request,
         Err(err) => {
             crate::gated!(shared.refusal_log, info, %peer, %err, "malformed admin request");
+            shared.penalise(peer.ip(), "malformed admin request");
             crate::metrics::admin_request(None);
             let failure = RouteFailure::new(
                 rc::NIEROUT_INTERN,
@@ -56,12 +57,16 @@ pub async fn run<C: Conn>(
     if let AdminCommand::Info { password } = &request.command {
         match info_allowed(shared, own, peer, local, password.as_deref()) {
             Ok(()) => send_info(shared, stream).await,
-            Err(failure) => send_failure(shared, stream, &failure).await,
+            Err(failure) => {
+                shared.penalise(peer.ip(), "info request refused");
+                send_failure(shared, stream, &failure).await;
+            }
         }
         return;
     }
     if !local {
         crate::gated!(shared.refusal_log, warn, %peer, command = ?request.command, "admin request from a remote host refused");
+        shared.penalise(peer.ip(), "remote admin request");
         let failure = RouteFailure::new(
             rc::NIEROUT_PERM_DENIED,
             "access denied (administration from a remote host)",

@@ -40,6 +40,8 @@ pub struct RouterConfig {
     pub max_pending_per_source: usize,
     /// `--max-connecting`: outbound connects in progress at once.
     pub max_connecting: usize,
+    /// `--penalty FAILURES/SECONDS`: per-source penalties; `None` = off.
+    pub penalty: Option<super::penalty::PenaltyPolicy>,
     /// `-B`: queued packets per client (each one relay read of up to [`RELAY_PACKET`]).
     pub max_queued_packets: usize,
     /// `-Q`: total bytes of all clients' relay queues.
@@ -88,6 +90,7 @@ impl Default for RouterConfig {
             max_pending: None,
             max_pending_per_source: 32,
             max_connecting: 128,
+            penalty: None,
             max_queued_packets: 1,
             max_queue_bytes: 20_000_000,
         }

@@ -96,6 +96,7 @@ async fn tls_session(
         }
         Err(why) => {
             crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
+            shared.penalise(peer.ip(), "TLS handshake failed");
             drop(permit);
         }
     }

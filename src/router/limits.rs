@@ -133,6 +133,16 @@ pub fn info_lines(shared: &super::state::Shared) -> Vec<String> {
             "Outbound connects   : {} at once (--max-connecting)",
             c.max_connecting
         ),
+        match shared.penalties.policy() {
+            Some(p) => format!(
+                "Penalties           : {} refusals in {} s close an address for {} s, doubling up to 16x (--penalty); {} addresses tracked",
+                p.failures,
+                p.window.as_secs(),
+                p.window.as_secs(),
+                shared.penalties.tracked()
+            ),
+            None => "Penalties           : off (--penalty)".to_string(),
+        },
         format!(
             "Relay queues        : {} bytes per client (-B {}, -Q {})",
             c.relay_buffer(),

@@ -13,6 +13,7 @@ mod inbound;
 pub mod limits;
 pub mod logfile;
 mod nexthop;
+pub mod penalty;
 mod pipes;
 pub mod ratelog;
 pub mod relay;
@@ -195,6 +196,12 @@ fn accept(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
+    if shared.penalties.is_blocked(peer.ip()) {
+        // Closed without a reply: a penalised scanner learns nothing and costs no write.
+        crate::gated!(shared.refusal_log, info, %peer, "address under penalty; connection closed");
+        crate::metrics::penalty_refused();
+        return;
+    }
     let slot = Arc::clone(&shared.slots)
         .try_acquire_owned()
         // A full table keeps a few places for local peers, so the operator's admin client

@@ -166,6 +166,9 @@ async fn route_and_relay<C: Conn>(
         }
         Err(Refusal::Failure(failure)) => {
             crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
+            if caused_by_client(failure.rc) {
+                shared.penalise(peer.ip(), "route refused");
+            }
             if answer {
                 send_failure(shared, &mut client, &failure).await;
             }
@@ -179,6 +182,20 @@ async fn route_and_relay<C: Conn>(
             }
         }
     }
+}
+
+/// Refusals that the route itself earns (what the table denies, a talk mode it does not
+/// allow, a host or service that does not exist): they count towards a per-source penalty,
+/// as invalid routes do (counted where they are decoded). A partner that cannot be reached
+/// or a full table is not the client's doing.
+fn caused_by_client(code: i32) -> bool {
+    matches!(
+        code,
+        rc::NIEROUT_PERM_DENIED
+            | rc::NIEROUT_MODE_DENIED
+            | rc::NIEROUT_HOST_UNKNOWN
+            | rc::NIEROUT_SERV_UNKNOWN
+    )
 }
 
 /// A route that stands: the connection to the next hop and what arrived on it already.
@@ -198,7 +215,10 @@ async fn establish(
     payload: &[u8],
     snc_name: Option<&str>,
 ) -> Result<Established, Refusal> {
-    let route = RouteRequest::decode(payload).map_err(invalid_route)?;
+    let route = RouteRequest::decode(payload).map_err(|err| {
+        shared.penalise(peer.ip(), "invalid route");
+        invalid_route(err)
+    })?;
     let next = route.next_hop().clone();
     let timeout = shared.config.timeout;
 

@@ -181,6 +181,7 @@ pub async fn run_with<C: Conn>(
             FirstRead::Frame(payload) => payload,
             FirstRead::TooBig(too_big) => {
                 crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
+                shared.penalise(peer.ip(), "first message too big");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
                     "Network packet too big",
@@ -193,6 +194,7 @@ pub async fn run_with<C: Conn>(
             }
             FirstRead::Timeout => {
                 crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
+                shared.penalise(peer.ip(), "no route in time");
                 let secs = shared.config.timeout.as_secs_f64();
                 let failure = RouteFailure::new(
                     rc::NIETIMEOUT,
@@ -223,6 +225,7 @@ pub async fn run_with<C: Conn>(
         } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
             controls += 1;
             if controls > MAX_CONTROL_MESSAGES {
+                shared.penalise(peer.ip(), "too many control messages");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
                     "internal error",
@@ -245,6 +248,7 @@ pub async fn run_with<C: Conn>(
             if let Some(log) = &shared.connlog {
                 log.write(Event::InvalData, &handles, "route expected");
             }
+            shared.penalise(peer.ip(), "not a route message");
             let failure = RouteFailure::new(
                 rc::NIEROUT_INTERN,
                 "internal error",

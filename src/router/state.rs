@@ -62,6 +62,8 @@ pub struct Shared {
     pub refusals: Arc<Semaphore>,
     /// Rate limit of log lines a peer can cause (refusals, bad messages, timeouts).
     pub refusal_log: LogGate,
+    /// Per-source penalties (`--penalty`; off by default).
+    pub penalties: super::penalty::Penalties,
     /// `-G` log, when configured.
     pub connlog: Option<ConnLog>,
     /// Process start time.
@@ -83,6 +85,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Counts a refusal that `ip` caused (see [`super::penalty`]); logs when it starts a
+    /// penalty.
+    pub fn penalise(&self, ip: std::net::IpAddr, reason: &'static str) {
+        if let super::penalty::Recorded::Blocked(length) = self.penalties.record(ip) {
+            crate::gated!(self.refusal_log, warn, %ip, reason, seconds = length.as_secs(), "address penalised: its connections are closed at accept");
+        }
+    }
+
     /// Assembles the shared state around a loaded table.
     pub fn new(
         config: RouterConfig,
@@ -105,6 +115,7 @@ impl Shared {
             )),
             refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
             refusal_log: LogGate::default(),
+            penalties: super::penalty::Penalties::new(config.penalty),
             connlog,
             started_on: SystemTime::now(),
             working_dir: std::env::current_dir().unwrap_or_default(),
