@@ -211,3 +211,80 @@ fn relay_capacity(t: &Table, row: &str) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::table::{Cell, Kind};
+
+    fn table(direct: f64, ours: f64, haproxy: f64) -> Table {
+        let mut t = Table::new(&["direct", "saprouter-rs", "haproxy"]);
+        let cells = |v: [f64; 3]| v.into_iter().map(Cell::Value).collect();
+        t.push(
+            "raw upload, 1 stream",
+            Kind::Throughput,
+            cells([direct, ours, haproxy]),
+        );
+        t.push(
+            "… CPU time of the middle process per GB (raw upload, 1 stream)",
+            Kind::CpuPerGb,
+            vec![Cell::Note("—".into()), Cell::Value(0.2), Cell::Value(0.5)],
+        );
+        t.push(
+            "… CPU time of client and sink per GB (raw upload, 1 stream)",
+            Kind::CpuPerGb,
+            cells([0.3, 0.4, 0.4]),
+        );
+        t
+    }
+
+    #[test]
+    fn throughput_goal_needs_ninety_percent_somewhere_and_haproxy_everywhere() {
+        let shared = table(5e9, 3e9, 2e9);
+        let line = throughput(&shared, None, "raw upload").unwrap();
+        assert!(line.contains("shared cores 0.60× direct"), "{line}");
+        assert!(line.contains("cannot exceed 0.50"), "{line}");
+        assert!(line.contains("**not met**"), "{line}");
+        assert!(
+            line.contains("would carry 5.0 GB/s on a core of its own, 1.00×"),
+            "{line}"
+        );
+
+        let own = table(4e9, 3.8e9, 2e9);
+        let line = throughput(&shared, Some(&own), "raw upload").unwrap();
+        assert!(line.contains("a core of its own 0.95× direct"), "{line}");
+        assert!(line.ends_with(" haproxy (goal ≥ 1.00): met; the router's own 0.20 CPU-s per GB would carry 5.0 GB/s on a core of its own, 1.00× this run's direct rate"), "{line}");
+
+        let beaten = table(4e9, 3.8e9, 3.9e9);
+        let line = throughput(&shared, Some(&beaten), "raw upload").unwrap();
+        assert!(line.contains("**not met**"), "below haproxy: {line}");
+    }
+
+    #[test]
+    fn chain_goals_compare_with_rathole_and_the_plain_chain() {
+        let mut t = Table::new(&[
+            "direct",
+            "saprouter-rs",
+            "saprouter-rs, TLS link",
+            "rathole",
+        ]);
+        t.push(
+            "raw upload, 1 stream",
+            Kind::Throughput,
+            [5e9, 1e9, 0.4e9, 0.9e9]
+                .into_iter()
+                .map(Cell::Value)
+                .collect(),
+        );
+        let lines = chain(&t);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].ends_with("1.11× rathole (goal ≥ 1.00): met"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].ends_with("0.40× the plain chain (goal ≥ 0.50): **not met**"),
+            "{lines:?}"
+        );
+    }
+}

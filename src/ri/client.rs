@@ -156,9 +156,7 @@ async fn accept_loop(
             _ = async { let _ = lifecycle.wait_for(|l| *l != Lifecycle::Running).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    if shared.penalties.is_blocked(peer.ip()) {
-                        crate::gated!(shared.refusal_log, info, %peer, "reverse-invoke: address under penalty; connection closed");
-                        crate::metrics::penalty_refused();
+                    if shared.turned_away(peer) {
                         continue;
                     }
                     let Ok(permit) = pending.try_enter(peer.ip()) else {

@@ -196,10 +196,8 @@ fn accept(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
-    if shared.penalties.is_blocked(peer.ip()) {
+    if shared.turned_away(peer) {
         // Closed without a reply: a penalised scanner learns nothing and costs no write.
-        crate::gated!(shared.refusal_log, info, %peer, "address under penalty; connection closed");
-        crate::metrics::penalty_refused();
         return;
     }
     let slot = Arc::clone(&shared.slots)

@@ -85,6 +85,17 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// True when `peer` serves a penalty: the caller closes the connection at accept
+    /// (logged, rate-limited, and counted).
+    pub fn turned_away(&self, peer: std::net::SocketAddr) -> bool {
+        if !self.penalties.is_blocked(peer.ip()) {
+            return false;
+        }
+        crate::gated!(self.refusal_log, info, %peer, "address under penalty; connection closed");
+        crate::metrics::penalty_refused();
+        true
+    }
+
     /// Counts a refusal that `ip` caused (see [`super::penalty`]); logs when it starts a
     /// penalty.
     pub fn penalise(&self, ip: std::net::IpAddr, reason: &'static str) {
