@@ -23,19 +23,54 @@ fn cf(text: &str) -> (tempfile::TempDir, String) {
     (dir, path)
 }
 
+/// A DMZ router with its registration port `reg` and a table permitting routes to the
+/// pseudo port a LAN router registers; waits until the registration port listens.
+fn dmz_router(reg: u16, pseudo: u16, extra: &[&str]) -> (TestRouter, tempfile::TempDir) {
+    let (dir, path) = cf(&format!(
+        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
+    ));
+    let mut args = vec!["-i", path.as_str()];
+    args.extend_from_slice(extra);
+    let dmz = TestRouter::start(&format!("P * {L} {pseudo}\nP * * *\n"), &args);
+    wait_listening(reg);
+    (dmz, dir)
+}
+
+/// Starts a LAN router registering `pseudo` with the DMZ router, and waits until a route
+/// through the link reaches the echo server; returns the route's stream.
+fn lan_router_routes(
+    dmz: &TestRouter,
+    reg: u16,
+    pseudo: u16,
+    echo: u16,
+) -> (TestRouter, tempfile::TempDir, std::net::TcpStream) {
+    let (dir, path) = cf(&format!(
+        "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"
+    ));
+    let lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", &path]);
+    let me = dmz.port.to_string();
+    let start = Instant::now();
+    loop {
+        let hops = [
+            (L, &me[..], ""),
+            (L, &pseudo.to_string()[..], ""),
+            (L, &echo.to_string()[..], ""),
+        ];
+        let (s, reply) = ask_route(dmz, &hops, 0);
+        if reply == PONG {
+            return (lan, dir, s);
+        }
+        assert!(start.elapsed() < STEP, "the LAN router never registered");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn registration_port_survives_storms_and_keeps_serving() {
     let reg = free_port();
     let pseudo = free_port();
     let echo = ni_echo();
-    let (_dmz_cf, dmz_path) = cf(&format!(
-        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
-    ));
-    let dmz = TestRouter::start(
-        &format!("P * {L} {pseudo}\nP * * *\n"),
-        &["-i", &dmz_path, "-W", "2000"],
-    );
-    wait_listening(reg);
+    let (dmz, _dmz_cf) = dmz_router(reg, pseudo, &["-W", "2000"]);
     let pid = dmz.child.id();
     let me = dmz.port.to_string();
     let baseline = settles(0, Duration::from_millis(500), || fd_count(pid) as u64);
@@ -58,26 +93,9 @@ fn registration_port_survives_storms_and_keeps_serving() {
         }
     }
     // A real LAN router still registers, and routes pass through its link.
-    let (_lan_cf, lan_path) = cf(&format!(
-        "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"
-    ));
-    let _lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", &lan_path]);
-    let start = Instant::now();
-    loop {
-        let hops = [
-            (L, &me[..], ""),
-            (L, &pseudo.to_string()[..], ""),
-            (L, &echo.to_string()[..], ""),
-        ];
-        let (mut s, reply) = ask_route(&dmz, &hops, 0);
-        if reply == PONG {
-            s.write_all(&frame(b"through the link")).unwrap();
-            assert_eq!(read_frame(&mut s), b"through the link");
-            break;
-        }
-        assert!(start.elapsed() < STEP, "the LAN router never registered");
-        thread::sleep(Duration::from_millis(100));
-    }
+    let (_lan, _lan_cf, mut s) = lan_router_routes(&dmz, reg, pseudo, echo);
+    s.write_all(&frame(b"through the link")).unwrap();
+    assert_eq!(read_frame(&mut s), b"through the link");
     // The slowloris connections are closed by the handshake deadline.
     for mut s in held {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -110,14 +128,7 @@ fn refused_registrations_earn_a_penalty() {
     let reg = free_port();
     let pseudo = free_port();
     let echo = ni_echo();
-    let (_dmz_cf, dmz_path) = cf(&format!(
-        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
-    ));
-    let dmz = TestRouter::start(
-        &format!("P * {L} {pseudo}\nP * * *\n"),
-        &["-i", &dmz_path, "--penalty", "2/60"],
-    );
-    wait_listening(reg);
+    let (dmz, _dmz_cf) = dmz_router(reg, pseudo, &["--penalty", "2/60"]);
     for attempt in 0..2 {
         let mut s = connect_from([127, 0, 0, 4], reg);
         s.write_all(&frame(b"RI_REGISTER\0\x01garbage")).unwrap();
@@ -131,22 +142,8 @@ fn refused_registrations_earn_a_penalty() {
         matches!(s.read(&mut byte), Ok(0) | Err(_)),
         "a penalised address got an answer"
     );
-    let (_lan_cf, lan_path) = cf(&format!(
-        "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n"
-    ));
-    let _lan = TestRouter::start(&format!("P {L} * *\n"), &["-i", &lan_path]);
-    let me = dmz.port.to_string();
-    let start = Instant::now();
-    loop {
-        let hops = [
-            (L, &me[..], ""),
-            (L, &pseudo.to_string()[..], ""),
-            (L, &echo.to_string()[..], ""),
-        ];
-        if ask_route(&dmz, &hops, 0).1 == PONG {
-            break;
-        }
-        assert!(start.elapsed() < STEP, "the LAN router never registered");
-        thread::sleep(Duration::from_millis(100));
-    }
+    // A LAN router from another address registers and routes pass.
+    let (_lan, _lan_cf, mut s) = lan_router_routes(&dmz, reg, pseudo, echo);
+    s.write_all(&frame(b"after the penalty")).unwrap();
+    assert_eq!(read_frame(&mut s), b"after the penalty");
 }
