@@ -7,14 +7,21 @@
 /// Free memory a `malloc` arena keeps rather than returning it to the kernel.
 pub const TRIM_THRESHOLD: usize = 4 << 20;
 
+/// Allocations from this size up get pages of their own (`mmap`). Setting the trim
+/// threshold fixes glibc's otherwise self-adjusting mmap threshold at its 128 KiB start, so
+/// relay buffers grown to a large `-B`/`-Q` bound would be mapped and unmapped each time;
+/// 1 MiB keeps them in the heap.
+pub const MMAP_THRESHOLD: usize = 1 << 20;
+
 /// Applies the settings; call once at start, before threads are created.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let threshold = libc::c_int::try_from(TRIM_THRESHOLD).unwrap_or(libc::c_int::MAX);
+        let int = |v: usize| libc::c_int::try_from(v).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only changes allocator parameters; no pointer is passed.
         unsafe {
-            libc::mallopt(libc::M_TRIM_THRESHOLD, threshold);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, int(TRIM_THRESHOLD));
+            libc::mallopt(libc::M_MMAP_THRESHOLD, int(MMAP_THRESHOLD));
         }
     }
 }
