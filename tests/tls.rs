@@ -629,3 +629,33 @@ fn queue_and_pending_options_apply_with_k_too() {
     );
     assert!(text.contains("7 at once (--max-connecting)"), "{text}");
 }
+
+/// With `--penalty`, a failed TLS handshake counts: the address is then closed at accept.
+#[test]
+fn failed_handshakes_count_towards_a_penalty() {
+    let s = setup();
+    let other_ca = Ca::new("Other CA");
+    let stranger = s
+        .pki
+        .identity("stranger", &other_ca, "CLIENT", &s.ca, false);
+    let echo = ni_echo();
+    let mut args = vec!["-K", "p:CN=SAPROUTER1", "--penalty", "1/60"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(snc_args(&s.router));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = TestRouter::start(&format!("KP * * {echo}\nD * * *\n"), &refs);
+    tls_route_fails(&r, &stranger, echo);
+    wait_trace(&r, "address penalised");
+    let mut c = r.connect();
+    let _ = c.write_all(&frame(&route(
+        &hops(&r.port.to_string(), &echo.to_string()),
+        0,
+    )));
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(std::io::Read::read(&mut c, &mut byte), Ok(0) | Err(_)),
+        "a penalised address got an answer"
+    );
+}
