@@ -127,6 +127,13 @@ impl Drop for TestRouter {
     }
 }
 
+/// True when the peer closes `s` without sending a byte (a connection turned away at
+/// accept); false when anything arrives.
+pub fn closed_without_answer(s: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(s.read(&mut byte), Ok(0) | Err(_))
+}
+
 /// One NI frame for `payload`.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = (payload.len() as u32).to_be_bytes().to_vec();
