@@ -154,9 +154,11 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
 
 /// Result of a set-up run.
 pub struct Setups {
-    /// Completed set-ups per second.
-    pub rate: f64,
-    /// Completed set-ups.
+    /// Set-ups completed within the measured time.
+    pub in_time: u64,
+    /// The measured time, seconds.
+    pub secs: f64,
+    /// Completed set-ups, those finishing after the time included (for CPU per set-up).
     pub done: u64,
     /// Failed attempts.
     pub errors: u64,
@@ -195,7 +197,8 @@ pub async fn setups(hop: &Hop, clients: usize, time: Duration) -> Setups {
         let _ = tokio::time::timeout(Duration::from_secs(40), t).await;
     }
     Setups {
-        rate: count as f64 / secs,
+        in_time: count,
+        secs,
         done: done.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
     }

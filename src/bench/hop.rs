@@ -306,39 +306,56 @@ pub fn latency(paths: &[Path], plan: &Plan, table: &mut Table) {
     table.push("NI round trip, 64 B, p99", Kind::Latency, p99);
 }
 
+/// Rounds of the set-up measurement: the paths take turns, so that the load of other work
+/// and the order of the columns touch all alike.
+const SETUP_ROUNDS: u32 = 3;
+
 fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {
-    let mut rates = Vec::new();
-    let mut cpu = Vec::new();
-    for path in paths {
-        let before: Option<f64> = path.pids.iter().map(|p| procs::cpu_secs(*p)).sum();
-        rates.push(match &path.hops {
-            Err(why) => Cell::Note(why.clone()),
-            Ok(h) => {
-                let s = rt.block_on(client::setups(&h.pong, plan.setup_clients, plan.setup_time));
-                let after: Option<f64> = path.pids.iter().map(|p| procs::cpu_secs(*p)).sum();
-                cpu.push(match (before, after, &path.hops) {
-                    (_, _, Err(why)) => Cell::Note(why.clone()),
-                    _ if path.cpu_note.is_some() => {
-                        Cell::Note(path.cpu_note.clone().unwrap_or_default())
-                    }
-                    _ if path.pids.is_empty() => Cell::Note("—".into()),
-                    (Some(b), Some(a), _) if s.done > 0 => {
-                        Cell::Value((a - b) * 1e9 / s.done as f64)
-                    }
-                    _ => Cell::Note("unknown".into()),
-                });
-                if s.rate == 0.0 {
-                    Cell::Note(format!("failed ({} errors)", s.errors))
-                } else {
-                    Cell::Value(s.rate)
-                }
-            }
-        });
-        if cpu.len() < rates.len() {
-            cpu.push(Cell::Note("not installed".into()));
+    let slice = plan.setup_time / SETUP_ROUNDS;
+    let mut done = vec![0u64; paths.len()];
+    let mut in_time = vec![0u64; paths.len()];
+    let mut secs = vec![0f64; paths.len()];
+    let mut errors = vec![0u64; paths.len()];
+    let mut cpu: Vec<Option<f64>> = vec![Some(0.0); paths.len()];
+    for _ in 0..SETUP_ROUNDS {
+        for (i, path) in paths.iter().enumerate() {
+            let Ok(h) = &path.hops else { continue };
+            let before = cpu_of(path);
+            let s = rt.block_on(client::setups(&h.pong, plan.setup_clients, slice));
+            cpu[i] = match (cpu[i], before, cpu_of(path)) {
+                (Some(sum), Some(b), Some(a)) => Some(sum + a - b),
+                _ => None,
+            };
+            done[i] += s.done;
+            in_time[i] += s.in_time;
+            secs[i] += s.secs;
+            errors[i] += s.errors;
+            // Let TIME_WAIT sockets of this path age before the next one starts.
+            std::thread::sleep(slice.min(Duration::from_secs(1)));
         }
-        // Let TIME_WAIT sockets of this path age before the next one starts.
-        std::thread::sleep(plan.setup_time.min(Duration::from_secs(2)));
+    }
+    let mut rates = Vec::new();
+    let mut cpu_cells = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let (rate, cpu_cell) = match &path.hops {
+            Err(why) => (Cell::Note(why.clone()), Cell::Note(why.clone())),
+            Ok(_) => {
+                let rate = if in_time[i] == 0 || secs[i] <= 0.0 {
+                    Cell::Note(format!("failed ({} errors)", errors[i]))
+                } else {
+                    Cell::Value(in_time[i] as f64 / secs[i])
+                };
+                let cpu_cell = match (&path.cpu_note, cpu[i]) {
+                    (Some(note), _) => Cell::Note(note.clone()),
+                    _ if path.pids.is_empty() => Cell::Note("—".into()),
+                    (None, Some(c)) if done[i] > 0 => Cell::Value(c * 1e9 / done[i] as f64),
+                    _ => Cell::Note("unknown".into()),
+                };
+                (rate, cpu_cell)
+            }
+        };
+        rates.push(rate);
+        cpu_cells.push(cpu_cell);
     }
     table.push(
         format!(
@@ -351,7 +368,7 @@ fn setups(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut
     table.push(
         "CPU time of the middle process per set-up",
         Kind::CpuTime,
-        cpu,
+        cpu_cells,
     );
 }
 
