@@ -130,16 +130,14 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
             single.markdown(),
         ));
     }
-    if let Some(t) = &own_core {
-        let cpus = pin::allowed_cpus();
+    if let Some(own) = &own_core {
         sections.push((
             format!(
                 "Single hop, the relay on a core of its own: client and sink on CPU {}, the \
                  router (socat, haproxy) on CPU {}",
-                cpus.first().copied().unwrap_or(0),
-                cpus.get(1).copied().unwrap_or(1)
+                own.ends, own.middle
             ),
-            t.markdown(),
+            own.table.markdown(),
         ));
     }
     let mut chain_table = None;
@@ -153,7 +151,7 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
         chain_table = Some(t);
     }
 
-    let mut goal_lines = goals::single_hop(&single, own_core.as_ref());
+    let mut goal_lines = goals::single_hop(&single, own_core.as_ref().map(|o| &o.table));
     if let Some(t) = &chain_table {
         goal_lines.extend(goals::chain(t));
     }

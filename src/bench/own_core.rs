@@ -9,9 +9,16 @@ use super::{hop, paths, pin, procs, Options};
 /// Column of the reference path and of the router under test.
 const OURS: &str = "saprouter-rs";
 
+/// The rows measured with the placement, and the two CPUs it used.
+pub struct OwnCore {
+    pub table: Table,
+    pub ends: usize,
+    pub middle: usize,
+}
+
 /// Measures throughput and latency with the placement; `Ok(None)` when the machine has
 /// fewer than two CPUs or no such group is wanted.
-pub fn measure(opts: &Options, plan: &hop::Plan, dir: &Path) -> std::io::Result<Option<Table>> {
+pub fn measure(opts: &Options, plan: &hop::Plan, dir: &Path) -> std::io::Result<Option<OwnCore>> {
     let wanted: Vec<String> = ["throughput", "latency"]
         .into_iter()
         .filter(|g| opts.only.is_empty() || opts.only.iter().any(|o| o == g))
@@ -47,8 +54,13 @@ pub fn measure(opts: &Options, plan: &hop::Plan, dir: &Path) -> std::io::Result<
     }
     drop(started);
     drop(sink_proc);
+    let (ends, middle) = (placement.ends, placement.middle);
     drop(placement);
-    Ok(Some(table))
+    Ok(Some(OwnCore {
+        table,
+        ends,
+        middle,
+    }))
 }
 
 /// The bound the ends' core sets when the relay has a core of its own: the ends' CPU per

@@ -35,10 +35,6 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Restricts the calling thread (and the threads and processes it starts later) to `cpus`.
-pub fn set_current_thread(cpus: &[usize]) -> std::io::Result<()> {
-    set_affinity(cpus)
-}
-
 fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: the set is zeroed and owned here; CPU_SET is given indices below CPU_SETSIZE.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -56,6 +52,10 @@ fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
 
 /// The placement of one phase: the ends on `ends`, middle processes on `middle`.
 pub struct Placement {
+    /// The CPU of the client and the sink.
+    pub ends: usize,
+    /// The CPU of the processes between them.
+    pub middle: usize,
     previous: Vec<usize>,
 }
 
@@ -67,21 +67,25 @@ impl Placement {
         let [ends, middle, ..] = previous[..] else {
             return Ok(None);
         };
-        set_current_thread(&[ends])?;
+        set_affinity(&[ends])?;
         MIDDLE.store(middle, Ordering::SeqCst);
-        Ok(Some(Self { previous }))
+        Ok(Some(Self {
+            ends,
+            middle,
+            previous,
+        }))
     }
 }
 
 impl Drop for Placement {
     fn drop(&mut self) {
         MIDDLE.store(UNSET, Ordering::SeqCst);
-        let _ = set_current_thread(&self.previous);
+        let _ = set_affinity(&self.previous);
     }
 }
 
 /// True while a placement is active.
-pub fn active() -> bool {
+fn active() -> bool {
     MIDDLE.load(Ordering::SeqCst) != UNSET
 }
 

@@ -104,11 +104,6 @@ impl Penalties {
         }
     }
 
-    /// True when penalties are on.
-    pub fn enabled(&self) -> bool {
-        self.policy.is_some()
-    }
-
     /// The policy, when on.
     pub fn policy(&self) -> Option<PenaltyPolicy> {
         self.policy
