@@ -336,3 +336,25 @@ pub fn wait_trace(router: &TestRouter, needle: &str) -> String {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether the outside program `tool` (haproxy, nmap, openssl, docker, ...) can be run.
+///
+/// A test that needs it calls this first. Where it is missing the test says so on stderr
+/// and returns early, except under CI (`CI` set), where a missing tool fails the test:
+/// `.ci/run` installs every tool the suite uses, so CI never passes without testing.
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, and CI must run every test (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: {tool} is not installed; this test did not run");
+    }
+    found
+}
