@@ -1,8 +1,7 @@
 //! `saprouter-bench`: measures the router against a direct connection, socat and haproxy on
 //! loopback, in one run, and writes `docs/performance.md`. See the README.
 
-#[path = "../bench/mod.rs"]
-mod bench;
+use saprouter_bench as bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ pub mod config;
 pub mod conn;
 pub mod connlog;
 pub mod errors;
-pub mod fdlimit;
+mod fdlimit;
 mod inbound;
 pub mod limits;
 pub mod logfile;
