@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
-use super::errors::RouteFailure;
+use super::errors::{RouteFailure, SapSite};
 use super::nexthop::{connect, hand_on, open_registered, resolve_host, Refusal};
 use super::relay::Relay;
 use super::selfaddr;
@@ -223,7 +223,22 @@ async fn establish(
     let timeout = shared.config.timeout;
 
     // Resolve once; the address checked is the address connected to (no DNS rebinding).
-    let port = shared.services.resolve(&next.service).ok_or_else(|| {
+    // SAP's order: the host first, then the service (an empty or unknown host is -90
+    // whatever the service).
+    let port = shared.services.resolve(&next.service);
+    // A next hop that a LAN router registered over reverse invoke is reached through its
+    // link, not through DNS and TCP.
+    let registered = port.and_then(|port| {
+        shared
+            .registered_hops()
+            .and_then(|hops| hops.lookup(&next.host, port).map(|ip| (hops, ip)))
+    });
+    let ip = match &registered {
+        Some((_, ip)) => *ip,
+        None if next.host.is_empty() => return Err(empty_host().into()),
+        None => resolve_host(&next.host, Instant::now() + timeout).await?,
+    };
+    let port = port.ok_or_else(|| {
         RouteFailure::new(
             rc::NIEROUT_SERV_UNKNOWN,
             format!("service '{}' unknown", next.service),
@@ -233,15 +248,6 @@ async fn establish(
         )
         .with_syscall_text("getservbyname")
     })?;
-    // A next hop that a LAN router registered over reverse invoke is reached through its
-    // link, not through DNS and TCP.
-    let registered = shared
-        .registered_hops()
-        .and_then(|hops| hops.lookup(&next.host, port).map(|ip| (hops, ip)));
-    let ip = match &registered {
-        Some((_, ip)) => *ip,
-        None => resolve_host(&next.host, Instant::now() + timeout).await?,
-    };
     let source = selfaddr::canonical(peer.ip());
 
     if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
@@ -362,7 +368,34 @@ fn invalid_route(err: RouteError) -> RouteFailure {
             format!("NiRRouteRepl: invalid route received ({err})"),
         ),
     };
-    RouteFailure::new(code, error, detail, MODULE, line!())
+    let site = match &err {
+        RouteError::NiVersion(_) => SapSite::CLIENT_VERSION,
+        RouteError::TalkMode(_) => SapSite::TALK_MODE,
+        RouteError::NotARoute => SapSite::ROUTE_EXPECTED,
+        RouteError::Empty { .. } => SapSite::NO_ROUTE,
+        RouteError::Length { .. } | RouteError::Unterminated(_) | RouteError::Entries { .. } => {
+            SapSite::ROUTE_LENGTH
+        }
+        RouteError::Truncated(_) | RouteError::InfoVersion(_) | RouteError::Rest { .. } => {
+            SapSite::ROUTE_HEADER
+        }
+        RouteError::Offset(_) => SapSite::ROUTE_OFFSET,
+    };
+    RouteFailure::new(code, error, detail, MODULE, line!()).at(site)
+}
+
+/// An empty host name: SAP's routers of NI version 40 name the lookup function where the
+/// host belongs (`hostname 'NiHLGetNodeAddr' unknown`), and clients and scanners expect
+/// exactly that text.
+fn empty_host() -> RouteFailure {
+    RouteFailure::new(
+        rc::NIEROUT_HOST_UNKNOWN,
+        "hostname 'NiHLGetNodeAddr' unknown",
+        "NiHLGetNodeAddr: hostname empty",
+        MODULE,
+        line!(),
+    )
+    .at(SapSite::HOST_EMPTY)
 }
 
 fn deny_text(reason: DenyReason) -> &'static str {
