@@ -256,6 +256,11 @@ async fn establish(
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }
 
+    if registered.is_none() && shared.exclusive_ri() {
+        crate::gated!(shared.refusal_log, info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
+        return Err(exclusive_refusal(shared, peer, &next, handle, ip, port).into());
+    }
+
     let passwords: Vec<&str> = [route.own_hop().password.as_str(), next.password.as_str()]
         .into_iter()
         .filter(|p| !p.is_empty())
@@ -406,6 +411,23 @@ fn deny_text(reason: DenyReason) -> &'static str {
         DenyReason::Password => "wrong password",
         DenyReason::NativeNotAllowed => "native (raw) routes not allowed by entry",
     }
+}
+
+/// `exclusive = yes` on a DMZ router: only registered LAN routers are next hops.
+fn exclusive_refusal(
+    shared: &Shared,
+    peer: SocketAddr,
+    next: &RouteHop,
+    handle: &ClientHandle,
+    ip: IpAddr,
+    port: u16,
+) -> RouteFailure {
+    let mut failure = denied(shared, peer, next, handle, "exclusive reverse invoke");
+    failure.line = line!();
+    failure.detail = format!(
+        "NiRRouteCheck: exclusive reverse invoke refused the route: {ip}:{port} is not a registered server (exclusive = yes)"
+    );
+    failure
 }
 
 fn denied(
