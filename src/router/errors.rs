@@ -28,8 +28,6 @@ pub struct RouteFailure {
     pub module: &'static str,
     /// This router's source line that raised it (for the trace, not the wire).
     pub line: u32,
-    /// SAP's site for this error when the caller knows it better than [`SapSite::classify`].
-    pub sap: Option<SapSite>,
     /// Failing system call, errno and its text, when a system call failed.
     pub system_call: Option<(&'static str, i32, String)>,
 }
@@ -49,22 +47,14 @@ impl RouteFailure {
             detail: detail.into(),
             module,
             line,
-            sap: None,
             system_call: None,
         }
     }
 
-    /// Names SAP's site for this error (the MODULE and LINE fields of the record).
-    pub fn at(mut self, site: SapSite) -> Self {
-        self.sap = Some(site);
-        self
-    }
-
-    /// SAP's site for this error: the one set with [`RouteFailure::at`], or the one its
-    /// return code and detail imply.
+    /// SAP's site for this error (the MODULE and LINE fields of the record), from its
+    /// return code, text and detail.
     pub fn sap_site(&self) -> SapSite {
-        self.sap
-            .unwrap_or_else(|| SapSite::classify(self.rc, &self.error, &self.detail))
+        SapSite::classify(self.rc, &self.error, &self.detail)
     }
 
     /// Adds the failing system call and its OS error.
@@ -154,7 +144,10 @@ impl SapSite {
             rc::NIEROUT_INTERN if detail.starts_with("NiBufIIn") => Self::PACKET_TOO_BIG,
             rc::NIEROUT_INTERN if detail.starts_with("NiBufIProcMsg") => Self::CONTROL,
             rc::NIEROUT_INTERN if detail.ends_with("route expected") => Self::ROUTE_EXPECTED,
-            rc::NIEROUT_INTERN => Self::INTERNAL,
+            rc::NIEROUT_INTERN => match detail.strip_prefix(INVALID_ROUTE) {
+                Some(why) => Self::invalid_route(why),
+                None => Self::INTERNAL,
+            },
             rc::NIEROUT_HOST_UNKNOWN if error.contains("'NiHLGetNodeAddr'") => Self::HOST_EMPTY,
             rc::NIEROUT_HOST_UNKNOWN => Self::HOST_UNKNOWN,
             rc::NIEROUT_SERV_UNKNOWN => Self::SERVICE_UNKNOWN,
@@ -172,7 +165,27 @@ impl SapSite {
             _ => Self::INTERNAL,
         }
     }
+
+    /// The site of an invalid route, from the reason after [`INVALID_ROUTE`] (the text of
+    /// `ni::route::RouteError`).
+    fn invalid_route(why: &str) -> Self {
+        if why.starts_with("no route") {
+            Self::NO_ROUTE
+        } else if why.starts_with("invalid offset") {
+            Self::ROUTE_OFFSET
+        } else if why.starts_with("route length")
+            || why.starts_with("unterminated")
+            || why.contains("entries declared")
+        {
+            Self::ROUTE_LENGTH
+        } else {
+            Self::ROUTE_HEADER
+        }
+    }
 }
+
+/// How the detail of an invalid route begins; the reason follows in parentheses.
+pub const INVALID_ROUTE: &str = "NiRRouteRepl: invalid route received (";
 
 /// The OS's text for an error, without Rust's " (os error N)" suffix.
 fn os_error_text(err: &std::io::Error) -> String {
@@ -423,15 +436,29 @@ mod tests {
         }
     }
 
+    /// Failures travel in `Result`s: they must stay within clippy's large-error bound.
     #[test]
-    fn explicit_site_wins() {
-        let f = RouteFailure::new(-93, "internal error", "NiRRouteRepl: x", "m.rs", 1)
-            .at(SapSite::ROUTE_OFFSET);
-        let rec = ErrorFactory { host: "gw".into() }.record(&f);
-        assert_eq!(
-            (rec.module.as_str(), rec.line.as_str()),
-            ("nirout.cpp", "3757")
-        );
+    fn failure_stays_small() {
+        assert!(std::mem::size_of::<RouteFailure>() < 128);
+    }
+
+    /// Invalid routes: the reason (the route decoder's error text) picks the line.
+    #[test]
+    fn invalid_route_sites() {
+        let cases = [
+            ("no route (entries 0, length 0)", 3714),
+            ("route length 1 but 0 bytes present", 3721),
+            ("unterminated field in entry 1", 3721),
+            ("3 entries declared, 2 present", 3721),
+            ("invalid offset 0", 3757),
+            ("invalid rest nodes 0 for 2 entries", 3680),
+            ("route header truncated (20 bytes)", 3680),
+        ];
+        for (why, line) in cases {
+            let detail = format!("{INVALID_ROUTE}{why})");
+            let site = SapSite::classify(-93, "internal error", &detail);
+            assert_eq!((site.module, site.line), ("nirout.cpp", line), "{why}");
+        }
     }
 
     #[test]

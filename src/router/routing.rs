@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
-use super::errors::{RouteFailure, SapSite};
+use super::errors::{RouteFailure, INVALID_ROUTE};
 use super::nexthop::{connect, hand_on, open_registered, resolve_host, Refusal};
 use super::relay::Relay;
 use super::selfaddr;
@@ -370,23 +370,10 @@ fn invalid_route(err: RouteError) -> RouteFailure {
         ),
         _ => (
             "internal error".to_string(),
-            format!("NiRRouteRepl: invalid route received ({err})"),
+            format!("{INVALID_ROUTE}{err})"),
         ),
     };
-    let site = match &err {
-        RouteError::NiVersion(_) => SapSite::CLIENT_VERSION,
-        RouteError::TalkMode(_) => SapSite::TALK_MODE,
-        RouteError::NotARoute => SapSite::ROUTE_EXPECTED,
-        RouteError::Empty { .. } => SapSite::NO_ROUTE,
-        RouteError::Length { .. } | RouteError::Unterminated(_) | RouteError::Entries { .. } => {
-            SapSite::ROUTE_LENGTH
-        }
-        RouteError::Truncated(_) | RouteError::InfoVersion(_) | RouteError::Rest { .. } => {
-            SapSite::ROUTE_HEADER
-        }
-        RouteError::Offset(_) => SapSite::ROUTE_OFFSET,
-    };
-    RouteFailure::new(code, error, detail, MODULE, line!()).at(site)
+    RouteFailure::new(code, error, detail, MODULE, line!())
 }
 
 /// An empty host name: SAP's routers of NI version 40 name the lookup function where the
@@ -400,7 +387,6 @@ fn empty_host() -> RouteFailure {
         MODULE,
         line!(),
     )
-    .at(SapSite::HOST_EMPTY)
 }
 
 fn deny_text(reason: DenyReason) -> &'static str {
