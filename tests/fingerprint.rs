@@ -133,9 +133,13 @@ fn fingerprint_probes_get_sap_answers() {
 
 #[test]
 fn pre_route_timeout_is_sap_record() {
-    let r = TestRouter::start("P * * *\n", &["-W", "1000"]);
+    let r = TestRouter::start("P * * *\n", &["-W", "1000", "-V", "2"]);
     let mut s = r.connect();
     let e = rterr(&read_frame(&mut s));
+    // This router's own source location is in the trace, never on the wire.
+    let trace = wait_trace(&r, "error record sent");
+    assert!(trace.contains("source=router/session.rs:"), "{trace}");
+    assert!(!e.fields.iter().any(|f| f.contains(".rs")), "{e:?}");
     assert_eq!(
         shape(&e),
         (-5, "connection timed out", "nirout.cpp", "8139")
