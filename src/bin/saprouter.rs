@@ -47,6 +47,7 @@ options:
   -6              IPv6 (bind all IPv6 and IPv4 addresses)
   --metrics ADDR:PORT   serve Prometheus metrics, /healthz and /readyz over HTTP
   --log-format text|json  trace file format (default text; json: one object per line)
+  --help, -h (alone)  this text;  --version  the version
 
 limits (this router's own; each is shown by -l):
   --max-pending n             connections without a route, in all (default -C / 2)
@@ -160,6 +161,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() <= 1 {
         return usage("");
+    }
+    // Asked-for help goes to stdout and succeeds; `-h` with a value stays SAP's genpass.
+    if args.iter().any(|a| a == "--help") || args[1..] == ["-h"] {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version") {
+        println!(
+            "saprouter-rs {}, SAProuter {} compatible",
+            env!("CARGO_PKG_VERSION"),
+            saprouter::router::errors::ROUTER_VERSION
+        );
+        return ExitCode::SUCCESS;
     }
     let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
@@ -560,7 +574,12 @@ async fn signals(shared: std::sync::Arc<saprouter::router::Shared>) {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
             _ = hup.recv() => match shared.reload_routtab().await {
-                Ok(lines) => tracing::info!(lines, "SIGHUP: route permission table reloaded"),
+                Ok(lines) => {
+                    tracing::info!(lines, "SIGHUP: route permission table reloaded");
+                    if let Some(log) = &shared.connlog {
+                        log.read_routtab(&shared.config.routtab);
+                    }
+                }
                 Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),
             },
         }
