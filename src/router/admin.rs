@@ -179,6 +179,7 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
     ]
     .into_iter()
     .chain(super::limits::info_lines(shared))
+    .chain(super::snc_identity::info_lines(shared))
     .chain(clients.iter().filter(|c| c.partner.is_some()).map(|c| {
         let (to_partner, to_client) = c.traffic.get();
         format!(
@@ -199,29 +200,41 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
 async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFailure> {
     match command {
         AdminCommand::Info { .. } => Ok(()),
-        AdminCommand::NewRoutTab => match shared.reload_routtab().await {
-            Ok(lines) => {
-                tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
-                if let Some(log) = &shared.connlog {
-                    log.write(
-                        Event::ReadRouttab,
-                        "",
-                        &shared.config.routtab.display().to_string(),
-                    );
+        AdminCommand::NewRoutTab => {
+            // The SNC identity is re-read with the table; each keeps its old state on error.
+            let identity = shared.reload_snc().await;
+            match shared.reload_routtab().await {
+                Ok(lines) => {
+                    tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
+                    if let Some(log) = &shared.connlog {
+                        log.write(
+                            Event::ReadRouttab,
+                            "",
+                            &shared.config.routtab.display().to_string(),
+                        );
+                    }
+                    identity.map_err(|err| {
+                        RouteFailure::new(
+                            rc::NIEROUT_INTERN,
+                            "SNC identity not reloaded",
+                            err,
+                            MODULE,
+                            line!(),
+                        )
+                    })
                 }
-                Ok(())
+                Err(err) => {
+                    tracing::error!(%err, "route permission table not reloaded; the old table stays in force");
+                    Err(RouteFailure::new(
+                        rc::NIEROUT_INTERN,
+                        "route permission table not reloaded",
+                        err.to_string(),
+                        MODULE,
+                        line!(),
+                    ))
+                }
             }
-            Err(err) => {
-                tracing::error!(%err, "route permission table not reloaded; the old table stays in force");
-                Err(RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "route permission table not reloaded",
-                    err.to_string(),
-                    MODULE,
-                    line!(),
-                ))
-            }
-        },
+        }
         AdminCommand::ToggleTrace => {
             let level = shared.toggle_trace();
             tracing::info!(level, "trace level toggled");

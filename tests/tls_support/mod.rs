@@ -15,7 +15,7 @@ use rcgen::{
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use saprouter::tls::{SncFiles, SncTls};
+use saprouter::tls::{Identity, SncFiles, SncSource, SncTls};
 
 use crate::common::STEP;
 
@@ -135,10 +135,20 @@ pub fn tls_connect_with(port: u16, config: Arc<ClientConfig>) -> io::Result<TlsN
     Ok(stream)
 }
 
-/// Connects with the identity in `files` (verifying the router against its CA file).
+/// Connects with the identity in `files` (verifying the router against its CA file). The
+/// files are read as they are, without the router's start-up checks, so that a client can
+/// present an expired or otherwise broken certificate.
 pub fn tls_connect(port: u16, files: &SncFiles) -> io::Result<TlsNi> {
-    let snc = SncTls::load(files, None).expect("client identity");
-    tls_connect_with(port, snc.client_config())
+    tls_connect_with(port, client_config(files))
+}
+
+/// The client configuration of the identity in `files` (see [`tls_connect`]).
+pub fn client_config(files: &SncFiles) -> Arc<ClientConfig> {
+    let provider = rustls::crypto::ring::default_provider();
+    let identity = Identity::read(&SncSource::from(files), &provider).expect("client identity");
+    SncTls::from_identity(identity)
+        .expect("client configuration")
+        .client_config()
 }
 
 /// A TLS 1.3 client without a certificate of its own that accepts any server.
