@@ -77,10 +77,26 @@ pub async fn run<C: Conn>(
         send_failure(shared, stream, &failure).await;
         return;
     }
-    match execute(shared, request.command).await {
+    // `-n` re-reads the SNC identity with the table; each keeps its old state on error.
+    let identity = match request.command {
+        AdminCommand::NewRoutTab => shared.reload_snc().await.map_err(snc_not_reloaded),
+        _ => Ok(()),
+    };
+    match execute(shared, request.command).await.and(identity) {
         Ok(()) => send_frame(stream, &[]).await,
         Err(failure) => send_failure(shared, stream, &failure).await,
     }
+}
+
+/// `-n`'s answer when the table was read but the new SNC identity was refused.
+fn snc_not_reloaded(err: String) -> RouteFailure {
+    RouteFailure::new(
+        rc::NIEROUT_INTERN,
+        "SNC identity not reloaded; the certificate in use stays",
+        err,
+        MODULE,
+        line!(),
+    )
 }
 
 /// Info needs the `-P` password when one is set; remote peers also need a table entry that
@@ -200,41 +216,29 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
 async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFailure> {
     match command {
         AdminCommand::Info { .. } => Ok(()),
-        AdminCommand::NewRoutTab => {
-            // The SNC identity is re-read with the table; each keeps its old state on error.
-            let identity = shared.reload_snc().await;
-            match shared.reload_routtab().await {
-                Ok(lines) => {
-                    tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
-                    if let Some(log) = &shared.connlog {
-                        log.write(
-                            Event::ReadRouttab,
-                            "",
-                            &shared.config.routtab.display().to_string(),
-                        );
-                    }
-                    identity.map_err(|err| {
-                        RouteFailure::new(
-                            rc::NIEROUT_INTERN,
-                            "SNC identity not reloaded",
-                            err,
-                            MODULE,
-                            line!(),
-                        )
-                    })
+        AdminCommand::NewRoutTab => match shared.reload_routtab().await {
+            Ok(lines) => {
+                tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
+                if let Some(log) = &shared.connlog {
+                    log.write(
+                        Event::ReadRouttab,
+                        "",
+                        &shared.config.routtab.display().to_string(),
+                    );
                 }
-                Err(err) => {
-                    tracing::error!(%err, "route permission table not reloaded; the old table stays in force");
-                    Err(RouteFailure::new(
-                        rc::NIEROUT_INTERN,
-                        "route permission table not reloaded",
-                        err.to_string(),
-                        MODULE,
-                        line!(),
-                    ))
-                }
+                Ok(())
             }
-        }
+            Err(err) => {
+                tracing::error!(%err, "route permission table not reloaded; the old table stays in force");
+                Err(RouteFailure::new(
+                    rc::NIEROUT_INTERN,
+                    "route permission table not reloaded",
+                    err.to_string(),
+                    MODULE,
+                    line!(),
+                ))
+            }
+        },
         AdminCommand::ToggleTrace => {
             let level = shared.toggle_trace();
             tracing::info!(level, "trace level toggled");

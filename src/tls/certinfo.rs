@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn times_and_days() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_796_212_800), "2026-12-01 12:00:00 UTC");
+        assert_eq!(utc(1_796_126_400), "2026-12-01 12:00:00 UTC");
         let info = CertInfo {
             subject: "p:CN=x".into(),
             serial: "01".into(),

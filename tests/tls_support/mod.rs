@@ -45,6 +45,21 @@ impl Ca {
     /// A router/client certificate for `subject` (RDNs in encoding order) valid for TLS
     /// server and client use; `expired` makes one that ended in 2020. Returns (cert, key).
     pub fn issue(&self, subject: &[(DnType, &str)], expired: bool) -> (String, String) {
+        self.issue_with(subject, |params| {
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+            }
+        })
+    }
+
+    /// As [`Ca::issue`], with `edit` changing the parameters (serial, validity, ...) before
+    /// signing. Returns (cert, key).
+    pub fn issue_with(
+        &self,
+        subject: &[(DnType, &str)],
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> (String, String) {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = dn(subject);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -53,13 +68,15 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
-        }
+        edit(&mut params);
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         (cert.pem(), key.serialize_pem())
+    }
+
+    /// The CA's key, as PEM (for tools that sign with it, such as `openssl x509 -req`).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 }
 
