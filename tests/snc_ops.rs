@@ -296,8 +296,9 @@ impl Drop for Killed {
 }
 
 /// A TLS server on 127.0.0.2 that requires a client certificate from `ca` and sends the
-/// serial of each client's certificate to the returned channel.
-fn serial_recorder(server: &SncFiles) -> (u16, mpsc::Receiver<String>) {
+/// serial of each client's certificate to the returned channel; it holds each session until
+/// the client closes it when `hold`, else closes it at once.
+fn serial_recorder(server: &SncFiles, hold: bool) -> (u16, mpsc::Receiver<String>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(&server.ca).unwrap() {
@@ -341,6 +342,9 @@ fn serial_recorder(server: &SncFiles) -> (u16, mpsc::Receiver<String>) {
                 if let Some(certs) = conn.peer_certificates() {
                     let _ = tx.send(serial_of(&certs[0]));
                 }
+                if !hold {
+                    return;
+                }
                 // Hold the session until the router closes it.
                 let mut tls = rustls::StreamOwned::new(conn, sock);
                 let mut buf = [0u8; 256];
@@ -367,7 +371,7 @@ fn n_rotates_the_certificate_for_new_handshakes_and_keeps_running_sessions() {
     std::fs::copy(&first_p12, &live).unwrap();
 
     let echo = ni_echo();
-    let (next_port, next_serials) = serial_recorder(&next);
+    let (next_port, next_serials) = serial_recorder(&next, true);
     let metrics = free_port();
     let metrics_addr = format!("{L}:{metrics}");
     let table = format!(
@@ -587,4 +591,53 @@ fn an_identity_close_to_its_end_is_warned_about_at_start_and_reload() {
     }
     let listing = String::from_utf8_lossy(&r.admin(&["-l"]).stdout).into_owned();
     assert!(listing.contains("days left)"), "{listing}");
+}
+
+#[test]
+fn new_reverse_invoke_links_present_the_new_certificate() {
+    let pki = Pki::new();
+    let first = pki.issue("first", "SAPROUTER2", 0x1001, FIRST_END);
+    let second = pki.issue("second", "SAPROUTER2", 0x1002, SECOND_END);
+    let dmz = pki.issue("dmz", "SAPROUTER1", 0x3003, FIRST_END);
+    let live = SncFiles {
+        cert: pki.path("saprouter.crt"),
+        key: pki.path("saprouter.key"),
+        ca: pki.path("ca.crt"),
+    };
+    std::fs::copy(&first.cert, &live.cert).unwrap();
+    std::fs::copy(&first.key, &live.key).unwrap();
+    // The "DMZ router" hangs up after each handshake, so the LAN router keeps opening links.
+    let (reg, links) = serial_recorder(&dmz, false);
+    let cf = pki.path("cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "server = true\nclient_hostname = {L2}\nclient_service = {reg}\nreg_service = {}\nretry_timeout = 1\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        "-i".to_string(),
+        cf.to_string_lossy().into_owned(),
+        "-K".into(),
+        "p:CN=SAPROUTER2".into(),
+    ];
+    args.extend(snc_args(&live));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = TestRouter::start("D * * *\n", &refs);
+    assert_eq!(links.recv_timeout(STEP).unwrap(), "1001");
+    replace(&second.cert, &live.cert);
+    replace(&second.key, &live.key);
+    let (ok, err) = reload(&r);
+    assert!(ok, "{err}");
+    let start = std::time::Instant::now();
+    loop {
+        let serial = links.recv_timeout(STEP).expect("a new link");
+        if serial == "1002" {
+            break;
+        }
+        assert_eq!(serial, "1001");
+        assert!(start.elapsed() < 2 * STEP, "new links still present 1001");
+    }
 }
