@@ -323,3 +323,87 @@ pub fn check_own_name(wanted: &str) -> Result<(), TlsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(opts: SncOptions, secudir: &Path) -> Result<SncSource, TlsError> {
+        SncSource::resolve(opts, Some(secudir.to_path_buf()))
+    }
+
+    #[test]
+    fn secudir_pem_files_win_over_a_pkcs12_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(matches!(
+            resolve(SncOptions::default(), d),
+            Err(TlsError::NoIdentity { .. })
+        ));
+        std::fs::write(d.join(P12_FILE), b"x").unwrap();
+        let pass = Some(d.join("pass"));
+        let opts = SncOptions {
+            p12_password_file: pass.clone(),
+            ..SncOptions::default()
+        };
+        assert_eq!(
+            resolve(opts.clone(), d).unwrap(),
+            SncSource {
+                identity: IdentityFiles::Pkcs12 {
+                    file: d.join(P12_FILE),
+                    password_file: pass,
+                },
+                ca: d.join(CA_FILE),
+            }
+        );
+        std::fs::write(d.join(KEY_FILE), b"x").unwrap();
+        let pem = IdentityFiles::Pem {
+            cert: d.join(CERT_FILE),
+            key: d.join(KEY_FILE),
+        };
+        assert_eq!(resolve(SncOptions::default(), d).unwrap().identity, pem);
+        // A password file only goes with a PKCS#12 file.
+        assert!(matches!(resolve(opts, d), Err(TlsError::Usage(_))));
+    }
+
+    #[test]
+    fn explicit_files_win_and_do_not_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let p12 = SncOptions {
+            p12: Some("/x/r.p12".into()),
+            ca: Some("/x/ca.pem".into()),
+            ..SncOptions::default()
+        };
+        assert_eq!(
+            SncSource::resolve(p12.clone(), None).unwrap(),
+            SncSource {
+                identity: IdentityFiles::Pkcs12 {
+                    file: "/x/r.p12".into(),
+                    password_file: None,
+                },
+                ca: "/x/ca.pem".into(),
+            }
+        );
+        let both = SncOptions {
+            cert: Some("/x/r.crt".into()),
+            ..p12
+        };
+        assert!(matches!(resolve(both, d), Err(TlsError::Usage(_))));
+        let cert_only = SncOptions {
+            cert: Some("/x/r.crt".into()),
+            ..SncOptions::default()
+        };
+        assert_eq!(
+            resolve(cert_only.clone(), d).unwrap().identity,
+            IdentityFiles::Pem {
+                cert: "/x/r.crt".into(),
+                key: d.join(KEY_FILE),
+            }
+        );
+        assert!(matches!(
+            SncSource::resolve(cert_only, None),
+            Err(TlsError::NoSecudir)
+        ));
+    }
+}

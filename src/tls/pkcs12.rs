@@ -132,3 +132,25 @@ fn chain_from(certs: &[CertificateBag], leaf: &CertificateBag) -> Vec<Certificat
     }
     chain
 }
+
+#[cfg(test)]
+mod tests {
+    use super::password;
+
+    #[test]
+    fn the_password_file_loses_one_line_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        for (content, expected) in [
+            ("s3cret pass\n", "s3cret pass"),
+            ("crlf\r\n", "crlf"),
+            ("none", "none"),
+            ("two\n\n", "two\n"),
+            ("", ""),
+        ] {
+            std::fs::write(&file, content).unwrap();
+            assert_eq!(password(Some(&file)).unwrap(), expected, "{content:?}");
+        }
+        assert_eq!(password(None).unwrap(), "");
+    }
+}
