@@ -91,7 +91,7 @@ fn warn_if_expiring(snc: &SncTls, when: &'static str) {
     for ca in snc.ca_certificates() {
         let days_left = ca.days_left(now);
         if ca.not_after < now {
-            tracing::error!(when, subject = %ca.subject, serial = %ca.serial, not_after = %utc(ca.not_after), "SNC CA certificate has expired: no peer certificate verifies against it; install the CA's renewed certificate and run saprouter -n");
+            tracing::error!(when, subject = %ca.subject, serial = %ca.serial, not_after = %utc(ca.not_after), "SNC CA certificate has expired: install the CA's renewed certificate and run saprouter -n");
         } else if days_left < EXPIRY_WARNING_DAYS {
             tracing::warn!(when, subject = %ca.subject, serial = %ca.serial, not_after = %utc(ca.not_after), days_left, "SNC CA certificate expires within 30 days: install the CA's renewed certificate, then run saprouter -n");
         }

@@ -149,12 +149,11 @@ pub fn key_matches(
     Ok(())
 }
 
-/// The CA file's certificates: each a CA certificate valid now. Returns their summaries.
-pub fn ca_file(
-    cas: &[CertificateDer<'_>],
-    path: &Path,
-    now: i64,
-) -> Result<Vec<CertInfo>, TlsError> {
+/// The CA file's certificates: each a CA certificate. Returns their summaries. Their
+/// validity is not checked here: a trust anchor's dates do not enter TLS verification, and a
+/// bundle may well hold an old root next to its successor; the trace warns about expired
+/// ones (see the router's expiry checks).
+pub fn ca_file(cas: &[CertificateDer<'_>], path: &Path) -> Result<Vec<CertInfo>, TlsError> {
     let mut infos = Vec::with_capacity(cas.len());
     for (i, der) in cas.iter().enumerate() {
         let cert = parse(der, path, i + 1)?;
@@ -169,22 +168,6 @@ pub fn ca_file(
                     format!("{} is not a CA certificate (no basicConstraints CA:TRUE): the CA file holds the certificates of the CAs that issue the peers' certificates, not a router's own", info.subject),
                 ));
             }
-        }
-        if info.not_before > now {
-            return Err(problem(
-                path,
-                format!(
-                    "the CA certificate {} is not valid before {}: check the system clock",
-                    info.subject,
-                    utc(info.not_before)
-                ),
-            ));
-        }
-        if info.not_after < now {
-            return Err(problem(
-                path,
-                format!("the CA certificate {} expired on {}: no peer certificate verifies against it; replace it with the CA's renewed certificate", info.subject, utc(info.not_after)),
-            ));
         }
         infos.push(info);
     }

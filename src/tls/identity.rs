@@ -240,7 +240,7 @@ impl Identity {
         }
         check::key_matches(&chain[0], &key, provider, source.key_file(), cert_file)?;
         let cas = pem::certificates(&source.ca)?;
-        let ca_infos = check::ca_file(&cas, &source.ca, now)?;
+        let ca_infos = check::ca_file(&cas, &source.ca)?;
         Self::assemble(source, chain, key, cas, info, ca_infos)
     }
 
