@@ -913,3 +913,43 @@ fn a_next_hop_with_a_version_1_certificate_is_refused_in_words() {
         e.detail()
     );
 }
+
+/// The OpenSSL recipe of docs/snc-tls.md makes a version 3 certificate the router starts
+/// with, from `$SECUDIR`.
+#[test]
+fn the_openssl_recipe_in_the_docs_gives_a_certificate_the_router_starts_with() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let doc = read_text(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/snc-tls.md"));
+    let section = doc
+        .split("### A version 3 certificate with OpenSSL")
+        .nth(1)
+        .expect("the recipe's section");
+    let script = section
+        .split("```")
+        .nth(1)
+        .expect("the recipe's code block");
+    let secudir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(secudir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("Version: 3 (0x2)"), "{text}");
+    std::fs::rename(
+        secudir.path().join("saprouter.crt"),
+        secudir.path().join("own.crt"),
+    )
+    .unwrap();
+    let files = saprouter::tls::SncFiles {
+        cert: secudir.path().join("own.crt"),
+        key: secudir.path().join("saprouter.key"),
+        ca: secudir.path().join("ca.crt"),
+    };
+    let r = start_snc("P * * *\n", "p:CN=SAPROUTER1, O=Example", &files);
+    let log = wait_trace(&r, "SNC certificate in use");
+    assert!(log.contains("subject=p:CN=SAPROUTER1,O=Example"), "{log}");
+}
