@@ -70,6 +70,13 @@ pub struct LinkLabels {
     pub link: u64,
 }
 
+/// Which certificate of the SNC identity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertRoleLabels {
+    /// `identity` (the router's own) or `ca` (the CA certificate that expires first).
+    pub role: &'static str,
+}
+
 /// Build information.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -121,6 +128,9 @@ pub struct Metrics {
     pub penalty_refused: Counter,
     /// Reverse invoke: heartbeat round trips.
     pub ri_heartbeat_rtt: Histogram,
+    /// With `-K`: the end of validity of the router's certificate and of its CA (refreshed
+    /// at scrape time).
+    pub tls_expiry: Family<CertRoleLabels, Gauge>,
     registry: Registry,
 }
 
@@ -157,6 +167,7 @@ impl Metrics {
             ri_link_reconnects: Counter::default(),
             penalty_refused: Counter::default(),
             ri_heartbeat_rtt: Histogram::new(RTT_BUCKETS),
+            tls_expiry: Family::default(),
             registry: Registry::with_prefix("saprouter"),
         };
         m.reload_last_success.set(1);
@@ -288,6 +299,12 @@ impl Metrics {
             "Reverse invoke: heartbeat round-trip time",
             Unit::Seconds,
             m.ri_heartbeat_rtt.clone(),
+        );
+        r.register_with_unit(
+            "tls_certificate_expiry_timestamp",
+            "With -K: Unix time at which the certificate expires (role identity: the router's own; role ca: the CA certificate that expires first)",
+            Unit::Seconds,
+            m.tls_expiry.clone(),
         );
         m
     }

@@ -29,6 +29,8 @@ pub enum Event {
     PermDenied,
     /// The first message was not a route.
     InvalData,
+    /// The SNC (TLS) certificate now in use (at start and after each reload).
+    SncCertificate,
 }
 
 impl Event {
@@ -41,6 +43,7 @@ impl Event {
             Event::Disconnect => "DISCONNECT",
             Event::PermDenied => "PERM DENIED",
             Event::InvalData => "INVAL DATA",
+            Event::SncCertificate => "SNC CERT",
         }
     }
 }

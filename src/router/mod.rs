@@ -21,6 +21,7 @@ mod routing;
 pub mod selfaddr;
 pub mod session;
 mod snc;
+mod snc_identity;
 pub mod splice;
 mod splice_ni;
 pub mod state;
