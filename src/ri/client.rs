@@ -62,7 +62,12 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
         addr: format!("{}", params.service),
         source,
     })?;
-    let registry = Arc::new(Registry::new(params.max_servers, params.conn_pool_size));
+    // A session waits for the LAN router's next link for at most 4/5 of -W, so it learns
+    // why (links full) before the route's own deadline ends it.
+    let registry = Arc::new(
+        Registry::new(params.max_servers, params.conn_pool_size)
+            .with_capacity_wait(shared.config.timeout.mul_f64(0.8)),
+    );
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
     crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
