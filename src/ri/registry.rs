@@ -180,12 +180,18 @@ impl State {
         let handle_ip = server.handle_ip();
         let snc_name = server.snc_name();
         for addr in &server.addrs {
+            let key = KnownKey::new(server.reg_service, addr);
+            // A server losing its last link has no name left to read: keep the one known.
+            let snc_name = match (&snc_name, known.get(&key)) {
+                (None, Some(before)) if server.links.is_empty() => before.snc_name.clone(),
+                _ => snc_name.clone(),
+            };
             known.insert(
-                KnownKey::new(server.reg_service, addr),
+                key,
                 Known {
                     number: server.number,
                     handle_ip,
-                    snc_name: snc_name.clone(),
+                    snc_name,
                     last_seen: now,
                 },
             );
@@ -252,14 +258,16 @@ fn choose_link<'a>(
 ) -> Result<&'a LinkEntry, NoLink> {
     let ip = canonical(ip);
     let Some(server) = state.server_of(ip, port) else {
-        return Err(match state.known.get(&KnownKey::new(port, &RegAddr::Ip(ip))) {
-            Some(k) => NoLink::Gone {
-                number: k.number,
-                last_seen: k.last_seen,
-                still_live: state.servers.iter().any(|s| s.number == k.number),
+        return Err(
+            match state.known.get(&KnownKey::new(port, &RegAddr::Ip(ip))) {
+                Some(k) => NoLink::Gone {
+                    number: k.number,
+                    last_seen: k.last_seen,
+                    still_live: state.servers.iter().any(|s| s.number == k.number),
+                },
+                None => NoLink::Unknown,
             },
-            None => NoLink::Unknown,
-        });
+        );
     };
     let live: Vec<&LinkEntry> = server
         .links
@@ -381,7 +389,12 @@ impl Registry {
         Ok(admitted)
     }
 
-    fn admit(&self, reg: &Register, peer: SocketAddr, link: LinkEntry) -> Result<Admitted, Refusal> {
+    fn admit(
+        &self,
+        reg: &Register,
+        peer: SocketAddr,
+        link: LinkEntry,
+    ) -> Result<Admitted, Refusal> {
         if reg.link_index >= self.pool_size {
             return Err(Refusal::new(
                 rc::NIEROUT_OVERFLOW,

@@ -556,6 +556,40 @@ mod tests {
         );
     }
 
+    fn up(streams: &StreamCount) -> SlotState {
+        SlotState::Up {
+            link_id: 1,
+            local: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            since: SystemTime::now(),
+            streams: streams.clone(),
+        }
+    }
+
+    #[test]
+    fn the_next_link_opens_when_the_busiest_is_half_full() {
+        let (a, b) = (StreamCount::default(), StreamCount::default());
+        let mut held: Vec<_> = (0..GROW_AT - 1).map(|_| a.guard()).collect();
+        assert!(!wants_link(&[up(&a), up(&b)]), "below the threshold");
+        held.push(a.guard());
+        assert!(
+            wants_link(&[up(&a), up(&b)]),
+            "the busiest decides, not the average"
+        );
+        assert!(
+            !wants_link(&[up(&a), SlotState::Connecting]),
+            "one link at a time"
+        );
+        assert!(!wants_link(&[
+            up(&a),
+            SlotState::Down {
+                reason: "refused".into()
+            }
+        ]));
+        // Well before the DMZ router's cap: a burst has half a link's room while the next
+        // link registers.
+        const { assert!(GROW_AT * 2 <= SESSIONS_PER_LINK) };
+    }
+
     #[test]
     fn instance_ids_differ() {
         assert_ne!(instance_id(), instance_id());
