@@ -3,7 +3,7 @@
 //! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
 //!
 //! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
-//! deadline) so a reconnect storm cannot exhaust the router (security.md H57); refusals are
+//! deadline) so a reconnect storm cannot exhaust the router; refusals are
 //! answered with an `NI_RTERR`, written to the trace and to the `-G` log.
 
 use std::net::{IpAddr, SocketAddr};
@@ -70,7 +70,7 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
     crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
-    // Routes to the registration port are routes to this router (security.md V3, V6).
+    // Routes to the registration port are routes to this router (never to a LAN router).
     shared.add_own_port(local.port());
     let cancel = CancellationToken::new();
     let info_registry = Arc::clone(&registry);
