@@ -191,16 +191,13 @@ impl Lan {
                 if p.conn_on_demand { "YES" } else { "NO" }
             ),
             format!(
-                "capacity {} sessions ({} links x {SESSIONS_PER_LINK} streams){}",
-                if pool == 0 {
-                    "?".to_string()
-                } else {
-                    (usize::from(pool) * SESSIONS_PER_LINK).to_string()
-                },
-                if pool == 0 {
-                    "?".to_string()
-                } else {
-                    pool.to_string()
+                "{}{}",
+                match pool {
+                    0 => "capacity ? (pool size not known yet)".to_string(),
+                    n => format!(
+                        "capacity {} sessions ({n} links x {SESSIONS_PER_LINK} streams)",
+                        usize::from(n) * SESSIONS_PER_LINK
+                    ),
                 },
                 if p.conn_on_demand {
                     format!(", next link when the busiest carries {GROW_AT}")
