@@ -10,8 +10,9 @@
 //! never past its end: the client's first bytes (an NI route, a TLS ClientHello) stay on
 //! the connection for the session. A sender that does not send a valid header in time is
 //! closed without a reply (whatever it relays is not a client this router can answer)
-//! and logged, rate-limited. Health checks (v2 `LOCAL`, v1 `UNKNOWN`) are closed at once
-//! and quietly: no `-G` line, a debug line in the trace.
+//! and logged, rate-limited. Health checks (v2 `LOCAL`, v1 `UNKNOWN`, or a header naming
+//! the balancer's own connection, which is what haproxy's version 1 checks send) are
+//! closed at once and quietly: no `-G` line, a debug line in the trace.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -242,6 +243,12 @@ pub async fn admit(
         }
     };
     let client = SocketAddr::new(selfaddr::canonical(source.ip()), source.port());
+    // haproxy's version 1 health checks (`check-send-proxy`) name their own connection:
+    // the balancer speaking for itself, like LOCAL.
+    if client == SocketAddr::new(selfaddr::canonical(balancer.ip()), balancer.port()) {
+        tracing::debug!(%balancer, version, "PROXY protocol health check (the balancer's own address); connection closed");
+        return None;
+    }
     // Local clients may administer the router: a balancer on another host cannot make one.
     if selfaddr::is_local(client.ip()) && !selfaddr::is_local(balancer.ip()) {
         crate::gated!(shared.refusal_log, warn, %balancer, %client, "PROXY protocol header from a remote balancer names an address of this host; connection closed");
