@@ -272,6 +272,117 @@ pub async fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    fn shared() -> Arc<Shared> {
+        let table = crate::routtab::parse_table(
+            "P * * *\n",
+            std::path::Path::new("t"),
+            &crate::routtab::SystemResolver::new(),
+        )
+        .unwrap();
+        let mut config = super::super::RouterConfig::default();
+        config.proxy_from.add("0.0.0.0/0").unwrap();
+        // One refusal would penalise: the tests see whether anything was counted.
+        config.penalty = Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap());
+        Arc::new(Shared::new(
+            config,
+            table,
+            crate::services::Services::builtin_only(),
+            None,
+            3299,
+            None,
+        ))
+    }
+
+    /// Sends `bytes` over a loopback connection and runs `admit` on the router's end as if
+    /// the peer were `balancer`; returns the outcome and the bytes left on the connection.
+    async fn admit_bytes(
+        bytes: &[u8],
+        balancer: &str,
+    ) -> (Option<SocketAddr>, Vec<u8>, Arc<Shared>) {
+        let shared = shared();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut stream, _) = listener.accept().await.unwrap();
+        client.write_all(bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let admitted = admit(&shared, &mut stream, balancer.parse().unwrap(), deadline).await;
+        let client_addr = admitted.map(|(addr, pending)| {
+            assert_eq!(shared.pending.pending(), 1, "the client holds its place");
+            drop(pending);
+            addr
+        });
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        (client_addr, rest, shared)
+    }
+
+    #[tokio::test]
+    async fn the_header_is_taken_and_nothing_behind_it() {
+        let mut bytes = b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 3299\r\n".to_vec();
+        bytes.extend_from_slice(b"\x16\x03\x01 and the rest");
+        let (client, rest, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
+        assert_eq!(client, Some("192.0.2.7:40000".parse().unwrap()));
+        assert_eq!(rest, b"\x16\x03\x01 and the rest");
+        assert_eq!(shared.pending.pending(), 0);
+        // IPv4-mapped clients are IPv4 clients.
+        let mut v2 = proxyproto::V2_SIGNATURE.to_vec();
+        v2.extend_from_slice(&[0x21, 0x21, 0, 36]);
+        v2.extend_from_slice(
+            &"::ffff:192.0.2.8"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        v2.extend_from_slice(&[0; 16]);
+        v2.extend_from_slice(&[0, 7, 0, 8]);
+        v2.extend_from_slice(b"NI");
+        let (client, rest, _) = admit_bytes(&v2, "192.0.2.1:5000").await;
+        assert_eq!(client, Some("192.0.2.8:7".parse().unwrap()));
+        assert_eq!(rest, b"NI");
+    }
+
+    #[tokio::test]
+    async fn a_remote_balancer_cannot_name_this_host() {
+        let header = b"PROXY TCP4 127.0.0.1 198.51.100.1 40000 3299\r\n";
+        let (client, _, _) = admit_bytes(header, "192.0.2.1:5000").await;
+        assert_eq!(client, None, "remote balancer, local client");
+        let (client, _, _) = admit_bytes(header, "127.0.0.2:5000").await;
+        assert_eq!(
+            client,
+            Some("127.0.0.1:40000".parse().unwrap()),
+            "both local"
+        );
+    }
+
+    #[tokio::test]
+    async fn checks_and_failures_admit_no_one() {
+        for (what, bytes) in [
+            ("LOCAL", {
+                let mut h = proxyproto::V2_SIGNATURE.to_vec();
+                h.extend_from_slice(&[0x20, 0, 0, 0]);
+                h
+            }),
+            ("UNKNOWN", b"PROXY UNKNOWN\r\n".to_vec()),
+            (
+                "own connection",
+                b"PROXY TCP4 192.0.2.1 198.51.100.1 5000 3299\r\n".to_vec(),
+            ),
+            ("closed early", b"PROXY TCP4 192.0.2.1".to_vec()),
+            ("garbage", b"\x00\x00\x00\x10NI_ROUTE".to_vec()),
+        ] {
+            let (client, _, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
+            assert_eq!(client, None, "{what}");
+            assert_eq!(shared.pending.pending(), 0, "{what}");
+            assert_eq!(shared.penalties.tracked(), 0, "{what}: no one penalised");
+        }
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
