@@ -509,9 +509,9 @@ fn haproxy_send_proxy_v1_and_v2_carry_the_client() {
     wait_listening(front_v1);
     wait_listening(front_v2);
 
-    for (what, front, client, port_hint) in [
-        ("send-proxy", front_v1, "127.0.0.5", "v1"),
-        ("send-proxy-v2", front_v2, "127.0.0.7", "v2"),
+    for (what, front, client) in [
+        ("send-proxy", front_v1, "127.0.0.5"),
+        ("send-proxy-v2", front_v2, "127.0.0.7"),
     ] {
         // haproxy may still hold the server down until its first check passes: retry.
         let start = Instant::now();
@@ -527,7 +527,7 @@ fn haproxy_send_proxy_v1_and_v2_carry_the_client() {
             assert!(start.elapsed() < STEP, "{what}: haproxy never relayed");
             thread::sleep(Duration::from_millis(100));
         };
-        assert_eq!(reply, PONG, "{what} ({port_hint})");
+        assert_eq!(reply, PONG, "{what}");
         s.write_all(&frame(b"via haproxy")).unwrap();
         assert_eq!(read_frame(&mut s), b"via haproxy");
         let port = s.local_addr().unwrap().port();
