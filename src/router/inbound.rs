@@ -38,7 +38,8 @@ pub async fn run(
     let deadline = Instant::now() + shared.config.timeout;
     let (peer, pending) = match pending {
         Some(pending) => (peer, pending),
-        None => match super::proxy::admit(&shared, &mut stream, peer, deadline).await {
+        // Boxed: the header read's state stays out of the tasks of direct connections.
+        None => match Box::pin(super::proxy::admit(&shared, &mut stream, peer, deadline)).await {
             Some(client) => client,
             None => return,
         },
