@@ -17,7 +17,6 @@ fn stderr(o: &Output) -> String {
 
 const SAPROUTER: &str = env!("CARGO_BIN_EXE_saprouter");
 const NIPING: &str = env!("CARGO_BIN_EXE_niping");
-const BENCH: &str = env!("CARGO_BIN_EXE_saprouter-bench");
 
 #[test]
 fn saprouter_help_and_version() {
@@ -85,20 +84,4 @@ fn niping_help_and_version() {
     let o = run(NIPING, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("usage: niping -s"), "{}", stderr(&o));
-}
-
-#[test]
-fn bench_help_and_version() {
-    let o = run(BENCH, &["--help"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("--quick"), "{}", stdout(&o));
-    let o = run(BENCH, &["--version"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains(env!("CARGO_PKG_VERSION")),
-        "{}",
-        stdout(&o)
-    );
-    let o = run(BENCH, &["--no-such-flag"]);
-    assert_eq!(o.status.code(), Some(2));
 }

@@ -70,3 +70,33 @@ fn quick_bench_writes_a_table() {
     let text = std::fs::read_to_string(&out).expect("report rewritten");
     assert!(text.contains("hand-written note"), "{text}");
 }
+
+/// `--help` and `--version` answer and exit 0; an unknown flag is an error (exit 2).
+#[test]
+fn bench_help_and_version() {
+    let bench = env!("CARGO_BIN_EXE_saprouter-bench");
+    let run = |args: &[&str]| {
+        Command::new(bench)
+            .args(args)
+            .output()
+            .expect("run saprouter-bench")
+    };
+    let o = run(&["--help"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--quick"));
+    let o = run(&["--version"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let o = run(&["--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -33,7 +33,15 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
 
 /// Raises this process's open-file limit: a storm holds thousands of sockets.
 pub fn raise_fd_limit() {
-    saprouter::router::fdlimit::raise_nofile();
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
 }
 
 /// A target on 127.0.0.1 that echoes bytes on any number of connections (one tokio task
