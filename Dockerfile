@@ -2,7 +2,9 @@
 #
 # Two ways to build it, one runtime stage:
 #   docker build -t saprouter-rs .     compiles in a rust image (needs an image registry and
-#                                      the BuildKit builder, the default since Docker 23)
+#                                      the BuildKit builder: the default since Docker 23;
+#                                      DOCKER_BUILDKIT=1 with Debian 12's docker.io 20.10,
+#                                      whose classic builder would build every stage)
 #   scripts/docker-image.sh            no registry needed: makes the Debian base with
 #                                      debootstrap and builds the target "host" from the
 #                                      binaries `cargo build --release` made on this machine

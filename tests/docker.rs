@@ -343,7 +343,7 @@ fn assert_goodbye(s: &mut TcpStream) {
 // ---------------------------------------------------------------------------------------
 // The image on its own
 
-/// A container removed (with its anonymous volumes) when dropped.
+/// A container (name or id) removed with its anonymous volumes when dropped.
 struct Container(String);
 
 impl Drop for Container {
@@ -376,7 +376,10 @@ fn image_runs_read_only_reloads_on_hup_and_stops_cleanly() {
 
     let name = format!("saprouter-rs-test-{}", std::process::id());
     let mount = format!("{}:/usr/sap/saprouter:ro", config.display());
-    let id = ok(
+    // Removed by name, also when `docker run` fails half-way.
+    let container = Container(name.clone());
+    let c = container.0.as_str();
+    ok(
         &mut docker(&[
             "run",
             "--detach",
@@ -393,8 +396,6 @@ fn image_runs_read_only_reloads_on_hup_and_stops_cleanly() {
         ]),
         Duration::from_secs(60),
     );
-    let container = Container(id.trim().to_string());
-    let c = container.0.as_str();
     let port: u16 = ok(
         &mut docker(&["port", c, "3299/tcp"]),
         Duration::from_secs(30),
