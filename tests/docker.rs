@@ -10,7 +10,9 @@
 //! later runs find them by tag.
 //!
 //! A compose set-up is a [`Setup`]: its directory, what to prepare before `up`, the
-//! environment of every compose command, and a function with its checks.
+//! environment of every compose command, and a function with its checks; another set-up
+//! is one more `Setup`, its check function and a `#[test]` that calls [`run_setup`]. The
+//! set-ups run one at a time (they may share addresses and published ports).
 
 mod common;
 
@@ -503,7 +505,7 @@ fn image_runs_read_only_reloads_on_hup_and_stops_cleanly() {
 struct Setup {
     /// Its directory under `examples/`.
     dir: &'static str,
-    /// Commands run from the repository root before `up` (base images it needs).
+    /// Scripts of `scripts/` with their arguments, run before `up` (base images it needs).
     prepare: &'static [&'static [&'static str]],
     /// The environment of every compose command.
     env: &'static [(&'static str, &'static str)],
@@ -537,13 +539,17 @@ fn composes() -> Vec<Flavour> {
     if v2.is_ok_and(|out| out.status.success()) {
         found.push(Flavour::V2);
     }
-    let quiet = Command::new("sh")
+    let v1 = Command::new("sh")
         .args(["-c", "command -v docker-compose"])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if quiet || (found.is_empty() && tool_available("docker-compose")) {
+    if v1 {
         found.push(Flavour::V1);
+    }
+    if found.is_empty() {
+        // Says that the set-up did not run, or fails the test under CI.
+        tool_available("docker-compose");
     }
     found
 }
@@ -605,15 +611,16 @@ impl Drop for Compose {
     }
 }
 
+/// One compose set-up at a time.
+static ONE_SETUP: Mutex<()> = Mutex::new(());
+
 /// Prepares `setup`, then for each Compose installed: up, its checks, down.
 fn run_setup(setup: &Setup) {
     let Some(_engine) = engine() else { return };
+    let _one = ONE_SETUP.lock().unwrap_or_else(|p| p.into_inner());
     build_image();
     for step in setup.prepare {
-        ok(
-            script(step[0].trim_start_matches("scripts/")).args(&step[1..]),
-            Duration::from_secs(900),
-        );
+        ok(script(step[0]).args(&step[1..]), Duration::from_secs(900));
     }
     let flavours = composes();
     for flavour in flavours {
@@ -642,7 +649,7 @@ fn run_setup(setup: &Setup) {
 const DMZ_LAN: Setup = Setup {
     dir: "dmz-lan",
     prepare: &[&[
-        "scripts/docker-base.sh",
+        "docker-base.sh",
         "saprouter-rs-base:bookworm-nftables",
         "nftables",
     ]],
