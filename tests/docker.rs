@@ -305,21 +305,48 @@ fn niping(route: &str, loops: &str) -> Output {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A long niping run through `route` in the background, already past its first round trip
-/// (its output goes to files in `dir`).
-fn niping_running(route: &str, dir: &Path) -> Child {
+/// A long niping run through `route` in the background, its output to a file in `dir`;
+/// returned once the router lists one more session with a partner than before (`listing`
+/// gives the router's `saprouter -l`).
+fn niping_running(route: &str, dir: &Path, listing: impl Fn() -> String) -> Child {
+    let before = partners(&listing());
     let out = std::fs::File::create(dir.join("niping.out")).expect("niping output file");
     let err = out.try_clone().expect("niping output file");
-    let child = Command::new(NIPING)
+    let mut child = Command::new(NIPING)
         .args(["-c", "-H", route, "-L", "100000", "-D", "20"])
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
         .expect("start niping");
-    // niping prints nothing before its summary: give it time to connect and loop.
-    thread::sleep(Duration::from_millis(500));
+    let mut last = String::new();
+    let routed = poll(Duration::from_secs(10), || {
+        last = listing();
+        (partners(&last) > before).then_some(())
+    });
+    if routed.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "niping's session never showed in the router's list ({before} before):\n{last}\n{}",
+            std::fs::read_to_string(dir.join("niping.out")).unwrap_or_default()
+        );
+    }
     child
+}
+
+/// Sessions with a partner in a `saprouter -l` listing (rows "ID CLIENT | PARTNER ...").
+fn partners(listing: &str) -> usize {
+    listing
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|id| id.parse::<u32>().is_ok())
+                && l.contains('|')
+                && !l.contains("(no partner)")
+        })
+        .count()
 }
 
 /// Stops `child` (a niping of [`niping_running`]) and returns its output, when it has
@@ -477,7 +504,9 @@ fn image_runs_read_only_reloads_on_hup_and_stops_cleanly() {
         &[("127.0.0.1", &port.to_string()), ("127.0.0.1", "3298")],
     );
     let niping_dir = tempfile::tempdir().expect("temp dir");
-    let long = niping_running(&through, niping_dir.path());
+    let long = niping_running(&through, niping_dir.path(), || {
+        text(&exec(c, &["saprouter", "-l"], Duration::from_secs(20)).stdout)
+    });
     let stopped = Instant::now();
     ok(&mut docker(&["stop", c]), Duration::from_secs(60));
     assert_goodbye(&mut session);
@@ -823,7 +852,14 @@ fn dmz_lan(compose: &Compose) {
         ],
     );
     let niping_dir = tempfile::tempdir().expect("temp dir");
-    let long = niping_running(ROUTE_FROM_HOST, niping_dir.path());
+    let long = niping_running(ROUTE_FROM_HOST, niping_dir.path(), || {
+        let out = compose.exec(
+            "dmz",
+            &["saprouter", "-l", "-S", "4001"],
+            Duration::from_secs(30),
+        );
+        text(&out.stdout)
+    });
     compose.ok(&["stop", "dmz"], Duration::from_secs(60));
     assert_goodbye(&mut session);
     assert_eq!(
@@ -861,6 +897,16 @@ fn rfc3339_ns(s: &str) -> Option<i128> {
     let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + h * 3600 + min * 60 + sec;
     Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
+}
+
+#[test]
+fn partners_are_counted_in_a_listing() {
+    let listing = "ID  CLIENT                      | PARTNER                     service\n\
+                   --------------------------------+------------------------------------\n\
+                   2   127.0.0.1                   | (no partner)                \n\
+                   3   172.17.0.1                  | 127.0.0.1                   3298\n\
+                   Total no. of clients: 2\n";
+    assert_eq!(partners(listing), 1);
 }
 
 #[test]
