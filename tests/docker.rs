@@ -282,10 +282,10 @@ fn exec(container: &str, args: &[&str], limit: Duration) -> Output {
 // ---------------------------------------------------------------------------------------
 // NI sessions and niping from the host
 
-/// An NI session routed along `hops` (host, service) through a router on 127.0.0.1:`port`,
+/// An NI session routed along `hops` (host, service) through the router at `host`:`port`,
 /// checked with one echoed message.
-fn ni_session(port: u16, hops: &[(&str, &str)]) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the router");
+fn ni_session(host: &str, port: u16, hops: &[(&str, &str)]) -> TcpStream {
+    let mut s = TcpStream::connect((host, port)).expect("connect to the router");
     s.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let hops: Vec<(&str, &str, &str)> = hops.iter().map(|&(h, p)| (h, p, "")).collect();
     s.write_all(&frame(&route(&hops, 0))).expect("send route");
@@ -498,13 +498,18 @@ fn image_runs_read_only_reloads_on_hup_and_stops_cleanly() {
 
     wait_healthy(c);
 
-    // docker stop: SIGTERM to PID 1; the session is told -98, the exit code is 0.
-    let mut session = ni_session(
-        port,
-        &[("127.0.0.1", &port.to_string()), ("127.0.0.1", "3298")],
+    // docker stop: SIGTERM to PID 1; the sessions are told -98, the exit code is 0. They
+    // connect to the container's address, as a client on another machine reaches it
+    // (published ports from other hosts are forwarded in the kernel; only connections to
+    // 127.0.0.1 go through docker's userland proxy, which dockerd stops with the container).
+    let ip = inspect(
+        c,
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
     );
+    let mut session = ni_session(&ip, 3299, &[(&ip, "3299"), ("127.0.0.1", "3298")]);
+    let direct = format!("/H/{ip}/S/3299/H/127.0.0.1/S/3298");
     let niping_dir = tempfile::tempdir().expect("temp dir");
-    let long = niping_running(&through, niping_dir.path(), || {
+    let long = niping_running(&direct, niping_dir.path(), || {
         text(&exec(c, &["saprouter", "-l"], Duration::from_secs(20)).stdout)
     });
     let stopped = Instant::now();
@@ -842,17 +847,19 @@ fn dmz_lan(compose: &Compose) {
         both(&after_restart)
     );
 
-    // docker stop with sessions open: the goodbye -98 and exit code 0.
+    // docker stop with sessions open: the goodbye -98 and exit code 0. The sessions connect
+    // to the DMZ container's address, as in the image test.
     let mut session = ni_session(
+        "10.200.0.1",
         4001,
         &[
-            ("127.0.0.1", "4001"),
+            ("10.200.0.1", "4001"),
             ("10.200.0.2", "5002"),
             ("127.0.0.1", "sapdp01"),
         ],
     );
     let niping_dir = tempfile::tempdir().expect("temp dir");
-    let long = niping_running(ROUTE_FROM_HOST, niping_dir.path(), || {
+    let long = niping_running(ROUTE_IN_DMZ, niping_dir.path(), || {
         let out = compose.exec(
             "dmz",
             &["saprouter", "-l", "-S", "4001"],
