@@ -250,6 +250,9 @@ where
     let full = log.buffer.max(1);
     let small = SMALL_BUFFER.min(full);
     let mut buf = vec![0u8; small];
+    // The partner's EOF can be this direction's first news of an interrupt (see
+    // `splice::pump`); this receiver still tells whether there was one.
+    let told = interrupts.clone();
     let wait = interrupted(&mut interrupts);
     tokio::pin!(wait);
     loop {
@@ -263,6 +266,21 @@ where
         };
         let n = match read {
             Ok(0) => {
+                let pending = *told.borrow();
+                if let Some(why) = pending {
+                    finish(
+                        &mut reader,
+                        &mut writer,
+                        &mut buf,
+                        tracker.as_mut(),
+                        notice(why),
+                    )
+                    .await;
+                    return Ok(Pumped {
+                        bytes,
+                        interrupted: Some(why),
+                    });
+                }
                 // Half-close: pass the FIN on and let the other direction run on.
                 let _ = writer.shutdown().await;
                 return Ok(Pumped {

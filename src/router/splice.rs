@@ -256,6 +256,16 @@ async fn pump(
             log.relayed(moved);
         }
     };
+    // The partner's EOF can be this direction's first news of an interrupt: the other
+    // direction, told first, shut the partner's side down and the partner closed. The
+    // client is told all the same.
+    let stop = match stop {
+        Stop::Eof => match *interrupts.borrow() {
+            Some(why) => Stop::Interrupted(why),
+            None => Stop::Eof,
+        },
+        other => other,
+    };
     match stop {
         Stop::Eof => {
             // Half-close: pass the FIN on and let the other direction run on.
