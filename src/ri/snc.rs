@@ -71,12 +71,16 @@ pub async fn accept_link(
 
 /// DMZ side: every registered address whose `KT` line (for the registered service) names
 /// an SNC peer must have been registered by a LAN router authenticated with that name.
+///
+/// `Ok(true)` when the registrant is vetted by `KT` lines: it is authenticated and a `KT`
+/// line names it for every address it registers (it may then share them with other vetted
+/// LAN routers, active-active).
 pub fn check_registration(
     routtab: &RoutTab,
     reg: &Register,
     peer: SocketAddr,
     name: Option<&str>,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     let mut ips: Vec<IpAddr> = reg
         .addrs
         .iter()
@@ -89,8 +93,12 @@ pub fn check_registration(
     if reg.implicit || ips.is_empty() {
         ips.push(canonical(peer.ip()));
     }
+    // A registration of names only has no address a KT line could vouch for by name.
+    let names_only = reg.addrs.iter().all(|a| !matches!(a, RegAddr::Ip(_)));
+    let mut vetted = name.is_some() && !names_only;
     for ip in ips {
         let Some(wanted) = routtab.snc_target(ip, reg.reg_service) else {
+            vetted = false;
             continue;
         };
         let this = match name {
@@ -106,7 +114,7 @@ pub fn check_registration(
             ),
         });
     }
-    Ok(())
+    Ok(vetted)
 }
 
 /// LAN side: the connection to the DMZ router as the link, and the DMZ router's SNC name.
