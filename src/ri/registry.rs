@@ -322,14 +322,12 @@ fn choose_link(
         match link {
             Some(&(li, _)) => {
                 let key = (server.sessions(), server.last_pick);
-                if best.is_none_or(|b| key < (b.2, b.3)) {
+                if best.map_or(true, |b| key < (b.2, b.3)) {
                     best = Some((si, li, key.0, key.1));
                 }
             }
-            None if !untried.is_empty() => {
-                if full.is_none_or(|(_, links)| live < links) {
-                    full = Some((server.number, live));
-                }
+            None if !untried.is_empty() && full.map_or(true, |(_, links)| live < links) => {
+                full = Some((server.number, live));
             }
             None => {}
         }
