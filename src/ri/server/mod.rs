@@ -218,21 +218,34 @@ impl DmzSet {
             h.error = None;
         }
         let mut pools = self.pools();
-        for pool in pools.iter().filter(|p| p.name == name) {
-            if !addrs.contains(&pool.addr) && !pool.is_retired() {
-                tracing::info!(dmz = name, addr = %pool.addr, "reverse-invoke: the DMZ router's address vanished; its links stop once down");
-                pool.retire();
-            }
-        }
-        for addr in addrs {
-            // One DMZ router per address, whichever name found it first.
-            match pools.iter().find(|p| p.addr == addr) {
-                Some(p) if p.reinstate() => {}
-                Some(_) => {
+        let views: Vec<PoolView> = pools
+            .iter()
+            .map(|p| PoolView {
+                name: p.name.clone(),
+                addr: p.addr,
+                retired: p.is_retired(),
+                stopped: p.stopped(),
+            })
+            .collect();
+        for change in plan(&views, name, &addrs) {
+            match change {
+                Change::Retire(addr) => {
+                    tracing::info!(dmz = name, %addr, "reverse-invoke: the DMZ router's address vanished; its links stop once down");
+                    pools
+                        .iter()
+                        .filter(|p| p.addr == addr)
+                        .for_each(|p| p.retire());
+                }
+                Change::Reinstate(addr) => {
+                    pools
+                        .iter()
+                        .filter(|p| p.addr == addr)
+                        .for_each(|p| p.reinstate());
+                }
+                Change::Start(addr) => {
                     pools.retain(|p| p.addr != addr);
                     pools.push(DmzPool::start(&self.lan, name, addr));
                 }
-                None => pools.push(DmzPool::start(&self.lan, name, addr)),
             }
         }
     }
@@ -279,6 +292,46 @@ impl DmzSet {
     }
 }
 
+/// What [`plan`] sees of a pool.
+#[derive(Debug, Clone)]
+struct PoolView {
+    name: String,
+    addr: SocketAddr,
+    retired: bool,
+    stopped: bool,
+}
+
+/// What one resolution changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Change {
+    /// The address vanished from the name: its slots stop once their links are down.
+    Retire(SocketAddr),
+    /// A retired address is back while its slots still run: they go on.
+    Reinstate(SocketAddr),
+    /// A new address, or one whose pool stopped: a new pool (replacing the stopped one).
+    Start(SocketAddr),
+}
+
+/// The changes `name` resolving to `addrs` makes to `pools`. One DMZ router per address:
+/// an address another name already found keeps that pool.
+fn plan(pools: &[PoolView], name: &str, addrs: &[SocketAddr]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for p in pools.iter().filter(|p| p.name == name) {
+        if !addrs.contains(&p.addr) && !p.retired {
+            out.push(Change::Retire(p.addr));
+        }
+    }
+    for &addr in addrs {
+        match pools.iter().find(|p| p.addr == addr) {
+            Some(p) if p.stopped => out.push(Change::Start(addr)),
+            Some(p) if p.retired => out.push(Change::Reinstate(addr)),
+            Some(_) => {}
+            None => out.push(Change::Start(addr)),
+        }
+    }
+    out
+}
+
 /// Jittered exponential back-off: `attempt` 0 waits 250..500 ms, each further attempt
 /// doubles, capped at `cap`; `unit` in [0, 1) picks the point in the upper half.
 pub fn backoff(attempt: u32, cap: Duration, unit: f64) -> Duration {
@@ -293,41 +346,4 @@ pub(crate) fn jitter() -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_starts_below_a_second_and_caps() {
-        let cap = Duration::from_secs(5);
-        for unit in [0.0, 0.5, 0.999] {
-            let first = backoff(0, cap, unit);
-            assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
-        }
-        assert_eq!(backoff(1, cap, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff(2, cap, 1.0), Duration::from_secs(2));
-        assert_eq!(backoff(3, cap, 1.0), Duration::from_secs(4));
-        assert_eq!(backoff(4, cap, 1.0), cap);
-        assert_eq!(backoff(u32::MAX, cap, 1.0), cap);
-        assert!(backoff(10, cap, 0.0) >= cap / 2);
-        assert_eq!(
-            backoff(0, Duration::from_secs(1), 1.0),
-            Duration::from_millis(500)
-        );
-    }
-
-    #[test]
-    fn instance_ids_differ() {
-        assert_ne!(instance_id(), instance_id());
-        let j = jitter();
-        assert!((0.0..1.0).contains(&j));
-    }
-
-    #[tokio::test]
-    async fn address_literals_resolve_to_themselves() {
-        let found = resolve("127.0.0.2", 5001).await.unwrap();
-        assert_eq!(found, vec!["127.0.0.2:5001".parse().unwrap()]);
-        let found = resolve("::1", 5001).await.unwrap();
-        assert_eq!(found, vec!["[::1]:5001".parse().unwrap()]);
-        assert!(resolve("no-such-host.invalid", 5001).await.is_err());
-    }
-}
+mod tests;

@@ -113,13 +113,9 @@ impl DmzPool {
         self.retired.load(Ordering::SeqCst)
     }
 
-    /// Un-retires the pool if its slots still run; false when it stopped (start anew).
-    pub(crate) fn reinstate(&self) -> bool {
-        if self.stopped() {
-            return false;
-        }
+    /// Un-retires the pool (its slots still run; a stopped pool is started anew instead).
+    pub(crate) fn reinstate(&self) {
         self.retired.store(false, Ordering::SeqCst);
-        true
     }
 
     /// Every slot task ended.
