@@ -22,10 +22,17 @@ struct Node {
 }
 
 fn start(cf_text: &str, table: &str) -> Node {
+    start_with(cf_text, table, &[])
+}
+
+fn start_with(cf_text: &str, table: &str, extra: &[&str]) -> Node {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("cf");
     std::fs::write(&path, cf_text).expect("write cf");
-    let router = TestRouter::start(table, &["-i", &path.to_string_lossy(), "-V", "2"]);
+    let path = path.to_string_lossy().into_owned();
+    let mut args = vec!["-i", path.as_str(), "-V", "2"];
+    args.extend_from_slice(extra);
+    let router = TestRouter::start(table, &args);
     Node { router, _cf: dir }
 }
 
@@ -39,12 +46,17 @@ fn dmz(bind: &str, reg: u16, extra: &str, pseudo: u16) -> Node {
 
 /// A LAN router registering `PSEUDO_HOST:pseudo` with the DMZ routers `dmz_hosts`.
 fn lan(dmz_hosts: &str, reg: u16, pseudo: u16) -> Node {
-    start(
+    lan_with(dmz_hosts, reg, pseudo, &[])
+}
+
+fn lan_with(dmz_hosts: &str, reg: u16, pseudo: u16, extra: &[&str]) -> Node {
+    start_with(
         &format!(
             "server = true\nclient_hostname = {dmz_hosts}\nclient_service = {reg}\n\
              reg_hostname = {PSEUDO_HOST}\nreg_service = {pseudo}\nretry_timeout = 1\n"
         ),
         "P * * *\n",
+        extra,
     )
 }
 
@@ -263,4 +275,104 @@ fn an_unvetted_second_lan_router_is_refused() {
         session(&d, pseudo, echo);
     }
     assert_eq!(sessions_per_instance(&info(&d.router)), vec![0]);
+}
+
+/// Status and body of `GET path` on a `--metrics` port.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let mut s = loop {
+        match TcpStream::connect((L, port)) {
+            Ok(s) => break s,
+            Err(err) => {
+                assert!(start.elapsed() < STEP, "metrics endpoint not up: {err}");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    s.set_read_timeout(Some(STEP)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}
+
+fn wait_ready(port: u16, want: u16) {
+    let start = Instant::now();
+    while http_get(port, "/readyz").0 != want {
+        assert!(start.elapsed() < STEP, "/readyz never answered {want}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ready_while_any_dmz_router_holds_a_registration() {
+    let reg = free_port();
+    let pseudo = free_port();
+    let metrics = free_port();
+    let mut a = dmz("127.0.0.1", reg, "", pseudo);
+    let mut b = dmz("127.0.0.2", reg, "", pseudo);
+    let addr = format!("{L}:{metrics}");
+    let l = lan_with("127.0.0.1, 127.0.0.2", reg, pseudo, &["--metrics", &addr]);
+    wait_info(&l.router, "both registered", |t| {
+        t.contains("registered with 2")
+    });
+    wait_ready(metrics, 200);
+    let (_, body) = http_get(metrics, "/metrics");
+    for dmz in ["127.0.0.1", "127.0.0.2"] {
+        assert!(
+            body.contains(&format!("dmz=\"{dmz}:{reg}\"")),
+            "no link series for {dmz}:\n{body}"
+        );
+    }
+    kill(&mut a);
+    wait_info(&l.router, "A's link down", |t| {
+        t.contains("registered with 1")
+    });
+    assert_eq!(
+        http_get(metrics, "/readyz").0,
+        200,
+        "B still holds a registration"
+    );
+    kill(&mut b);
+    wait_ready(metrics, 503);
+}
+
+#[test]
+fn a_dmz_router_that_never_answers_leaves_the_other_alone() {
+    let reg = free_port();
+    let pseudo = free_port();
+    let echo = ni_echo();
+    // "DMZ router" B accepts the TCP connection and then says nothing.
+    let silent = std::net::TcpListener::bind(("127.0.0.2", reg)).expect("bind 127.0.0.2");
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let a = dmz("127.0.0.1", reg, "", pseudo);
+    let started = Instant::now();
+    let l = lan("127.0.0.2, 127.0.0.1", reg, pseudo);
+    wait_servers(&a, 1);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "registered with A after {took:?}"
+    );
+    session(&a, pseudo, echo);
+    let text = info(&l.router);
+    assert!(text.contains("registered with 1"), "{text}");
+    let start = Instant::now();
+    while held.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < STEP, "B was never asked");
+        thread::sleep(Duration::from_millis(20));
+    }
 }
