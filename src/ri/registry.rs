@@ -810,6 +810,8 @@ impl RegisteredHops for Registry {
     }
 
     fn peer_snc_name(&self, addr: IpAddr, port: u16) -> Option<String> {
+        // With several instances on one address, the first one's name: a KT line naming
+        // the address admitted only LAN routers with its name, so any of them answers.
         let ip = canonical(addr);
         let state = self.lock();
         match state.server_of(ip, port) {

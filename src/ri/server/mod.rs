@@ -275,8 +275,13 @@ impl DmzSet {
         let mut out = vec![
             String::new(),
             format!(
-                "RI server: client {}:{}, registered {registered}:{}, instance {:016x}",
-                p.client_hostname, p.client_service, p.reg_service, self.lan.instance
+                "RI server: client {}, registered {registered}:{}, instance {:016x}",
+                match p.client_hosts.as_slice() {
+                    [one] => format!("{one}:{}", p.client_service),
+                    _ => format!("{} (port {})", p.client_hostname, p.client_service),
+                },
+                p.reg_service,
+                self.lan.instance
             ),
             format!("DMZ routers {} (registered with {holding})", pools.len()),
         ];
