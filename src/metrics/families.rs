@@ -66,6 +66,9 @@ pub struct ResultLabels {
 /// A reverse-invoke link.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LinkLabels {
+    /// LAN side: the DMZ router the link goes to (link numbers are per DMZ router); empty
+    /// on the DMZ side.
+    pub dmz: String,
     /// Link number as the reverse-invoke code assigns it (bounded by `conn_pool_size`).
     pub link: u64,
 }

@@ -16,8 +16,19 @@ use super::get;
 pub struct Snapshot {
     /// DMZ side: LAN routers registered now (`None` on a LAN router).
     pub registered_servers: Option<usize>,
-    /// Links up now: (link id, open streams).
-    pub links: Vec<(u64, usize)>,
+    /// Links up now.
+    pub links: Vec<LinkState>,
+}
+
+/// One link that is up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkState {
+    /// LAN side: the DMZ router the link goes to (`address:port`); empty on the DMZ side.
+    pub dmz: String,
+    /// The link's number (the DMZ router's id for it).
+    pub link: u64,
+    /// Its open streams.
+    pub streams: usize,
 }
 
 /// Reports the current state; called at scrape time, so it must be quick and never block
@@ -68,7 +79,7 @@ pub fn is_server_mode() -> bool {
 }
 
 /// Ready as far as reverse invoke goes: always outside server mode; in server mode while at
-/// least one link is registered with the DMZ router.
+/// least one link is registered with a DMZ router (with several DMZ routers, any one).
 pub fn ready() -> bool {
     match installed() {
         Some((true, source)) => !source().links.is_empty(),
@@ -87,9 +98,9 @@ pub(super) fn refresh(m: &Metrics) {
         .set(now.registered_servers.map_or(0, to_i64));
     m.ri_links_up.set(to_i64(now.links.len()));
     m.ri_link_streams.clear();
-    for (link, streams) in now.links {
+    for LinkState { dmz, link, streams } in now.links {
         m.ri_link_streams
-            .get_or_create(&LinkLabels { link })
+            .get_or_create(&LinkLabels { dmz, link })
             .set(to_i64(streams));
     }
 }

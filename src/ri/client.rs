@@ -1,5 +1,6 @@
 //! Client mode (the DMZ router): listens on `client_service` for LAN routers, checks each
-//! registration (handshake deadline, `ACE`, `max_servers`, address conflicts), and drives
+//! registration (handshake deadline, `ACE`, `max_servers`, address conflicts, vetting for
+//! pseudo addresses shared by several LAN routers), and drives
 //! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
 //!
 //! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
@@ -260,11 +261,17 @@ async fn handshake(
         }
     };
     let routtab = shared.routtab();
-    if let Err(refusal) = super::snc::check_registration(&routtab, &reg, peer, snc_name.as_deref())
+    let kt_vetted = match super::snc::check_registration(&routtab, &reg, peer, snc_name.as_deref())
     {
-        refuse(shared, &mut socket, peer, refusal, deadline).await;
-        return None;
-    }
+        Ok(vetted) => vetted,
+        Err(refusal) => {
+            refuse(shared, &mut socket, peer, refusal, deadline).await;
+            return None;
+        }
+    };
+    // Vetted: named by an ACE line of a non-empty list (the source passed it above), or by
+    // KT lines. Only vetted LAN routers may share a pseudo address (active-active).
+    let vetted = super::registry::vetted(&params.ace, source, kt_vetted);
     let (opener, requests) = open_channel();
     let entry = LinkEntry {
         id: registry.next_link_id(),
@@ -276,7 +283,7 @@ async fn handshake(
         since: SystemTime::now(),
         snc_name,
     };
-    let admitted = match registry.register(&reg, peer, entry.clone()) {
+    let admitted = match registry.register_vetted(&reg, peer, entry.clone(), vetted) {
         Ok(admitted) => admitted,
         Err(refusal) => {
             refuse(shared, &mut socket, peer, refusal, deadline).await;

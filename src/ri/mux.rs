@@ -361,13 +361,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     }
 }
 
-/// One step of the driver: serve open requests, then let yamux read and write.
+/// One step of the driver: let yamux read, serve open requests, then let yamux read and
+/// write again.
 fn poll_link<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut yamux::Connection<Compat<Link<S>>>,
     requests: &mut mpsc::Receiver<OpenReply>,
     pending: &mut Option<OpenReply>,
     cx: &mut Context<'_>,
 ) -> Poll<Event> {
+    // Read first: when the peer is gone (its FIN already here), the link ends and a waiting
+    // open fails, so the registry gives the session to another link or LAN router instead
+    // of a stream on a dead link.
+    if let Poll::Ready(event) = poll_inbound(conn, cx) {
+        return Poll::Ready(event);
+    }
     loop {
         if pending.is_none() {
             match requests.poll_recv(cx) {
@@ -393,6 +400,13 @@ fn poll_link<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
+    poll_inbound(conn, cx)
+}
+
+fn poll_inbound<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut yamux::Connection<Compat<Link<S>>>,
+    cx: &mut Context<'_>,
+) -> Poll<Event> {
     match conn.poll_next_inbound(cx) {
         Poll::Ready(Some(Ok(stream))) => Poll::Ready(Event::Inbound(stream)),
         Poll::Ready(Some(Err(err))) => Poll::Ready(Event::End(LinkEnd::Error(err.to_string()))),

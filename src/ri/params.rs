@@ -119,8 +119,12 @@ pub struct ClientParams {
 /// The LAN side: dials out and registers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerParams {
-    /// `client_hostname`: the DMZ router.
+    /// `client_hostname` as written, normalised (`10.0.0.1, dmz-b.example`): for `-l` and
+    /// logs.
     pub client_hostname: String,
+    /// The DMZ routers: each item of `client_hostname` (a name may stand for several, one
+    /// per address it resolves to).
+    pub client_hosts: Vec<String>,
     /// `client_service`: its registration port.
     pub client_service: u16,
     /// `reg_hostname` (`None`: the address each link leaves from, see docs).
@@ -402,8 +406,8 @@ fn client(ctx: &Ctx) -> Result<ClientParams, Failure> {
 }
 
 fn server(ctx: &Ctx) -> Result<ServerParams, Failure> {
-    let client_hostname = ctx
-        .value("client_hostname", host)?
+    let client_hosts = ctx
+        .value("client_hostname", host_list)?
         .ok_or(Missing("client_hostname"))?;
     let client_service = ctx
         .port("client_service")?
@@ -417,7 +421,8 @@ fn server(ctx: &Ctx) -> Result<ServerParams, Failure> {
         })?
         .flatten();
     Ok(ServerParams {
-        client_hostname,
+        client_hostname: client_hosts.join(", "),
+        client_hosts,
         client_service,
         reg_hostname: ctx.value("reg_hostname", host)?,
         reg_service: ctx.port("reg_service")?.unwrap_or(3299),
@@ -449,6 +454,24 @@ fn host(v: &str) -> Result<String, String> {
         return Err(format!("'{v}' is not a host name or address"));
     }
     Ok(name.to_string())
+}
+
+/// A comma-separated list of DMZ routers (LAN side): each item a [`host`], none empty,
+/// none given twice (names compared in any case).
+fn host_list(v: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for (n, item) in v.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(format!("item {} of the list is empty", n + 1));
+        }
+        let name = host(item)?;
+        if out.iter().any(|h| h.eq_ignore_ascii_case(&name)) {
+            return Err(format!("'{item}' is listed twice"));
+        }
+        out.push(name);
+    }
+    Ok(out)
 }
 
 fn bounded(v: &str, min: usize, max: usize) -> Result<usize, String> {

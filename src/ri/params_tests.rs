@@ -53,6 +53,7 @@ fn sap_example_cf2_with_defaults() {
         s,
         ServerParams {
             client_hostname: "10.18.0.1".into(),
+            client_hosts: vec!["10.18.0.1".into()],
             client_service: 5001,
             reg_hostname: None,
             reg_service: 5002,
@@ -295,4 +296,42 @@ fn protocol_admits() {
     assert!(Protocol::V4.admits(v4) && !Protocol::V4.admits(v6));
     assert!(Protocol::V6.admits(v6) && !Protocol::V6.admits(v4));
     assert!(Protocol::Unspec.admits(v4) && Protocol::Unspec.admits(v6));
+}
+
+#[test]
+fn client_hostname_lists_several_dmz_routers() {
+    let s = server_of(
+        "server = 1\nclient_hostname = 10.0.0.1,dmz-b.example , [::1]\nclient_service = 5001\n",
+    );
+    assert_eq!(s.client_hosts, ["10.0.0.1", "dmz-b.example", "::1"]);
+    assert_eq!(s.client_hostname, "10.0.0.1, dmz-b.example, ::1");
+    let s = server_of("server = 1\nclient_hostname = dmz\nclient_service = 5001\n");
+    assert_eq!(s.client_hosts, ["dmz"]);
+    assert_eq!(s.client_hostname, "dmz");
+}
+
+#[test]
+fn client_hostname_list_errors_name_file_line_and_item() {
+    let base = "server = 1\nclient_service = 5001\n";
+    assert_eq!(
+        err(&format!("{base}client_hostname = 10.0.0.1, , dmz-b")),
+        "cf:3: client_hostname: item 2 of the list is empty"
+    );
+    assert_eq!(
+        err(&format!("{base}client_hostname = 10.0.0.1,")),
+        "cf:3: client_hostname: item 2 of the list is empty"
+    );
+    assert_eq!(
+        err(&format!("{base}client_hostname = dmz-a, DMZ-A")),
+        "cf:3: client_hostname: 'DMZ-A' is listed twice"
+    );
+    assert_eq!(
+        err(&format!("{base}client_hostname = 10.0.0.1, bad/name")),
+        "cf:3: client_hostname: 'bad/name' is not a host name or address"
+    );
+    // The DMZ side binds one address: a list there is still an error.
+    assert!(
+        err("client = 1\nclient_service = 5001\nclient_hostname = a, b")
+            .contains("client_hostname")
+    );
 }

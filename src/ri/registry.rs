@@ -7,6 +7,11 @@
 //! link; the lock is never held across an await. [`choose_link`] is the one place a link
 //! is chosen.
 //!
+//! Several LAN routers may register one pseudo address (active-active) when the DMZ router
+//! allows `max_servers` >= 2 and every one of them is vetted (by a non-empty `ACE` list or,
+//! with `-K`, a `KT` line naming its certificate); [`choose_link`] then gives each new
+//! stream to the instance with the fewest open sessions, in turn among equals.
+//!
 //! A pseudo address stays known after its LAN router's last link ended (at most
 //! [`MAX_KNOWN`] of them): a route to it is then refused with the server's state, never
 //! dialled as an ordinary host.
@@ -57,6 +62,12 @@ struct Server {
     reg_service: u16,
     addrs: Vec<RegAddr>,
     links: Vec<LinkEntry>,
+    /// Its latest registration was vetted (see [`Registry::register_vetted`]): it may
+    /// share its pseudo addresses with other vetted instances.
+    vetted: bool,
+    /// When [`choose_link`] last gave it a stream (a tick of [`State::picks`]; 0: never):
+    /// among instances with as many sessions, the one served longest ago goes next.
+    last_pick: u64,
 }
 
 impl Server {
@@ -83,6 +94,15 @@ impl Server {
             .iter()
             .all(|l| l.snc_name.as_deref() == Some(first.as_str()))
             .then_some(first)
+    }
+
+    /// Sessions open over its live links.
+    fn sessions(&self) -> usize {
+        self.live_links().map(|l| l.streams.open()).sum()
+    }
+
+    fn live_links(&self) -> impl Iterator<Item = &LinkEntry> {
+        self.links.iter().filter(|l| !l.cancel.is_cancelled())
     }
 
     fn overlaps(&self, addrs: &[RegAddr]) -> bool {
@@ -170,12 +190,14 @@ impl KnownKey {
 struct State {
     servers: Vec<Server>,
     known: HashMap<KnownKey, Known>,
+    /// Streams given out so far: the clock of [`Server::last_pick`].
+    picks: u64,
 }
 
 impl State {
     /// Remembers the addresses of server `index` as seen at `now`.
     fn remember(&mut self, index: usize, now: SystemTime) {
-        let State { servers, known } = self;
+        let State { servers, known, .. } = self;
         let server = &servers[index];
         let handle_ip = server.handle_ip();
         let snc_name = server.snc_name();
@@ -213,6 +235,13 @@ impl State {
             .iter()
             .find(|s| s.reg_service == port && s.has_ip(ip))
     }
+
+    /// Indices of the servers registering `ip:port` (several when active-active).
+    fn holders(&self, ip: IpAddr, port: u16) -> Vec<usize> {
+        (0..self.servers.len())
+            .filter(|&i| self.servers[i].reg_service == port && self.servers[i].has_ip(ip))
+            .collect()
+    }
 }
 
 /// Why no link can take a new stream (see [`choose_link`]).
@@ -243,21 +272,26 @@ pub enum NoLink {
     },
 }
 
-/// The link a new stream to `ip:port` goes on: among the live links of the server that
-/// registered the address, those not in `tried` and below [`SESSIONS_PER_LINK`] streams,
-/// the one with the fewest open streams, then the fewest ever (so a link that came up on
-/// demand takes the next streams at once).
+/// The instance and link a new stream to `ip:port` goes on, as indices into
+/// `state.servers` and its `links`; stamps the instance as served.
 ///
-/// This is the one place a link is chosen. A later choice among several servers for one
-/// pseudo address (or among the links of several DMZ routers) belongs here.
-fn choose_link<'a>(
-    state: &'a State,
+/// Instance: among the servers that registered the address (several when active-active)
+/// and have a usable link, the one with the fewest open sessions; among equals the one
+/// served longest ago, so equals take turns. An instance without a live link gets nothing.
+/// Link: among the instance's live links not in `tried` and below [`SESSIONS_PER_LINK`]
+/// streams, the one with the fewest open streams, then the fewest ever (so a link that came
+/// up on demand takes the next streams at once).
+///
+/// This is the one place an instance and a link are chosen.
+fn choose_link(
+    state: &mut State,
     ip: IpAddr,
     port: u16,
     tried: &[u32],
-) -> Result<&'a LinkEntry, NoLink> {
+) -> Result<(usize, usize), NoLink> {
     let ip = canonical(ip);
-    let Some(server) = state.server_of(ip, port) else {
+    let holders = state.holders(ip, port);
+    let Some(&first) = holders.first() else {
         return Err(
             match state.known.get(&KnownKey::new(port, &RegAddr::Ip(ip))) {
                 Some(k) => NoLink::Gone {
@@ -269,36 +303,56 @@ fn choose_link<'a>(
             },
         );
     };
-    let live: Vec<&LinkEntry> = server
-        .links
-        .iter()
-        .filter(|l| !l.cancel.is_cancelled())
-        .collect();
-    let untried: Vec<&LinkEntry> = live
-        .iter()
-        .copied()
-        .filter(|l| !tried.contains(&l.id))
-        .collect();
-    let best = untried
-        .iter()
-        .copied()
-        .filter(|l| l.streams.open() < SESSIONS_PER_LINK)
-        .min_by_key(|l| (l.streams.open(), l.streams.total()));
-    match best {
-        Some(link) => Ok(link),
-        None if live.is_empty() => Err(NoLink::Gone {
-            number: server.number,
+    // (server, link, its sessions, its last pick) of the best so far.
+    let mut best: Option<(usize, usize, usize, u64)> = None;
+    // The full instance with the most room to grow: (number, live links).
+    let mut full: Option<(u16, usize)> = None;
+    let mut any_live = false;
+    for &si in &holders {
+        let server = &state.servers[si];
+        let live = server.live_links().count();
+        if live == 0 {
+            continue;
+        }
+        any_live = true;
+        let untried: Vec<(usize, &LinkEntry)> = server
+            .links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.cancel.is_cancelled() && !tried.contains(&l.id))
+            .collect();
+        let link = untried
+            .iter()
+            .filter(|(_, l)| l.streams.open() < SESSIONS_PER_LINK)
+            .min_by_key(|(_, l)| (l.streams.open(), l.streams.total()));
+        match link {
+            Some(&(li, _)) => {
+                let key = (server.sessions(), server.last_pick);
+                if best.map_or(true, |b| key < (b.2, b.3)) {
+                    best = Some((si, li, key.0, key.1));
+                }
+            }
+            None if !untried.is_empty() && full.map_or(true, |(_, links)| live < links) => {
+                full = Some((server.number, live));
+            }
+            None => {}
+        }
+    }
+    if let Some((si, li, ..)) = best {
+        state.picks += 1;
+        state.servers[si].last_pick = state.picks;
+        return Ok((si, li));
+    }
+    let number = state.servers[first].number;
+    Err(match full {
+        _ if !any_live => NoLink::Gone {
+            number,
             last_seen: SystemTime::now(),
             still_live: false,
-        }),
-        None if !untried.is_empty() => Err(NoLink::Full {
-            number: server.number,
-            links: live.len(),
-        }),
-        None => Err(NoLink::Failed {
-            number: server.number,
-        }),
-    }
+        },
+        Some((number, links)) => NoLink::Full { number, links },
+        None => NoLink::Failed { number },
+    })
 }
 
 /// Why no stream could be opened to a registered pseudo address: the `NI_RTERR` the user
@@ -378,13 +432,28 @@ impl Registry {
     /// Registers `link` for the server `reg` describes, seen from `peer`; atomically
     /// replaces the link in the same pool slot of the same instance. Refuses address
     /// conflicts with another instance, a server beyond `max_servers`, a slot beyond the pool.
+    /// The registrant is not vetted: it never shares a pseudo address.
     pub fn register(
         &self,
         reg: &Register,
         peer: SocketAddr,
         link: LinkEntry,
     ) -> Result<Admitted, Refusal> {
-        let admitted = self.admit(reg, peer, link)?;
+        self.register_vetted(reg, peer, link, false)
+    }
+
+    /// [`Registry::register`] for a registrant that may be `vetted`: its source is permitted
+    /// by a non-empty `ACE` list, or its certificate name by a `KT` line for what it
+    /// registers. With `max_servers` >= 2, vetted instances may register the same pseudo
+    /// address (active-active); a conflict with or by an unvetted one is refused as ever.
+    pub fn register_vetted(
+        &self,
+        reg: &Register,
+        peer: SocketAddr,
+        link: LinkEntry,
+        vetted: bool,
+    ) -> Result<Admitted, Refusal> {
+        let admitted = self.admit(reg, peer, link, vetted)?;
         self.registered.notify_waiters();
         Ok(admitted)
     }
@@ -394,6 +463,7 @@ impl Registry {
         reg: &Register,
         peer: SocketAddr,
         link: LinkEntry,
+        vetted: bool,
     ) -> Result<Admitted, Refusal> {
         if reg.link_index >= self.pool_size {
             return Err(Refusal::new(
@@ -420,9 +490,11 @@ impl Registry {
         }
         let mut state = self.lock();
         let servers = &mut state.servers;
-        if let Some(other) = servers.iter().find(|s| {
+        let mut holders = servers.iter().filter(|s| {
             s.instance != reg.instance && s.reg_service == reg.reg_service && s.overlaps(&addrs)
-        }) {
+        });
+        let shared_ok = self.max_servers >= 2 && vetted && holders.clone().all(|s| s.vetted);
+        if let Some(other) = holders.next().filter(|_| !shared_ok) {
             return Err(Refusal::new(
                 rc::NIESERV_USED,
                 format!(
@@ -451,6 +523,8 @@ impl Registry {
                     reg_service: reg.reg_service,
                     addrs: Vec::new(),
                     links: Vec::new(),
+                    vetted,
+                    last_pick: 0,
                 });
                 servers.len() - 1
             }
@@ -459,6 +533,7 @@ impl Registry {
         // The latest registration of an instance says what it serves.
         server.reg_service = reg.reg_service;
         server.addrs = addrs;
+        server.vetted = vetted;
         let mut replaced = None;
         if let Some(slot) = server.links.iter().position(|l| l.index == reg.link_index) {
             let old = server.links.remove(slot);
@@ -517,7 +592,11 @@ impl Registry {
                 .servers
                 .iter()
                 .flat_map(|s| s.links.iter())
-                .map(|l| (u64::from(l.id), l.streams.open()))
+                .map(|l| crate::metrics::ri::LinkState {
+                    dmz: String::new(),
+                    link: u64::from(l.id),
+                    streams: l.streams.open(),
+                })
                 .collect(),
         }
     }
@@ -531,8 +610,9 @@ impl Registry {
         port: u16,
         tried: &[u32],
     ) -> Result<(LinkEntry, StreamGuard), NoLink> {
-        let state = self.lock();
-        let link = choose_link(&state, ip, port, tried)?;
+        let mut state = self.lock();
+        let (si, li) = choose_link(&mut state, ip, port, tried)?;
+        let link = &state.servers[si].links[li];
         let guard = link.streams.guard();
         Ok((link.clone(), guard))
     }
@@ -608,13 +688,14 @@ impl Registry {
             let addrs: Vec<String> = s.addrs.iter().map(ToString::to_string).collect();
             let open: usize = s.links.iter().map(|l| l.streams.open()).sum();
             out.push(format!(
-                "- server [{}] instance {:016x}, reg port {}, reg addrs {} [{}], streams {open} of {}",
+                "- server [{}] instance {:016x}, reg port {}, reg addrs {} [{}], streams {open} of {}{}",
                 s.number,
                 s.instance,
                 s.reg_service,
                 addrs.len(),
                 addrs.join(", "),
-                s.links.len() * SESSIONS_PER_LINK
+                s.links.len() * SESSIONS_PER_LINK,
+                if s.vetted { ", vetted" } else { "" }
             ));
             out.push(format!(
                 "  conns {} (CONN ID  SLOT  PEER  STREAMS  TOTAL)",
@@ -631,6 +712,7 @@ impl Registry {
                 ));
             }
         }
+        out.extend(shared_lines(&state));
         // Addresses whose server is away: routes to them are refused, not dialled.
         let mut away: Vec<(&KnownKey, &Known)> = state
             .known
@@ -657,6 +739,43 @@ impl Registry {
         }
         out
     }
+}
+
+/// `-l` lines for pseudo addresses registered by several servers (active-active): each
+/// server with its open sessions, in the order [`choose_link`] would serve them.
+fn shared_lines(state: &State) -> Vec<String> {
+    let mut seen: Vec<KnownKey> = Vec::new();
+    let mut out = Vec::new();
+    for s in &state.servers {
+        for addr in &s.addrs {
+            let key = KnownKey::new(s.reg_service, addr);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            let mut holders: Vec<&Server> = state
+                .servers
+                .iter()
+                .filter(|h| h.reg_service == key.port && h.addrs.iter().any(|a| same_addr(a, addr)))
+                .collect();
+            if holders.len() < 2 {
+                continue;
+            }
+            holders.sort_by_key(|h| (h.live_links().next().is_none(), h.sessions(), h.last_pick));
+            let each: Vec<String> = holders
+                .iter()
+                .map(|h| format!("server [{}] sessions {}", h.number, h.sessions()))
+                .collect();
+            out.push(format!(
+                "- shared {}:{} by {} servers: {}",
+                key.addr,
+                key.port,
+                holders.len(),
+                each.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 impl RegisteredHops for Registry {
@@ -697,6 +816,8 @@ impl RegisteredHops for Registry {
     }
 
     fn peer_snc_name(&self, addr: IpAddr, port: u16) -> Option<String> {
+        // With several instances on one address, the first one's name: a KT line naming
+        // the address admitted only LAN routers with its name, so any of them answers.
         let ip = canonical(addr);
         let state = self.lock();
         match state.server_of(ip, port) {
@@ -757,6 +878,13 @@ impl RegisteredHops for Registry {
             }
         })
     }
+}
+
+/// Whether a registrant is vetted to share a pseudo address: its source passed a non-empty
+/// `ACE` list (an empty list lets anyone register, so it vets no one), or `KT` lines name
+/// its certificate for what it registers.
+pub fn vetted(ace: &[super::ace::Ace], source: IpAddr, kt_vetted: bool) -> bool {
+    (!ace.is_empty() && super::ace::ace_permits(ace, source)) || kt_vetted
 }
 
 /// Shared handle used by the client task and the router.

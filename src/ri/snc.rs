@@ -71,12 +71,16 @@ pub async fn accept_link(
 
 /// DMZ side: every registered address whose `KT` line (for the registered service) names
 /// an SNC peer must have been registered by a LAN router authenticated with that name.
+///
+/// `Ok(true)` when the registrant is vetted by `KT` lines: it is authenticated and a `KT`
+/// line names it for every address it registers (it may then share them with other vetted
+/// LAN routers, active-active).
 pub fn check_registration(
     routtab: &RoutTab,
     reg: &Register,
     peer: SocketAddr,
     name: Option<&str>,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     let mut ips: Vec<IpAddr> = reg
         .addrs
         .iter()
@@ -89,8 +93,12 @@ pub fn check_registration(
     if reg.implicit || ips.is_empty() {
         ips.push(canonical(peer.ip()));
     }
+    // A registration of names only has no address a KT line could vouch for by name.
+    let names_only = reg.addrs.iter().all(|a| !matches!(a, RegAddr::Ip(_)));
+    let mut vetted = name.is_some() && !names_only;
     for ip in ips {
         let Some(wanted) = routtab.snc_target(ip, reg.reg_service) else {
+            vetted = false;
             continue;
         };
         let this = match name {
@@ -106,7 +114,7 @@ pub fn check_registration(
             ),
         });
     }
-    Ok(())
+    Ok(vetted)
 }
 
 /// LAN side: the connection to the DMZ router as the link, and the DMZ router's SNC name.
@@ -141,4 +149,70 @@ pub async fn connect_link(
     }
     tracing::info!(%peer, snc_name = %name, "reverse-invoke: TLS link to the DMZ router authenticated");
     Ok((Box::new(stream), Some(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ri::link::LINK_VERSION;
+    use crate::routtab::{parse_table, SystemResolver};
+
+    fn table(text: &str) -> RoutTab {
+        parse_table(text, std::path::Path::new("t"), &SystemResolver::default()).unwrap()
+    }
+
+    fn reg(addrs: &[RegAddr], implicit: bool) -> Register {
+        Register {
+            version: LINK_VERSION,
+            instance: 1,
+            link_index: 0,
+            reg_service: 5002,
+            implicit,
+            addrs: addrs.to_vec(),
+        }
+    }
+
+    fn ip(s: &str) -> RegAddr {
+        RegAddr::Ip(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_kt_line_for_every_registered_address_vets_the_registrant() {
+        let t = table("KT \"p:CN=lan\" 10.9.9.9 5002\nKT * 10.9.9.8 5002\nP * * *\n");
+        let peer: SocketAddr = "10.0.0.21:40000".parse().unwrap();
+        let pseudo = reg(&[ip("10.9.9.9")], false);
+        assert_eq!(
+            check_registration(&t, &pseudo, peer, Some("p:CN=lan")),
+            Ok(true)
+        );
+        let both = reg(&[ip("10.9.9.9"), ip("10.9.9.8")], false);
+        assert_eq!(
+            check_registration(&t, &both, peer, Some("p:CN=lan")),
+            Ok(true)
+        );
+        // The wrong name is refused, as before.
+        let refused = check_registration(&t, &pseudo, peer, Some("p:CN=other")).unwrap_err();
+        assert_eq!(refused.rc, rc::NIEROUT_SNC_FAILURE);
+        // An address no KT line names: admitted, not vetted.
+        let partly = reg(&[ip("10.9.9.9"), ip("10.9.9.7")], false);
+        assert_eq!(
+            check_registration(&t, &partly, peer, Some("p:CN=lan")),
+            Ok(false)
+        );
+        // Implicit: the observed source (no KT line) joins, so it is not vetted.
+        let implicit = reg(&[ip("10.9.9.9")], true);
+        assert_eq!(
+            check_registration(&t, &implicit, peer, Some("p:CN=lan")),
+            Ok(false)
+        );
+        // Names only, or no SNC at all: never vetted by KT.
+        let names = reg(&[RegAddr::Name("lan.example".into())], false);
+        let t_any = table("KT * * 5002\nP * * *\n");
+        assert_eq!(
+            check_registration(&t_any, &names, peer, Some("p:CN=lan")),
+            Ok(false)
+        );
+        let plain = table("P * * *\n");
+        assert_eq!(check_registration(&plain, &pseudo, peer, None), Ok(false));
+    }
 }

@@ -1,0 +1,229 @@
+//! One link from this LAN router to a DMZ router: connect, register (the handshake of
+//! docs/reverse-invoke.md), then drive the yamux session and serve every stream the DMZ
+//! router opens as a session accepted from it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::pool::{DmzPool, SlotState};
+use crate::ni::frame;
+use crate::ni::rterr::rc;
+use crate::ri::client::read_frame;
+use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
+use crate::ri::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT};
+use crate::ri::params::ServerParams;
+use crate::router::conn::BoxConn;
+use crate::router::errors::RouteFailure;
+use crate::router::session;
+use crate::router::state::Lifecycle;
+
+/// Connect deadline when `connect_timeout = -1` (SAP: the OS's; ours is explicit).
+const OS_CONNECT_TIMEOUT: Duration = Duration::from_secs(75);
+/// Deadline for the DMZ router's answer to a registration.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A registered link.
+pub(super) struct Link {
+    socket: BoxConn,
+    accept: Accept,
+    local: SocketAddr,
+    peer: SocketAddr,
+    /// The DMZ router's authenticated SNC name, when the link is TLS (`-K`).
+    snc_name: Option<String>,
+}
+
+/// Connects slot `index` of `pool` to its DMZ router and registers; the reason to log when
+/// that fails.
+pub(super) async fn connect_and_register(pool: &DmzPool, index: usize) -> Result<Link, String> {
+    let lan = &pool.lan;
+    let p = &lan.params;
+    let limit = p.connect_timeout.unwrap_or(OS_CONNECT_TIMEOUT);
+    let target = pool.addr;
+    let socket = match timeout(limit, TcpStream::connect(target)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(err)) => return Err(format!("connect to {target}: {err}")),
+        Err(_) => return Err(format!("connect to {target} timed out")),
+    };
+    let _ = socket.set_nodelay(true);
+    let (local, peer) = match (socket.local_addr(), socket.peer_addr()) {
+        (Ok(l), Ok(r)) => (l, r),
+        _ => return Err("connection lost at once".into()),
+    };
+    let tls_deadline = Instant::now() + limit.min(REPLY_TIMEOUT);
+    let (mut socket, snc_name) =
+        crate::ri::snc::connect_link(&lan.shared, socket, peer, tls_deadline).await?;
+    let register = Register {
+        version: LINK_VERSION,
+        instance: lan.instance,
+        link_index: u16::try_from(index).unwrap_or(u16::MAX),
+        reg_service: p.reg_service,
+        implicit: p.reg_hostname.is_none(),
+        addrs: registered_addrs(p, local).await,
+    };
+    let deadline = Instant::now() + limit.min(REPLY_TIMEOUT);
+    match timeout_at(
+        deadline,
+        socket.write_all(&frame::frame(&register.encode())),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        _ => return Err("registration not sent".into()),
+    }
+    let payload = read_frame(&mut socket, deadline).await?;
+    match Reply::decode(&payload) {
+        Ok(Reply::Accept(accept)) => {
+            pool.pool.store(accept.pool_size, Ordering::Relaxed);
+            tracing::info!(dmz = %target, slot = index, link = accept.link_id, server = accept.server_number, pool = accept.pool_size, %local, %peer, "reverse-invoke: registered with the DMZ router");
+            Ok(Link {
+                socket,
+                accept,
+                local,
+                peer,
+                snc_name,
+            })
+        }
+        Ok(Reply::Refused { rc, error, detail }) => {
+            tracing::warn!(dmz = %target, slot = index, rc, %error, %detail, "reverse-invoke: the DMZ router refused the registration");
+            Err(format!("refused: {detail} (rc {rc})"))
+        }
+        Err(err) => Err(format!("invalid answer from the DMZ router: {err}")),
+    }
+}
+
+/// What this side registers: `reg_hostname` (its name and addresses), or the link's own
+/// source address.
+async fn registered_addrs(p: &ServerParams, local: SocketAddr) -> Vec<RegAddr> {
+    let local_ip = crate::router::selfaddr::canonical(local.ip());
+    let Some(host) = &p.reg_hostname else {
+        return vec![RegAddr::Ip(local_ip)];
+    };
+    if let Ok(ip) = host.parse() {
+        return vec![RegAddr::Ip(crate::router::selfaddr::canonical(ip))];
+    }
+    let mut addrs = Vec::new();
+    if valid_name(host) {
+        addrs.push(RegAddr::Name(host.clone()));
+    }
+    if let Ok(Ok(found)) = timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host.as_str(), 0)),
+    )
+    .await
+    {
+        for a in found {
+            let ip = RegAddr::Ip(crate::router::selfaddr::canonical(a.ip()));
+            if p.reg_protocol.admits(a.ip()) && !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+    }
+    addrs
+}
+
+/// Drives a registered link: opens the control stream, serves inbound streams as sessions.
+/// Returns why it ended.
+pub(super) async fn serve(pool: &Arc<DmzPool>, index: usize, link: Link) -> String {
+    let Link {
+        socket,
+        accept,
+        local,
+        peer,
+        snc_name,
+    } = link;
+    let streams = StreamCount::default();
+    pool.set(
+        index,
+        SlotState::Up {
+            link_id: accept.link_id,
+            local,
+            since: SystemTime::now(),
+            streams: streams.clone(),
+        },
+    );
+    let (opener, requests) = open_channel();
+    let session_driver = mux::session(socket, yamux::Mode::Server, requests);
+    let cancel = pool.cancel.child_token();
+    let control_cancel = cancel.clone();
+    tokio::spawn(async move {
+        match timeout(Duration::from_secs(5), opener.open()).await {
+            Ok(Ok(control)) => mux::run_control(control, control_cancel.clone()).await,
+            _ => tracing::warn!("reverse-invoke: control stream not opened"),
+        }
+        control_cancel.cancel();
+    });
+    let inbound = Arc::clone(pool);
+    let end = session_driver
+        .drive(
+            move |stream| {
+                accept_stream(&inbound, stream, &streams, peer, local, &snc_name);
+                true
+            },
+            cancel.clone(),
+        )
+        .await;
+    cancel.cancel();
+    end.to_string()
+}
+
+/// One stream from the DMZ router: a new connection, as if accepted from the DMZ router.
+fn accept_stream(
+    pool: &DmzPool,
+    stream: yamux::Stream,
+    streams: &StreamCount,
+    peer: SocketAddr,
+    local: SocketAddr,
+    snc_name: &Option<String>,
+) {
+    let lan = &pool.lan;
+    if lan.shared.lifecycle() != Lifecycle::Running {
+        return; // dropping it resets the stream; the DMZ router reports the route broken
+    }
+    let conn = MuxStream::new(stream, streams);
+    if streams.open() >= GROW_AT {
+        pool.grow_now.notify_one();
+    }
+    let shared = Arc::clone(&lan.shared);
+    match Arc::clone(&shared.slots).try_acquire_owned() {
+        Ok(permit) => {
+            // The session is the DMZ router's, with its name for the K* lines.
+            let pre = session::PreRoute {
+                deadline: Instant::now() + shared.config.timeout,
+                snc_name: snc_name.clone(),
+                pending: None,
+            };
+            lan.sessions
+                .spawn(crate::metrics::session(session::run_with(
+                    shared,
+                    conn,
+                    peer,
+                    Some(local),
+                    permit,
+                    pre,
+                )));
+        }
+        Err(_) => {
+            lan.sessions.spawn(crate::metrics::session(async move {
+                let mut conn = conn;
+                let failure = RouteFailure::new(
+                    rc::NIEROUT_OVERFLOW,
+                    "max no. of clients reached",
+                    format!(
+                        "NiRClientHandle: client table full ({} clients)",
+                        shared.config.max_clients
+                    ),
+                    "ri/server/dial.rs",
+                    line!(),
+                );
+                session::send_failure(&shared, &mut conn, &failure).await;
+                let _ = conn.shutdown().await;
+            }));
+        }
+    }
+}
