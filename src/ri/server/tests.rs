@@ -1,6 +1,9 @@
 //! Unit tests of the set of DMZ routers: back-off, instance ids, resolution plans.
 
 use super::*;
+use super::pool::{wants_link, SlotState};
+use crate::ri::mux::{StreamCount, GROW_AT, SESSIONS_PER_LINK};
+use std::time::SystemTime;
 
 #[test]
 fn backoff_starts_below_a_second_and_caps() {
