@@ -9,8 +9,10 @@
 //! - [`tls`]: SNC as TLS: the router's identity, mutual TLS 1.3, peer SNC names.
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
 //! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
+//! - [`cli`]: the table tools `saprouter --check` and `saprouter --explain`.
 
 pub mod adminclient;
+pub mod cli;
 pub mod metrics;
 pub mod ni;
 pub mod niping;

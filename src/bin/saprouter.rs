@@ -161,6 +161,10 @@ fn main() -> ExitCode {
     if args.len() <= 1 {
         return usage("");
     }
+    // --check and --explain (the table tools) have a command line of their own.
+    if let Some(code) = saprouter::cli::dispatch(&args) {
+        return code;
+    }
     let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(err) => {

@@ -70,6 +70,13 @@ pub struct LinkLabels {
     pub link: u64,
 }
 
+/// Findings of the table checker by severity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    /// `error`, `warning` or `note`.
+    pub severity: &'static str,
+}
+
 /// Build information.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -121,6 +128,8 @@ pub struct Metrics {
     pub penalty_refused: Counter,
     /// Reverse invoke: heartbeat round trips.
     pub ri_heartbeat_rtt: Histogram,
+    /// Findings of the table checker for the table in force, by severity.
+    pub routtab_findings: Family<SeverityLabels, Gauge>,
     registry: Registry,
 }
 
@@ -157,6 +166,7 @@ impl Metrics {
             ri_link_reconnects: Counter::default(),
             penalty_refused: Counter::default(),
             ri_heartbeat_rtt: Histogram::new(RTT_BUCKETS),
+            routtab_findings: Family::default(),
             registry: Registry::with_prefix("saprouter"),
         };
         m.reload_last_success.set(1);
@@ -168,6 +178,11 @@ impl Metrics {
         }
         for result in ["success", "failure"] {
             m.reloads.get_or_create(&ResultLabels { result }).inc_by(0);
+        }
+        for severity in ["error", "warning", "note"] {
+            m.routtab_findings
+                .get_or_create(&SeverityLabels { severity })
+                .set(0);
         }
         let r = &mut m.registry;
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -288,6 +303,11 @@ impl Metrics {
             "Reverse invoke: heartbeat round-trip time",
             Unit::Seconds,
             m.ri_heartbeat_rtt.clone(),
+        );
+        r.register(
+            "routtab_findings",
+            "Findings of the table checker (saprouter --check) for the table in force, by severity",
+            m.routtab_findings.clone(),
         );
         m
     }

@@ -12,7 +12,7 @@ pub mod fdlimit;
 mod inbound;
 pub mod limits;
 pub mod logfile;
-mod nexthop;
+pub mod nexthop;
 pub mod penalty;
 mod pipes;
 pub mod ratelog;
@@ -89,8 +89,10 @@ impl Router {
         let services = Services::system();
         let path = config.routtab.clone();
         let table_services = services.clone();
-        let routtab =
-            tokio::task::spawn_blocking(move || state::load_routtab(&path, table_services))
+        let (snc, port) = (config.snc.is_some(), config.port);
+        let routtab = tokio::task::spawn_blocking(move || {
+            state::load_and_check(&path, table_services, snc, port)
+        })
                 .await
                 .map_err(|join| TableError {
                     file: config.routtab.clone(),

@@ -366,13 +366,7 @@ fn invalid_route(err: RouteError) -> RouteFailure {
 }
 
 fn deny_text(reason: DenyReason) -> &'static str {
-    match reason {
-        DenyReason::NoMatch => "no matching entry",
-        DenyReason::DenyLine => "denied by entry",
-        DenyReason::HopLimit => "hop limit exceeded",
-        DenyReason::Password => "wrong password",
-        DenyReason::NativeNotAllowed => "native (raw) routes not allowed by entry",
-    }
+    reason.log_text()
 }
 
 fn denied(
