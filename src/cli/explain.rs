@@ -445,3 +445,7 @@ pub fn render_json(e: &Explanation) -> String {
         lines.join(",")
     )
 }
+
+#[cfg(test)]
+#[path = "explain_tests.rs"]
+mod tests;

@@ -151,3 +151,22 @@ proptest! {
         }
     }
 }
+
+/// The generator makes tables with shadowed lines often enough for the property to bite.
+#[test]
+fn random_tables_do_have_shadowed_lines() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut shadowed = 0;
+    for _ in 0..200 {
+        let text = table_text().new_tree(&mut runner).unwrap().current();
+        let t = table(&text);
+        let src = Source { path: Path::new("t"), text: &text };
+        let ctx = CheckContext { snc: true, own_ports: vec![3299] };
+        shadowed += check_table(&t, src, &ctx)
+            .iter()
+            .filter(|f| f.rule == Rule::Shadowed)
+            .count();
+    }
+    assert!(shadowed >= 20, "only {shadowed} shadowed lines in 200 tables");
+}
