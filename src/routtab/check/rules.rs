@@ -82,16 +82,7 @@ pub fn all(table: &RoutTab, src: Source<'_>, ctx: &CheckContext) -> Vec<Finding>
         }
         multi_address(e, src, &mut out);
         if e.password.is_some() {
-            let fix = if ctx.snc {
-                "authenticate the peer with SNC (TLS) instead: a KP or KS line naming its SNC name"
-            } else {
-                "authenticate peers with SNC (TLS) instead: start with -K and use KP or KS lines"
-            };
-            let m = format!(
-                "{quote} carries a password: routes carry it in clear (/W/ in the route \
-                 string), so anyone on the path can read and replay it; {fix}"
-            );
-            out.push(finding(e.line, Severity::Warning, Rule::Password, m, None));
+            out.push(password_finding(e, &quote, ctx, src));
         }
         if !ctx.snc {
             snc_without_k(e, &quote, &mut out, src);
@@ -99,6 +90,42 @@ pub fn all(table: &RoutTab, src: Source<'_>, ctx: &CheckContext) -> Vec<Finding>
     }
     plaintext_to_kt(table, src, &mut out);
     out
+}
+
+/// A password in a line: in clear on every plaintext hop of the route.
+fn password_finding(e: &Entry, quote: &str, ctx: &CheckContext, src: Source<'_>) -> Finding {
+    let snc_line = matches!(e.action, Action::SncPermit | Action::SncSecure | Action::SncDeny);
+    let (severity, message) = if snc_line {
+        (
+            Severity::Note,
+            format!(
+                "{quote} carries a password although its peer is authenticated by SNC (TLS): \
+                 the route string holding it is passed on to every router behind this one, \
+                 in clear on any plaintext hop; the SNC name alone can decide"
+            ),
+        )
+    } else {
+        let fix = if ctx.snc {
+            "authenticate the peer with SNC (TLS) instead: a KP or KS line naming its SNC name"
+        } else {
+            "authenticate peers with SNC (TLS) instead: start with -K and use KP or KS lines"
+        };
+        (
+            Severity::Warning,
+            format!(
+                "{quote} carries a password: routes carry it in clear (/W/ in the route \
+                 string), so anyone on the path can read and replay it; {fix}"
+            ),
+        )
+    };
+    Finding {
+        file: src.path.to_path_buf(),
+        line: e.line,
+        severity,
+        rule: Rule::Password,
+        message,
+        related: None,
+    }
 }
 
 /// The sensitive port classes a service pattern reaches.
@@ -258,10 +285,10 @@ fn plaintext_to_kt(table: &RoutTab, src: Source<'_>, out: &mut Vec<Finding>) {
         }) else {
             continue;
         };
-        let name = match &kt.source {
+        let name = src.field(kt.line, 1).unwrap_or_else(|| match &kt.source {
             LineSource::Snc(n) => n.to_string(),
             LineSource::Host(_) => String::new(),
-        };
+        });
         let message = format!(
             "{} lets plaintext, unauthenticated clients reach a destination that KT line {} \
              protects with SNC name {name}: the hop behind the router is TLS, the client's \
