@@ -348,11 +348,29 @@ fn reasons(entry: &Entry, m: Mismatch, q: &RouteQuery<'_>, src: Source<'_>) -> V
             _ => out.push(format!("source {} does not match {}", q.source, field(1))),
         }
     }
+    if m.source && matches!(entry.source, crate::routtab::Source::Host(_)) {
+        // The name's addresses follow the quoted name (the table matched those).
+        if let (Some(last), crate::routtab::Source::Host(p)) = (out.last_mut(), &entry.source) {
+            last.push_str(&addresses(&field(1), p));
+        }
+    }
     if m.destination {
-        out.push(format!("destination {} does not match {}", q.destination, field(2)));
+        out.push(format!(
+            "destination {} does not match {}{}",
+            q.destination,
+            field(2),
+            addresses(&field(2), &entry.destination)
+        ));
     }
     if m.service {
-        out.push(format!("service {} does not match {}", q.port, field(3)));
+        let named = field(3);
+        let port = match entry.service {
+            crate::routtab::ServicePattern::Range(a, b) if a == b && named.parse::<u16>().is_err() => {
+                format!(" ({a})")
+            }
+            _ => String::new(),
+        };
+        out.push(format!("service {} does not match {named}{port}", q.port));
     }
     if m.native_wildcard {
         out.push(
@@ -361,6 +379,21 @@ fn reasons(entry: &Entry, m: Mismatch, q: &RouteQuery<'_>, src: Source<'_>) -> V
         );
     }
     out
+}
+
+/// " (a, b)" after a host name: the addresses it resolved to when the table loaded.
+fn addresses(field: &str, pattern: &crate::routtab::HostPattern) -> String {
+    let named = field.contains(|c: char| c.is_ascii_alphabetic()) && !field.contains(':');
+    match pattern {
+        crate::routtab::HostPattern::Addresses(list) if named => {
+            let list: Vec<String> = list.iter().map(|m| m.addr.to_string()).collect();
+            match list.is_empty() {
+                true => " (the name did not resolve)".into(),
+                false => format!(" ({})", list.join(", ")),
+            }
+        }
+        _ => String::new(),
+    }
 }
 
 /// What the deciding line's conditions said about a refused route.
