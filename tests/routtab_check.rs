@@ -39,13 +39,18 @@ fn corpus() -> PathBuf {
 /// The resolver's own words differ between systems; the corpus keeps a placeholder.
 fn normalise(text: &str) -> String {
     text.lines()
-        .map(|l| match (l.find("cannot resolve host name: "), l.find("; the line matches")) {
-            (Some(a), Some(b)) if a < b => format!(
-                "{}cannot resolve host name: <resolver error>{}",
-                &l[..a],
-                &l[b..]
-            ),
-            _ => l.to_string(),
+        .map(|l| {
+            match (
+                l.find("cannot resolve host name: "),
+                l.find("; the line matches"),
+            ) {
+                (Some(a), Some(b)) if a < b => format!(
+                    "{}cannot resolve host name: <resolver error>{}",
+                    &l[..a],
+                    &l[b..]
+                ),
+                _ => l.to_string(),
+            }
         })
         .map(|l| l + "\n")
         .collect()
@@ -65,7 +70,8 @@ fn corpus_cases_give_their_expected_findings_and_exit_codes() {
         };
         let expected = std::fs::read_to_string(corpus().join(format!("{case}.expected")))
             .unwrap_or_else(|_| panic!("{case}.expected missing"));
-        let extra = std::fs::read_to_string(corpus().join(format!("{case}.args"))).unwrap_or_default();
+        let extra =
+            std::fs::read_to_string(corpus().join(format!("{case}.args"))).unwrap_or_default();
         let table = format!("{case}.saprouttab");
         let mut args = vec!["--check", "-R", table.as_str()];
         args.extend(extra.lines().filter(|l| !l.is_empty()));
@@ -102,10 +108,46 @@ fn exit_codes() {
         (vec!["--check", "-R", "missing"], 2),
         (vec!["--check", "-R", "clean", "-i", "cf"], 2),
         (vec!["--check", "-R", "clean", "--format", "yaml"], 2),
-        (vec!["--explain", "10.0.0.1", "/H/r/H/10.0.0.2/S/3200", "-R", "clean"], 0),
-        (vec!["--explain", "10.0.0.9", "/H/r/H/10.0.0.2/S/3200", "-R", "clean"], 1),
-        (vec!["--explain", "10.0.0.9", "/H/r/H/10.0.0.2/S/3200", "-R", "broken"], 2),
-        (vec!["--explain", "not-an-ip", "/H/r/H/10.0.0.2/S/3200", "-R", "clean"], 2),
+        (
+            vec![
+                "--explain",
+                "10.0.0.1",
+                "/H/r/H/10.0.0.2/S/3200",
+                "-R",
+                "clean",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "--explain",
+                "10.0.0.9",
+                "/H/r/H/10.0.0.2/S/3200",
+                "-R",
+                "clean",
+            ],
+            1,
+        ),
+        (
+            vec![
+                "--explain",
+                "10.0.0.9",
+                "/H/r/H/10.0.0.2/S/3200",
+                "-R",
+                "broken",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "--explain",
+                "not-an-ip",
+                "/H/r/H/10.0.0.2/S/3200",
+                "-R",
+                "clean",
+            ],
+            2,
+        ),
         (vec!["--explain", "10.0.0.1", "no-route", "-R", "clean"], 2),
     ] {
         let (got, out, err) = saprouter(dir.path(), &args);
@@ -116,14 +158,23 @@ fn exit_codes() {
     assert_eq!(saprouter(dir.path(), &["--check"]).0, 1);
     // A file that does not load is named with its line.
     let (_, out, _) = saprouter(dir.path(), &["--check", "-R", "broken"]);
-    assert!(out.starts_with("broken:1: error: column 21: service: '70000'"), "{out}");
+    assert!(
+        out.starts_with("broken:1: error: column 21: service: '70000'"),
+        "{out}"
+    );
     let (_, out, _) = saprouter(dir.path(), &["--check", "-R", "clean", "-i", "cf"]);
-    assert!(out.contains("cf:0: error: cf: 'client_service' is required"), "{out}");
+    assert!(
+        out.contains("cf:0: error: cf: 'client_service' is required"),
+        "{out}"
+    );
 }
 
 #[test]
 fn json_output_for_scripts() {
-    let (code, out, _) = saprouter(&corpus(), &["--check", "-R", "open-route.saprouttab", "--format", "json"]);
+    let (code, out, _) = saprouter(
+        &corpus(),
+        &["--check", "-R", "open-route.saprouttab", "--format", "json"],
+    );
     assert_eq!(code, 2);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["errors"], 3);
@@ -133,9 +184,17 @@ fn json_output_for_scripts() {
     assert_eq!(first["line"], 2);
     assert_eq!(first["severity"], "error");
     assert_eq!(first["rule"], "open-route");
-    let shadowed = v["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "shadowed-line").unwrap();
+    let shadowed = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "shadowed-line")
+        .unwrap();
     assert_eq!(shadowed["related_line"], 2);
-    assert!(!out.contains("gui"), "the password of line 4 must not be printed: {out}");
+    assert!(
+        !out.contains("gui"),
+        "the password of line 4 must not be printed: {out}"
+    );
 }
 
 /// Host names of the samples stand for real hosts: each gets its own 10.0.0.x.
@@ -164,7 +223,10 @@ fn announced(path: &Path, shown: &Path) -> BTreeSet<(PathBuf, usize, String)> {
     let mut out = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
-        if let Some(rest) = t.strip_prefix('#').and_then(|c| c.trim().strip_prefix("saprouter --check:")) {
+        if let Some(rest) = t
+            .strip_prefix('#')
+            .and_then(|c| c.trim().strip_prefix("saprouter --check:"))
+        {
             pending.push(rest.split_whitespace().next().unwrap_or("").to_string());
         } else if !t.is_empty() && !t.starts_with('#') {
             for id in pending.drain(..) {
@@ -183,10 +245,26 @@ fn bundled_samples_report_only_what_their_comments_announce() {
         ("saprouttab", None, false),
         ("sap-help-examples", None, false),
         ("sap-help-snc-examples", None, true),
-        ("reverse-invoke/saprouttab-dmz", Some("reverse-invoke/cf1"), false),
-        ("reverse-invoke/saprouttab-lan", Some("reverse-invoke/cf2"), false),
-        ("reverse-invoke-snc/saprouttab-dmz", Some("reverse-invoke-snc/cf1"), true),
-        ("reverse-invoke-snc/saprouttab-lan", Some("reverse-invoke-snc/cf2"), true),
+        (
+            "reverse-invoke/saprouttab-dmz",
+            Some("reverse-invoke/cf1"),
+            false,
+        ),
+        (
+            "reverse-invoke/saprouttab-lan",
+            Some("reverse-invoke/cf2"),
+            false,
+        ),
+        (
+            "reverse-invoke-snc/saprouttab-dmz",
+            Some("reverse-invoke-snc/cf1"),
+            true,
+        ),
+        (
+            "reverse-invoke-snc/saprouttab-lan",
+            Some("reverse-invoke-snc/cf2"),
+            true,
+        ),
     ];
     let services = Services::parse("telnet 23/tcp\nserviceX 4444/tcp\n");
     for (name, ri, snc) in samples {
@@ -198,17 +276,31 @@ fn bundled_samples_report_only_what_their_comments_announce() {
         let table = RoutTab::load(&path, &resolver).unwrap_or_else(|e| panic!("{e}"));
         let text = std::fs::read_to_string(&path).unwrap();
         let shown = Path::new(name);
-        let src = Source { path: shown, text: &text };
-        let mut ctx = CheckContext { snc: *snc, own_ports: vec![3299] };
+        let src = Source {
+            path: shown,
+            text: &text,
+        };
+        let mut ctx = CheckContext {
+            snc: *snc,
+            own_ports: vec![3299],
+        };
         let mut expected = announced(&path, shown);
         let mut findings = Vec::new();
         if let Some(ri) = ri {
             let ri_path = dir.join(ri);
             let ri_text = std::fs::read_to_string(&ri_path).unwrap();
             expected.extend(announced(&ri_path, Path::new(ri)));
-            if let RiParams::Client(p) = params::parse(&ri_text, Path::new(ri), &services).unwrap() {
+            if let RiParams::Client(p) = params::parse(&ri_text, Path::new(ri), &services).unwrap()
+            {
                 ctx.own_ports.push(p.service);
-                findings.extend(check_ri_client(&p, Path::new(ri), &ri_text, &table, src, &ctx));
+                findings.extend(check_ri_client(
+                    &p,
+                    Path::new(ri),
+                    &ri_text,
+                    &table,
+                    src,
+                    &ctx,
+                ));
             }
         }
         findings.extend(check_table(&table, src, &ctx));
@@ -225,13 +317,27 @@ fn bundled_samples_report_only_what_their_comments_announce() {
 fn the_default_sample_checks_clean_through_the_binary() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("routtab-samples");
     let (code, out, err) = saprouter(&dir, &["--check", "-R", "saprouttab"]);
-    assert_eq!((code, out.as_str()), (0, "0 error(s), 0 warning(s), 0 note(s)\n"), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "0 error(s), 0 warning(s), 0 note(s)\n"),
+        "{err}"
+    );
 }
 
 /// The verdict of `--explain --format json` for a route from 127.0.0.1.
 fn explain(router: &TestRouter, route: &str, raw: bool) -> serde_json::Value {
     let port = router.port.to_string();
-    let mut args = vec!["--explain", "127.0.0.1", route, "-R", "saprouttab", "-S", &port, "--format", "json"];
+    let mut args = vec![
+        "--explain",
+        "127.0.0.1",
+        route,
+        "-R",
+        "saprouttab",
+        "-S",
+        &port,
+        "--format",
+        "json",
+    ];
     if raw {
         args.push("--raw");
     }
@@ -265,27 +371,54 @@ fn explain_says_what_the_running_router_does() {
     let router = TestRouter::start(&table, &["-G", "connlog"]);
     let me = router.port.to_string();
     let here = |rest: &str| format!("/H/127.0.0.1/S/{me}{rest}");
-    let cases: Vec<(String, Vec<(String, String, String)>, u8)> = vec![
+    let cases: Vec<(String, Vec<Hop>, u8)> = vec![
         // Permitted by line 1.
-        (here(&format!("/H/127.0.0.1/S/{a}")), vec![hop(&me, ""), hop(&a.to_string(), "")], 0),
+        (
+            here(&format!("/H/127.0.0.1/S/{a}")),
+            vec![hop(&me, ""), hop(&a.to_string(), "")],
+            0,
+        ),
         // Line 2: a router follows, hop limit 0 after.
         (
             here(&format!("/H/127.0.0.1/S/{b}/H/10.0.0.1/S/3200")),
-            vec![hop(&me, ""), hop(&b.to_string(), ""), ("10.0.0.1".into(), "3200".into(), String::new())],
+            vec![
+                hop(&me, ""),
+                hop(&b.to_string(), ""),
+                ("10.0.0.1".into(), "3200".into(), String::new()),
+            ],
             0,
         ),
         // Line 3 without and with the password (native mode).
-        (here(&format!("/H/127.0.0.1/S/{c}")), vec![hop(&me, ""), hop(&c.to_string(), "")], 1),
-        (here(&format!("/W/pw/H/127.0.0.1/S/{c}")), vec![hop(&me, "pw"), hop(&c.to_string(), "")], 1),
+        (
+            here(&format!("/H/127.0.0.1/S/{c}")),
+            vec![hop(&me, ""), hop(&c.to_string(), "")],
+            1,
+        ),
+        (
+            here(&format!("/W/pw/H/127.0.0.1/S/{c}")),
+            vec![hop(&me, "pw"), hop(&c.to_string(), "")],
+            1,
+        ),
         // Line 4 is S: native refused.
-        (here("/H/127.0.0.1/S/9"), vec![hop(&me, ""), hop("9", "")], 1),
+        (
+            here("/H/127.0.0.1/S/9"),
+            vec![hop(&me, ""), hop("9", "")],
+            1,
+        ),
         // Line 5 denies.
-        (here("/H/127.0.0.1/S/7"), vec![hop(&me, ""), hop("7", "")], 0),
+        (
+            here("/H/127.0.0.1/S/7"),
+            vec![hop(&me, ""), hop("7", "")],
+            0,
+        ),
     ];
     let mut permits = 0;
     for (route, hops, mode) in &cases {
         let verdict = explain(&router, route, *mode == 1);
-        let hops: Vec<(&str, &str, &str)> = hops.iter().map(|(h, s, p)| (h.as_str(), s.as_str(), p.as_str())).collect();
+        let hops: Vec<(&str, &str, &str)> = hops
+            .iter()
+            .map(|(h, s, p)| (h.as_str(), s.as_str(), p.as_str()))
+            .collect();
         let (_s, reply) = ask_route(&router, &hops, *mode);
         match verdict["verdict"].as_str().unwrap() {
             "permit" => {
@@ -305,17 +438,27 @@ fn explain_says_what_the_running_router_does() {
     }
     assert_eq!(permits, 2, "two of the routes are permitted");
     let v = explain(&router, &here("/H/127.0.0.1/S/7"), false);
-    assert_eq!((v["line"].as_u64(), v["lines"].as_array().unwrap().len()), (Some(5), 5));
+    assert_eq!(
+        (v["line"].as_u64(), v["lines"].as_array().unwrap().len()),
+        (Some(5), 5)
+    );
     // A route to the router itself: refused before the table, as the router does.
     let v = explain(&router, &here(&format!("/H/127.0.0.1/S/{me}")), false);
     assert_eq!(v["verdict"], "refused");
     assert!(v["reason"].as_str().unwrap().contains("router itself"));
-    let refused = refused(&router, &[("127.0.0.1", &me, ""), ("127.0.0.1", &me, "")], 0);
+    let refused = refused(
+        &router,
+        &[("127.0.0.1", &me, ""), ("127.0.0.1", &me, "")],
+        0,
+    );
     assert_eq!(refused.rc, -94);
     wait_log(&router, "(route to the router itself)");
 }
 
-fn hop(service: &str, password: &str) -> (String, String, String) {
+/// One hop of a route: host, service, password.
+type Hop = (String, String, String);
+
+fn hop(service: &str, password: &str) -> Hop {
     ("127.0.0.1".into(), service.into(), password.into())
 }
 
@@ -332,7 +475,8 @@ fn scrape(port: u16) -> String {
         }
     };
     s.set_read_timeout(Some(STEP)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let _ = s.shutdown(Shutdown::Write);
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
@@ -356,17 +500,29 @@ fn findings_at_start_up_and_reload_are_warnings_and_a_gauge() {
     let metrics = free_port();
     let addr = format!("127.0.0.1:{metrics}");
     // A table with an error-level finding still starts the router.
-    let router = TestRouter::start("P * * *\nP 10.0.0.1 10.0.0.2 3200 pw\n", &["--metrics", &addr]);
+    let router = TestRouter::start(
+        "P * * *\nP 10.0.0.1 10.0.0.2 3200 pw\n",
+        &["--metrics", &addr],
+    );
     let trace = wait_trace(&router, "[open-route]");
     assert!(trace.contains("WARN"), "{trace}");
     assert!(trace.contains("[password-in-table]"), "{trace}");
-    assert!(!trace.contains(" pw"), "the password must not reach the trace: {trace}");
+    assert!(
+        !trace.contains(" pw"),
+        "the password must not reach the trace: {trace}"
+    );
     wait_metric(metrics, "saprouter_routtab_findings{severity=\"error\"} 1");
-    wait_metric(metrics, "saprouter_routtab_findings{severity=\"warning\"} 1");
+    wait_metric(
+        metrics,
+        "saprouter_routtab_findings{severity=\"warning\"} 1",
+    );
     // -n with a clean table: the gauge follows the table in force.
     std::fs::write(router.path("saprouttab"), "P 10.0.0.1 10.0.0.2 3200\n").unwrap();
     let out = router.admin(&["-n"]);
     assert!(out.status.success(), "{out:?}");
     wait_metric(metrics, "saprouter_routtab_findings{severity=\"error\"} 0");
-    wait_metric(metrics, "saprouter_routtab_findings{severity=\"warning\"} 0");
+    wait_metric(
+        metrics,
+        "saprouter_routtab_findings{severity=\"warning\"} 0",
+    );
 }

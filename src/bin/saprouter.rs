@@ -23,6 +23,8 @@ usage: saprouter -r [options]          start router
        saprouter -c id [-H host] [-S port]  cancel route
        saprouter -t [\"on|off <id>|<ip>\"] [-H host] [-S port]  toggle trace
        saprouter -d | -f | -z [-H host] [-S port]  dump buffers / flush / hide error info
+       saprouter --check [-R file] [-i file] [-K [name]] [--format text|json]  check the table
+       saprouter --explain SOURCE ROUTE [-R file] [--snc-name NAME] [--format text|json]
 
 options:
   -R routtab      route permission table     (default ./saprouttab)

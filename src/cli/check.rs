@@ -185,7 +185,11 @@ pub fn report_loaded(path: &Path, table: &RoutTab, snc: bool, port: u16) {
     let findings = check::check_table(table, src, &ctx);
     for f in findings.iter().filter(|f| f.rule != Rule::UnresolvedHost) {
         // Unresolved names are already in the trace from the loader.
-        tracing::warn!(severity = f.severity.name(), rule = f.rule.id(), "route permission table check: {f}");
+        tracing::warn!(
+            severity = f.severity.name(),
+            rule = f.rule.id(),
+            "route permission table check: {f}"
+        );
     }
     let (errors, warnings, notes) = check::counts(&findings);
     crate::metrics::routtab_findings(errors, warnings, notes);

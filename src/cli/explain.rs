@@ -19,7 +19,7 @@ use crate::ni::{routestr, NI_VERSION};
 use crate::router::nexthop::{host_spec, pick_address, HostSpec};
 use crate::router::selfaddr;
 use crate::routtab::check::Source;
-use crate::routtab::{Action, Decision, DenyReason, Entry, Mismatch, RouteQuery, RoutTab};
+use crate::routtab::{Action, Decision, DenyReason, Entry, Mismatch, RoutTab, RouteQuery};
 use crate::services::Services;
 
 const USAGE: &str = "usage: saprouter --explain SOURCE ROUTE [-R saprouttab] [--snc-name NAME] [-K [snc-name]] [-S port] [--raw] [--hop N] [--format text|json]";
@@ -92,7 +92,13 @@ pub fn main(args: &[String]) -> u8 {
     let command = Command::new("saprouter")
         .disable_help_flag(true)
         .disable_version_flag(true)
-        .arg(Arg::new("explain").long("explain").num_args(2).value_names(["SOURCE", "ROUTE"]).allow_hyphen_values(false))
+        .arg(
+            Arg::new("explain")
+                .long("explain")
+                .num_args(2)
+                .value_names(["SOURCE", "ROUTE"])
+                .allow_hyphen_values(false),
+        )
         .arg(Arg::new("snc_name").long("snc-name").num_args(1))
         .arg(Arg::new("raw").long("raw").action(ArgAction::SetTrue))
         .arg(Arg::new("hop").long("hop").num_args(1))
@@ -105,7 +111,10 @@ pub fn main(args: &[String]) -> u8 {
         Ok(m) => m,
         Err(err) => return usage(first_line(&err)),
     };
-    let values: Vec<&String> = m.get_many::<String>("explain").map(|v| v.collect()).unwrap_or_default();
+    let values: Vec<&String> = m
+        .get_many::<String>("explain")
+        .map(|v| v.collect())
+        .unwrap_or_default();
     let [source, route] = values.as_slice() else {
         return usage("--explain needs SOURCE and ROUTE".into());
     };
@@ -120,7 +129,10 @@ pub fn main(args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let hop = match m.get_one::<String>("hop").map(|h| h.trim().parse::<usize>()) {
+    let hop = match m
+        .get_one::<String>("hop")
+        .map(|h| h.trim().parse::<usize>())
+    {
         None => 1,
         Some(Ok(n)) if n >= 1 => n,
         Some(_) => return usage("--hop: a position from 1".into()),
@@ -158,7 +170,10 @@ pub fn main(args: &[String]) -> u8 {
         own_ports,
     };
     let lookup = |name: &str| system_lookup(name);
-    let src = Source { path: &path, text: &text };
+    let src = Source {
+        path: &path,
+        text: &text,
+    };
     let explanation = match explain(&table, src, &services, &lookup, &question) {
         Ok(e) => e,
         Err(e) => return usage(e),
@@ -201,13 +216,20 @@ pub fn explain(
             hops.len()
         ));
     }
-    let mode = if q.raw { talk_mode::NI_RAW_IO } else { talk_mode::NI_MSG_IO };
+    let mode = if q.raw {
+        talk_mode::NI_RAW_IO
+    } else {
+        talk_mode::NI_MSG_IO
+    };
     let mut route = RouteRequest::new(hops, mode, NI_VERSION);
     route.rest = u8::try_from(route.hops.len() - q.hop).unwrap_or(u8::MAX);
     let next = route.next_hop().clone();
     let source = selfaddr::canonical(q.source);
     let mut e = Explanation {
-        verdict: Verdict::Refused { rc: 0, why: String::new() },
+        verdict: Verdict::Refused {
+            rc: 0,
+            why: String::new(),
+        },
         decision: None,
         lines: Vec::new(),
         decider_note: String::new(),
@@ -224,12 +246,19 @@ pub fn explain(
             ),
             format!(
                 "source: {source}{}",
-                q.snc_name.as_deref().map_or(" (plaintext, no SNC name)".to_string(), |n| format!(" (SNC name {n})"))
+                q.snc_name
+                    .as_deref()
+                    .map_or(" (plaintext, no SNC name)".to_string(), |n| format!(
+                        " (SNC name {n})"
+                    ))
             ),
         ],
     };
     let perm_denied = |why: &str| {
-        format!("PERM DENIED host {source} to {}/{} ({why})", next.host, next.service)
+        format!(
+            "PERM DENIED host {source} to {}/{} ({why})",
+            next.host, next.service
+        )
     };
     let refuse = |mut e: Explanation, rc: i32, why: String, log: String| {
         e.verdict = Verdict::Refused { rc, why };
@@ -238,30 +267,67 @@ pub fn explain(
     };
     let Some(port) = services.resolve(&next.service) else {
         let why = format!("service '{}' unknown (-91)", next.service);
-        return refuse(e, crate::ni::rterr::rc::NIEROUT_SERV_UNKNOWN, why, String::new());
+        return refuse(
+            e,
+            crate::ni::rterr::rc::NIEROUT_SERV_UNKNOWN,
+            why,
+            String::new(),
+        );
     };
     let ip = match host_spec(&next.host) {
-        Err(f) => return refuse(e, f.rc, format!("{} ({})", f.error, f.detail), String::new()),
+        Err(f) => {
+            return refuse(
+                e,
+                f.rc,
+                format!("{} ({})", f.error, f.detail),
+                String::new(),
+            )
+        }
         Ok(HostSpec::Literal(ip)) => ip,
         Ok(HostSpec::Name(name)) => match lookup(name).map(|a| pick_address(&next.host, &a)) {
             Ok(Ok(ip)) => ip,
-            Ok(Err(f)) => return refuse(e, f.rc, format!("{} ({})", f.error, f.detail), String::new()),
+            Ok(Err(f)) => {
+                return refuse(
+                    e,
+                    f.rc,
+                    format!("{} ({})", f.error, f.detail),
+                    String::new(),
+                )
+            }
             Err(why) => {
                 let why = format!("hostname '{}' unknown ({why})", next.host);
-                return refuse(e, crate::ni::rterr::rc::NIEROUT_HOST_UNKNOWN, why, String::new());
+                return refuse(
+                    e,
+                    crate::ni::rterr::rc::NIEROUT_HOST_UNKNOWN,
+                    why,
+                    String::new(),
+                );
             }
         },
     };
-    e.header.push(format!("next hop: {} -> {ip} port {port} ({})", next.host, next.service));
+    e.header.push(format!(
+        "next hop: {} -> {ip} port {port} ({})",
+        next.host, next.service
+    ));
     if selfaddr::is_own_listener(ip, port, &q.own_ports) {
         let why = "route to the router itself".to_string();
-        return refuse(e, crate::ni::rterr::rc::NIEROUT_PERM_DENIED, why.clone(), perm_denied(&why));
+        return refuse(
+            e,
+            crate::ni::rterr::rc::NIEROUT_PERM_DENIED,
+            why.clone(),
+            perm_denied(&why),
+        );
     }
     if let Some((line, wanted)) = table.snc_source_refusal(source, q.snc_name.as_deref()) {
         let why = format!(
             "KT line {line} requires connections from {source} to be SNC (TLS) with name {wanted} (-104)"
         );
-        return refuse(e, crate::ni::rterr::rc::NIEROUT_SNC_FAILURE, why, String::new());
+        return refuse(
+            e,
+            crate::ni::rterr::rc::NIEROUT_SNC_FAILURE,
+            why,
+            String::new(),
+        );
     }
     let passwords: Vec<&str> = [route.own_hop().password.as_str(), next.password.as_str()]
         .into_iter()
@@ -289,20 +355,33 @@ pub fn explain(
     match trace.decision {
         Decision::Permit { line } => {
             e.lines.push((line, src.quote(line), Vec::new()));
-            e.decider_note = "matches source, destination and service; its conditions hold: permitted".into();
+            e.decider_note =
+                "matches source, destination and service; its conditions hold: permitted".into();
             if let Some((kt_line, wanted)) = kt_hop(table, ip, port) {
                 if !q.snc {
                     let why = format!(
                         "permitted by line {line}, but KT line {kt_line} makes the hop SNC (TLS) with {wanted} and the router runs without -K (-104)"
                     );
-                    return refuse(e, crate::ni::rterr::rc::NIEROUT_SNC_FAILURE, why, String::new());
+                    return refuse(
+                        e,
+                        crate::ni::rterr::rc::NIEROUT_SNC_FAILURE,
+                        why,
+                        String::new(),
+                    );
                 }
                 e.decider_note.push_str(&format!(
                     "; the hop is TLS with peer name {wanted} (KT line {kt_line})"
                 ));
             }
-            let native = if q.raw { ", *** NATIVE ROUTING ***" } else { "" };
-            e.log = format!("CONNECT TO host {ip}/{} ({}){native}", next.service, next.host);
+            let native = if q.raw {
+                ", *** NATIVE ROUTING ***"
+            } else {
+                ""
+            };
+            e.log = format!(
+                "CONNECT TO host {ip}/{} ({}){native}",
+                next.service, next.host
+            );
             e.verdict = Verdict::Permit { line };
         }
         Decision::Deny { line, reason } => {
@@ -325,7 +404,9 @@ fn kt_hop(table: &RoutTab, ip: IpAddr, port: u16) -> Option<(usize, String)> {
     table
         .entries
         .iter()
-        .find(|e| e.action == Action::SncTarget && e.destination.matches(ip) && e.service.matches(port))
+        .find(|e| {
+            e.action == Action::SncTarget && e.destination.matches(ip) && e.service.matches(port)
+        })
         .map(|e| (e.line, wanted.to_string()))
 }
 
@@ -365,7 +446,9 @@ fn reasons(entry: &Entry, m: Mismatch, q: &RouteQuery<'_>, src: Source<'_>) -> V
     if m.service {
         let named = field(3);
         let port = match entry.service {
-            crate::routtab::ServicePattern::Range(a, b) if a == b && named.parse::<u16>().is_err() => {
+            crate::routtab::ServicePattern::Range(a, b)
+                if a == b && named.parse::<u16>().is_err() =>
+            {
                 format!(" ({a})")
             }
             _ => String::new(),
@@ -398,7 +481,13 @@ fn addresses(field: &str, pattern: &crate::routtab::HostPattern) -> String {
 
 /// What the deciding line's conditions said about a refused route.
 fn condition_text(entry: &Entry, reason: DenyReason, q: &RouteQuery<'_>) -> String {
-    let limit = |n: u8| if n == 255 { "*".to_string() } else { n.to_string() };
+    let limit = |n: u8| {
+        if n == 255 {
+            "*".to_string()
+        } else {
+            n.to_string()
+        }
+    };
     match reason {
         DenyReason::NoMatch => String::new(),
         DenyReason::DenyLine => "a deny line: denied by entry".into(),
@@ -424,9 +513,15 @@ pub fn render_text(e: &Explanation) -> String {
     let mut out: String = e.header.iter().map(|h| format!("{h}\n")).collect();
     for (line, text, reasons) in &e.lines {
         if reasons.is_empty() {
-            out.push_str(&format!("line {line}: {text}: decides: {}\n", e.decider_note));
+            out.push_str(&format!(
+                "line {line}: {text}: decides: {}\n",
+                e.decider_note
+            ));
         } else {
-            out.push_str(&format!("line {line}: {text}: no match: {}\n", reasons.join("; ")));
+            out.push_str(&format!(
+                "line {line}: {text}: no match: {}\n",
+                reasons.join("; ")
+            ));
         }
     }
     out.push_str(&format!("verdict: {}\n", verdict_text(&e.verdict)));
@@ -439,8 +534,14 @@ pub fn render_text(e: &Explanation) -> String {
 fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Permit { line } => format!("permitted by line {line}"),
-        Verdict::Deny { line: Some(n), reason } => {
-            format!("refused by line {n} (-94 route permission denied: {})", reason.log_text())
+        Verdict::Deny {
+            line: Some(n),
+            reason,
+        } => {
+            format!(
+                "refused by line {n} (-94 route permission denied: {})",
+                reason.log_text()
+            )
         }
         Verdict::Deny { line: None, .. } => {
             "refused: no line matches (-94 route permission denied: no matching entry)".into()

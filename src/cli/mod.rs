@@ -64,7 +64,10 @@ fn common_args() -> Vec<clap::Arg> {
     vec![
         Arg::new("routtab").short('R').num_args(1),
         Arg::new("ri").short('i').num_args(1),
-        Arg::new("snc").short('K').num_args(0..=1).default_missing_value(""),
+        Arg::new("snc")
+            .short('K')
+            .num_args(0..=1)
+            .default_missing_value(""),
         Arg::new("service").short('S').num_args(1),
         Arg::new("format").long("format").num_args(1),
     ]

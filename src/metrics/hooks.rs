@@ -178,7 +178,9 @@ pub fn routtab_findings(errors: usize, warnings: usize, notes: usize) {
     if let Some(m) = get() {
         for (severity, n) in [("error", errors), ("warning", warnings), ("note", notes)] {
             let n = i64::try_from(n).unwrap_or(i64::MAX);
-            m.routtab_findings.get_or_create(&SeverityLabels { severity }).set(n);
+            m.routtab_findings
+                .get_or_create(&SeverityLabels { severity })
+                .set(n);
         }
     }
 }

@@ -93,13 +93,13 @@ impl Router {
         let routtab = tokio::task::spawn_blocking(move || {
             state::load_and_check(&path, table_services, snc, port)
         })
-                .await
-                .map_err(|join| TableError {
-                    file: config.routtab.clone(),
-                    line: 0,
-                    column: 0,
-                    message: format!("table loader failed: {join}"),
-                })??;
+        .await
+        .map_err(|join| TableError {
+            file: config.routtab.clone(),
+            line: 0,
+            column: 0,
+            message: format!("table loader failed: {join}"),
+        })??;
         let connlog = match &config.log_file {
             Some(path) => Some(
                 connlog::ConnLog::open(path, config.append, config.max_log_size).map_err(

@@ -54,7 +54,10 @@ pub fn host_spec(host: &str) -> Result<HostSpec<'_>, RouteFailure> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if name.is_empty() {
-        return Err(unknown_host(host, "NiHL6GetNodeAddr: hostname empty".into()));
+        return Err(unknown_host(
+            host,
+            "NiHL6GetNodeAddr: hostname empty".into(),
+        ));
     }
     if name.len() > 253
         || name.split('.').any(|label| label.len() > 63)

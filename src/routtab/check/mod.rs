@@ -197,7 +197,11 @@ pub fn check_table(table: &RoutTab, source: Source<'_>, ctx: &CheckContext) -> V
 /// Orders findings by file, line, then severity (worst first).
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (&a.file, a.line, std::cmp::Reverse(a.severity)).cmp(&(&b.file, b.line, std::cmp::Reverse(b.severity)))
+        (&a.file, a.line, std::cmp::Reverse(a.severity)).cmp(&(
+            &b.file,
+            b.line,
+            std::cmp::Reverse(b.severity),
+        ))
     });
 }
 

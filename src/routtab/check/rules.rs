@@ -2,8 +2,8 @@
 //! host names, passwords, SNC lines.
 
 use super::sets::{
-    host_is_empty, host_is_wildcard, host_subset, hosts_intersect, service_range,
-    service_subset, services_intersect,
+    host_is_empty, host_is_wildcard, host_subset, hosts_intersect, service_range, service_subset,
+    services_intersect,
 };
 use super::{CheckContext, Finding, Rule, Severity, Source};
 use crate::routtab::{Action, Entry, HostPattern, RoutTab, ServicePattern, Source as LineSource};
@@ -67,7 +67,13 @@ pub fn all(table: &RoutTab, src: Source<'_>, ctx: &CheckContext) -> Vec<Finding>
                      route with hop limits (e.g. P*,0)",
                     reached.join(", ")
                 );
-                out.push(finding(e.line, Severity::Warning, Rule::SensitiveService, m, None));
+                out.push(finding(
+                    e.line,
+                    Severity::Warning,
+                    Rule::SensitiveService,
+                    m,
+                    None,
+                ));
             }
         }
         if let Some(earlier) = shadowing_line(&table.entries[..index], e) {
@@ -78,7 +84,13 @@ pub fn all(table: &RoutTab, src: Source<'_>, ctx: &CheckContext) -> Vec<Finding>
                 src.quote(earlier.line),
                 conditions_note(earlier)
             );
-            out.push(finding(e.line, Severity::Warning, Rule::Shadowed, m, Some(earlier.line)));
+            out.push(finding(
+                e.line,
+                Severity::Warning,
+                Rule::Shadowed,
+                m,
+                Some(earlier.line),
+            ));
         }
         multi_address(e, src, &mut out);
         if e.password.is_some() {
@@ -94,7 +106,10 @@ pub fn all(table: &RoutTab, src: Source<'_>, ctx: &CheckContext) -> Vec<Finding>
 
 /// A password in a line: in clear on every plaintext hop of the route.
 fn password_finding(e: &Entry, quote: &str, ctx: &CheckContext, src: Source<'_>) -> Finding {
-    let snc_line = matches!(e.action, Action::SncPermit | Action::SncSecure | Action::SncDeny);
+    let snc_line = matches!(
+        e.action,
+        Action::SncPermit | Action::SncSecure | Action::SncDeny
+    );
     let (severity, message) = if snc_line {
         (
             Severity::Note,
@@ -174,9 +189,8 @@ pub fn covers(i: &Entry, j: &Entry) -> bool {
     // A permitting `*` service does not match native routes on the last router; a line
     // that does match those (a listed port, or a deny line) is then not covered.
     let is_deny = |e: &Entry| matches!(e.action, Action::Deny | Action::SncDeny);
-    let native_gap = i.service == ServicePattern::Any
-        && !is_deny(i)
-        && !(j.service == ServicePattern::Any && !is_deny(j));
+    let skips_native = |e: &Entry| e.service == ServicePattern::Any && !is_deny(e);
+    let native_gap = skips_native(i) && !skips_native(j);
     source
         && !native_gap
         && host_subset(&j.destination, &i.destination)
@@ -223,7 +237,9 @@ fn multi_address(e: &Entry, src: Source<'_>, out: &mut Vec<Finding>) {
         if addrs.len() < 2 {
             continue;
         }
-        let name = src.field(e.line, index).unwrap_or_else(|| "the host name".into());
+        let name = src
+            .field(e.line, index)
+            .unwrap_or_else(|| "the host name".into());
         let list: Vec<String> = addrs.iter().map(|m| m.addr.to_string()).collect();
         let loopback = addrs.iter().all(|m| m.addr.is_loopback());
         let what = if index == 1 { "source" } else { "destination" };
@@ -237,7 +253,11 @@ fn multi_address(e: &Entry, src: Source<'_>, out: &mut Vec<Finding>) {
         out.push(Finding {
             file: src.path.to_path_buf(),
             line: e.line,
-            severity: if loopback { Severity::Note } else { Severity::Warning },
+            severity: if loopback {
+                Severity::Note
+            } else {
+                Severity::Warning
+            },
             rule: super::Rule::MultiAddressHost,
             message,
             related: None,

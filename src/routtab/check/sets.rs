@@ -11,9 +11,9 @@ pub fn host_subset(a: &HostPattern, b: &HostPattern) -> bool {
     match (a, b) {
         (_, HostPattern::Any) => true,
         (HostPattern::Any, HostPattern::Addresses(_)) => false,
-        (HostPattern::Addresses(av), HostPattern::Addresses(bv)) => av
-            .iter()
-            .all(|ma| bv.iter().any(|mb| mask_subset(ma, mb))),
+        (HostPattern::Addresses(av), HostPattern::Addresses(bv)) => {
+            av.iter().all(|ma| bv.iter().any(|mb| mask_subset(ma, mb)))
+        }
     }
 }
 
@@ -21,9 +21,8 @@ pub fn host_subset(a: &HostPattern, b: &HostPattern) -> bool {
 pub fn hosts_intersect(a: &HostPattern, b: &HostPattern) -> bool {
     match (a, b) {
         (HostPattern::Any, HostPattern::Any) => true,
-        (HostPattern::Any, HostPattern::Addresses(v)) | (HostPattern::Addresses(v), HostPattern::Any) => {
-            !v.is_empty()
-        }
+        (HostPattern::Any, HostPattern::Addresses(v))
+        | (HostPattern::Addresses(v), HostPattern::Any) => !v.is_empty(),
         (HostPattern::Addresses(av), HostPattern::Addresses(bv)) => av
             .iter()
             .any(|ma| bv.iter().any(|mb| masks_intersect(ma, mb))),
@@ -40,7 +39,9 @@ pub fn host_is_empty(p: &HostPattern) -> bool {
 pub fn host_is_wildcard(p: &HostPattern) -> bool {
     match p {
         HostPattern::Any => true,
-        HostPattern::Addresses(v) => v.iter().any(|m| bits(m.wildcard) == family_ones(m.wildcard)),
+        HostPattern::Addresses(v) => v
+            .iter()
+            .any(|m| bits(m.wildcard) == family_ones(m.wildcard)),
     }
 }
 

@@ -24,19 +24,34 @@ fn run(text: &str, snc: bool) -> Vec<Finding> {
 
 /// (line, rule id) of every finding.
 fn ids(text: &str, snc: bool) -> Vec<(usize, &'static str)> {
-    run(text, snc).iter().map(|f| (f.line, f.rule.id())).collect()
+    run(text, snc)
+        .iter()
+        .map(|f| (f.line, f.rule.id()))
+        .collect()
 }
 
 #[test]
 fn open_route_is_an_error_in_every_spelling() {
-    for line in ["P * * *", "S * * * *", "P *.*.*.* * *", "P 0.0.0.0/0 0.0.0.0/0 *", "P*,0 * * *"] {
+    for line in [
+        "P * * *",
+        "S * * * *",
+        "P *.*.*.* * *",
+        "P 0.0.0.0/0 0.0.0.0/0 *",
+        "P*,0 * * *",
+    ] {
         let f = run(line, false);
-        assert!(f.iter().any(|f| f.rule == Rule::OpenRoute && f.severity == Severity::Error), "{line}: {f:?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == Rule::OpenRoute && f.severity == Severity::Error),
+            "{line}: {f:?}"
+        );
         assert_eq!(exit_code(&f), 2, "{line}");
     }
     assert!(ids("D * * *", false).is_empty());
     assert!(ids("P * * 3200", false).is_empty());
-    assert!(ids("P 10.0.0.1 * *", false).iter().all(|(_, r)| *r != "open-route"));
+    assert!(ids("P 10.0.0.1 * *", false)
+        .iter()
+        .all(|(_, r)| *r != "open-route"));
 }
 
 #[test]
@@ -59,19 +74,36 @@ fn wildcard_sources_to_sensitive_ports() {
     }
     // The router's own -S port counts as a SAProuter port.
     let t = table("P * 10.0.0.5 4001");
-    let src = Source { path: Path::new("t"), text: "P * 10.0.0.5 4001" };
-    let ctx = CheckContext { snc: false, own_ports: vec![4001] };
-    assert!(check_table(&t, src, &ctx).iter().any(|f| f.message.contains("own port")));
+    let src = Source {
+        path: Path::new("t"),
+        text: "P * 10.0.0.5 4001",
+    };
+    let ctx = CheckContext {
+        snc: false,
+        own_ports: vec![4001],
+    };
+    assert!(check_table(&t, src, &ctx)
+        .iter()
+        .any(|f| f.message.contains("own port")));
 }
 
 #[test]
 fn shadowed_lines_name_the_earlier_line() {
-    let f = run("P 10.0.0.0/8 * 3200.3299\nP 10.1.0.0/16 10.0.0.5 3201 pw\n", false);
-    let s = f.iter().find(|f| f.rule == Rule::Shadowed).expect("shadowed");
+    let f = run(
+        "P 10.0.0.0/8 * 3200.3299\nP 10.1.0.0/16 10.0.0.5 3201 pw\n",
+        false,
+    );
+    let s = f
+        .iter()
+        .find(|f| f.rule == Rule::Shadowed)
+        .expect("shadowed");
     assert_eq!((s.line, s.related), (2, Some(1)));
     // Conditions of the earlier line are named: they refuse, they do not fall through.
     let f = run("P0,0 * 10.0.0.5 3200\nP * 10.0.0.5 3200\n", false);
-    let s = f.iter().find(|f| f.rule == Rule::Shadowed).expect("shadowed");
+    let s = f
+        .iter()
+        .find(|f| f.rule == Rule::Shadowed)
+        .expect("shadowed");
     assert!(s.message.contains("does not fall through"), "{}", s.message);
 }
 
@@ -125,15 +157,25 @@ fn shadowing_is_claimed_only_when_certain() {
 #[test]
 fn host_names_that_do_not_resolve_or_resolve_to_several() {
     let f = run("P nosuchname.invalid * 3200\n", false);
-    let u = f.iter().find(|f| f.rule == Rule::UnresolvedHost).expect("unresolved");
+    let u = f
+        .iter()
+        .find(|f| f.rule == Rule::UnresolvedHost)
+        .expect("unresolved");
     assert_eq!(u.line, 1);
     assert!(u.message.contains("nosuchname.invalid"), "{}", u.message);
     // A line that matches nothing is not also called shadowed.
     assert!(!ids("P * * *\nP nosuchname.invalid * 3200\n", false).contains(&(2, "shadowed-line")));
     let f = run("P 10.0.0.1 multi 3200\n", false);
-    let m = f.iter().find(|f| f.rule == Rule::MultiAddressHost).expect("multi");
+    let m = f
+        .iter()
+        .find(|f| f.rule == Rule::MultiAddressHost)
+        .expect("multi");
     assert_eq!(m.severity, Severity::Warning);
-    assert!(m.message.contains("'multi' resolves to 3 addresses"), "{}", m.message);
+    assert!(
+        m.message.contains("'multi' resolves to 3 addresses"),
+        "{}",
+        m.message
+    );
     // localhost (127.0.0.1 and ::1) is only a note, and does not fail a check.
     let f = run("P localhost localhost 3298\n", false);
     assert!(f.iter().all(|f| f.severity == Severity::Note), "{f:?}");
@@ -143,7 +185,10 @@ fn host_names_that_do_not_resolve_or_resolve_to_several() {
 #[test]
 fn passwords_are_reported_but_never_printed() {
     let f = run("P 10.0.0.1 10.0.0.2 3200 s3cr3t\n", false);
-    let p = f.iter().find(|f| f.rule == Rule::Password).expect("password");
+    let p = f
+        .iter()
+        .find(|f| f.rule == Rule::Password)
+        .expect("password");
     assert!(p.message.contains("-K"), "{}", p.message);
     assert!(f.iter().all(|f| !f.to_string().contains("s3cr3t")), "{f:?}");
     let f = run("P 10.0.0.1 10.0.0.2 3200 s3cr3t\n", true);
@@ -153,12 +198,18 @@ fn passwords_are_reported_but_never_printed() {
 
 #[test]
 fn snc_lines_without_k() {
-    let text = "KT \"p:CN=A\" 10.0.0.5 3200\nKP * 10.0.0.6 3200\nKS * 10.0.0.6 3201\nKD * 10.0.0.6 *\n";
+    let text =
+        "KT \"p:CN=A\" 10.0.0.5 3200\nKP * 10.0.0.6 3200\nKS * 10.0.0.6 3201\nKD * 10.0.0.6 *\n";
     let found = ids(text, false);
     for line in 1..=4 {
-        assert!(found.contains(&(line, "snc-line-without-k")), "{line}: {found:?}");
+        assert!(
+            found.contains(&(line, "snc-line-without-k")),
+            "{line}: {found:?}"
+        );
     }
-    assert!(!ids(text, true).iter().any(|(_, r)| *r == "snc-line-without-k"));
+    assert!(!ids(text, true)
+        .iter()
+        .any(|(_, r)| *r == "snc-line-without-k"));
 }
 
 #[test]
@@ -184,7 +235,10 @@ fn exit_codes_and_ordering() {
 #[test]
 fn quoting_masks_passwords_and_keeps_quoted_names() {
     let text = "P  *\t10.0.0.1   3200   secret  # note\nKP \"p:CN=A, O=B\" * 3200\n";
-    let src = Source { path: Path::new("t"), text };
+    let src = Source {
+        path: Path::new("t"),
+        text,
+    };
     assert_eq!(src.quote(1), "'P * 10.0.0.1 3200 <password>'");
     assert_eq!(src.quote(2), "'KP \"p:CN=A, O=B\" * 3200'");
     assert_eq!(src.field(2, 1).as_deref(), Some("\"p:CN=A, O=B\""));
@@ -196,12 +250,19 @@ mod ri {
     use crate::services::Services;
 
     fn ri_ids(cf: &str, routtab: &str, snc: bool) -> Vec<(String, usize, &'static str)> {
-        let RiParams::Client(p) = parse(cf, Path::new("cf"), &Services::builtin_only()).unwrap() else {
+        let RiParams::Client(p) = parse(cf, Path::new("cf"), &Services::builtin_only()).unwrap()
+        else {
             panic!("not a client file")
         };
         let t = table(routtab);
-        let src = Source { path: Path::new("t"), text: routtab };
-        let ctx = CheckContext { snc, own_ports: vec![3299] };
+        let src = Source {
+            path: Path::new("t"),
+            text: routtab,
+        };
+        let ctx = CheckContext {
+            snc,
+            own_ports: vec![3299],
+        };
         check_ri_client(&p, Path::new("cf"), cf, &t, src, &ctx)
             .iter()
             .map(|f| (f.file.display().to_string(), f.line, f.rule.id()))
@@ -210,9 +271,16 @@ mod ri {
 
     #[test]
     fn no_ace_and_unvetted_servers() {
-        let found = ri_ids("# dmz\nclient = 1\nclient_service = 5001\nmax_servers = 2\n", "P * 10.0.0.2 5002\n", false);
+        let found = ri_ids(
+            "# dmz\nclient = 1\nclient_service = 5001\nmax_servers = 2\n",
+            "P * 10.0.0.2 5002\n",
+            false,
+        );
         assert!(found.contains(&("cf".into(), 2, "ri-no-ace")), "{found:?}");
-        assert!(found.contains(&("cf".into(), 4, "ri-max-servers-unvetted")), "{found:?}");
+        assert!(
+            found.contains(&("cf".into(), 4, "ri-max-servers-unvetted")),
+            "{found:?}"
+        );
         // A narrow ACE list vets them.
         let found = ri_ids(
             "client = 1\nclient_service = 5001\nmax_servers = 2\nACE = P 10.0.0.2/31\nACE = D 0.0.0.0/0\n",
@@ -221,25 +289,48 @@ mod ri {
         );
         assert!(found.is_empty(), "{found:?}");
         // An ACE list that permits everyone does not.
-        let found = ri_ids("client = 1\nclient_service = 5001\nmax_servers = 3\nACE = P 0.0.0.0/0\n", "P * 10.0.0.2 5002\n", false);
+        let found = ri_ids(
+            "client = 1\nclient_service = 5001\nmax_servers = 3\nACE = P 0.0.0.0/0\n",
+            "P * 10.0.0.2 5002\n",
+            false,
+        );
         assert_eq!(found, vec![("cf".into(), 3, "ri-max-servers-unvetted")]);
         // -K vets them (TLS with the CA's certificates).
-        let found = ri_ids("client = 1\nclient_service = 5001\nmax_servers = 3\n", "P * 10.0.0.2 5002\n", true);
+        let found = ri_ids(
+            "client = 1\nclient_service = 5001\nmax_servers = 3\n",
+            "P * 10.0.0.2 5002\n",
+            true,
+        );
         assert_eq!(found, vec![("cf".into(), 1, "ri-no-ace")]);
     }
 
     #[test]
     fn exclusive_with_a_table_permitting_more_than_pseudo_ports() {
         let cf = "client = 1\nclient_service = 5001\nACE = P 10.0.0.2/32\n";
-        let found = ri_ids(cf, "P * 10.0.0.2 5002\nP 10.9.0.0/16 * *\nS * 10.0.0.3 3200.3201\nD * * *\n", false);
+        let found = ri_ids(
+            cf,
+            "P * 10.0.0.2 5002\nP 10.9.0.0/16 * *\nS * 10.0.0.3 3200.3201\nD * * *\n",
+            false,
+        );
         assert_eq!(
             found,
-            vec![("t".into(), 2, "ri-exclusive-table"), ("t".into(), 3, "ri-exclusive-table")]
+            vec![
+                ("t".into(), 2, "ri-exclusive-table"),
+                ("t".into(), 3, "ri-exclusive-table")
+            ]
         );
         // max_servers = 2 allows two pseudo ports; exclusive = no allows anything.
-        let found = ri_ids(&format!("{cf}max_servers = 2\n"), "S * 10.0.0.3 3200.3201\n", false);
+        let found = ri_ids(
+            &format!("{cf}max_servers = 2\n"),
+            "S * 10.0.0.3 3200.3201\n",
+            false,
+        );
         assert!(found.is_empty(), "{found:?}");
-        let found = ri_ids(&format!("{cf}exclusive = no\n"), "P 10.9.0.0/16 * *\n", false);
+        let found = ri_ids(
+            &format!("{cf}exclusive = no\n"),
+            "P 10.9.0.0/16 * *\n",
+            false,
+        );
         assert!(found.is_empty(), "{found:?}");
     }
 }

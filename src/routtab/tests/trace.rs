@@ -9,7 +9,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::routtab::check::{check_table, CheckContext, Rule, Source};
 
-const ACTIONS: &[&str] = &["P", "S", "D", "P0,1", "P*,0", "S0,*", "KP", "KS", "KD", "KT"];
+const ACTIONS: &[&str] = &[
+    "P", "S", "D", "P0,1", "P*,0", "S0,*", "KP", "KS", "KD", "KT",
+];
 const HOSTS: &[&str] = &[
     "*",
     "10.0.0.1",
@@ -35,7 +37,11 @@ fn line() -> impl Strategy<Value = String> {
     )
         .prop_map(|(a, s, n, d, sv, pw)| {
             let action = ACTIONS[a];
-            let source = if action.starts_with('K') { NAMES[n] } else { HOSTS[s] };
+            let source = if action.starts_with('K') {
+                NAMES[n]
+            } else {
+                HOSTS[s]
+            };
             let password = if pw && action != "KT" { " pw" } else { "" };
             format!("{action} {source} {} {}{password}", HOSTS[d], SERVICES[sv])
         })
@@ -45,7 +51,15 @@ fn table_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(line(), 0..8).prop_map(|lines| lines.join("\n"))
 }
 
-const ADDRS: &[&str] = &["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1", "192.0.2.1", "::1"];
+const ADDRS: &[&str] = &[
+    "10.0.0.0",
+    "10.0.0.1",
+    "10.0.0.2",
+    "10.0.0.3",
+    "10.0.1.1",
+    "192.0.2.1",
+    "::1",
+];
 const PORTS: &[u16] = &[22, 3200, 3201, 3250, 3299];
 const PEERS: &[Option<&str>] = &[None, Some("p:CN=A"), Some("p:CN=B")];
 
@@ -72,16 +86,18 @@ fn q() -> impl Strategy<Value = Q> {
         0usize..3,
         0usize..3,
     )
-        .prop_map(|(source, destination, port, peer, password, raw, before, after)| Q {
-            source,
-            destination,
-            port,
-            peer,
-            password,
-            raw,
-            before,
-            after,
-        })
+        .prop_map(
+            |(source, destination, port, peer, password, raw, before, after)| Q {
+                source,
+                destination,
+                port,
+                peer,
+                password,
+                raw,
+                before,
+                after,
+            },
+        )
 }
 
 const PW: &[&str] = &["pw"];
@@ -161,12 +177,21 @@ fn random_tables_do_have_shadowed_lines() {
     for _ in 0..200 {
         let text = table_text().new_tree(&mut runner).unwrap().current();
         let t = table(&text);
-        let src = Source { path: Path::new("t"), text: &text };
-        let ctx = CheckContext { snc: true, own_ports: vec![3299] };
+        let src = Source {
+            path: Path::new("t"),
+            text: &text,
+        };
+        let ctx = CheckContext {
+            snc: true,
+            own_ports: vec![3299],
+        };
         shadowed += check_table(&t, src, &ctx)
             .iter()
             .filter(|f| f.rule == Rule::Shadowed)
             .count();
     }
-    assert!(shadowed >= 20, "only {shadowed} shadowed lines in 200 tables");
+    assert!(
+        shadowed >= 20,
+        "only {shadowed} shadowed lines in 200 tables"
+    );
 }
