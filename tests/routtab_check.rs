@@ -526,3 +526,23 @@ fn findings_at_start_up_and_reload_are_warnings_and_a_gauge() {
         "saprouter_routtab_findings{severity=\"warning\"} 0",
     );
 }
+
+#[test]
+fn reverse_invoke_findings_reach_the_trace_at_start_up() {
+    let cf_dir = tempfile::tempdir().unwrap();
+    let cf = cf_dir.path().join("cf1");
+    let registration = free_port();
+    std::fs::write(
+        &cf,
+        format!("client = true\nclient_service = {registration}\nmax_servers = 2\n"),
+    )
+    .unwrap();
+    let cf = cf.display().to_string();
+    let router = TestRouter::start("P * 10.200.0.2 5002\nD * * *\n", &["-i", &cf]);
+    let trace = wait_trace(&router, "[ri-no-ace]");
+    assert!(trace.contains("[ri-max-servers-unvetted]"), "{trace}");
+    assert!(
+        trace.contains(&format!("{cf}:1: warning: no ACE list")),
+        "{trace}"
+    );
+}

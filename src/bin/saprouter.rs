@@ -267,7 +267,10 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
                 std::path::Path::new(path),
                 &saprouter::services::Services::system(),
             ) {
-                Ok(params) => Some(params),
+                Ok(params) => {
+                    saprouter::cli::check::remember_ri_file(std::path::Path::new(path), &params);
+                    Some(params)
+                }
                 Err(err) => return fail(err),
             }
         }

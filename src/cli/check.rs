@@ -4,11 +4,12 @@
 //! that does not load). Also the report the router writes to its trace when a table loads.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use clap::{Arg, ArgAction, Command};
 
 use super::{common_args, first_line, json_string, own_port, Format};
-use crate::ri::params::{self, ParamsError, RiParams};
+use crate::ri::params::{self, ClientParams, ParamsError, RiParams};
 use crate::routtab::check::{self, CheckContext, Finding, Rule, Severity, Source};
 use crate::routtab::{RoutTab, TableError};
 use crate::services::Services;
@@ -172,17 +173,35 @@ pub fn render(findings: &[Finding], format: Format) -> String {
     }
 }
 
+/// The reverse-invoke DMZ file the router was started with (`-i`), for the report at load.
+static RI_CLIENT: OnceLock<(PathBuf, ClientParams)> = OnceLock::new();
+
+/// Remembers the router's `-i` file (when it is a DMZ file) so that the reports at start-up
+/// and reload include its rules. Call before the router binds; only the first call counts.
+pub fn remember_ri_file(path: &Path, params: &RiParams) {
+    if let RiParams::Client(p) = params {
+        let _ = RI_CLIENT.set((path.to_path_buf(), p.clone()));
+    }
+}
+
 /// The router's report when a table has loaded (start-up, `-n`, SIGHUP): every finding as
 /// a warning in the trace (a finding never stops the router), and the
 /// `saprouter_routtab_findings` gauge.
 pub fn report_loaded(path: &Path, table: &RoutTab, snc: bool, port: u16) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let src = Source { path, text: &text };
-    let ctx = CheckContext {
+    let mut ctx = CheckContext {
         snc,
         own_ports: vec![port],
     };
-    let findings = check::check_table(table, src, &ctx);
+    let mut findings = Vec::new();
+    if let Some((ri_path, params)) = RI_CLIENT.get() {
+        ctx.own_ports.push(params.service);
+        let ri_text = std::fs::read_to_string(ri_path).unwrap_or_default();
+        findings = check::check_ri_client(params, ri_path, &ri_text, table, src, &ctx);
+    }
+    findings.extend(check::check_table(table, src, &ctx));
+    check::sort(&mut findings);
     for f in findings.iter().filter(|f| f.rule != Rule::UnresolvedHost) {
         // Unresolved names are already in the trace from the loader.
         tracing::warn!(
