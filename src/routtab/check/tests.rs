@@ -334,3 +334,32 @@ mod ri {
         assert!(found.is_empty(), "{found:?}");
     }
 }
+
+mod exact_sets {
+    use proptest::prelude::*;
+
+    use crate::routtab::check::sets::{host_subset, hosts_intersect};
+    use crate::routtab::tests::{ip, table};
+    use crate::routtab::HostPattern;
+
+    fn pattern(bits: &str) -> HostPattern {
+        table(&format!("P * 10.0.0.{bits} *"))
+            .entries
+            .remove(0)
+            .destination
+    }
+
+    proptest! {
+        /// For one-mask patterns over the last octet, subset and intersection are exact:
+        /// checked against every address of 10.0.0.0/24.
+        #[test]
+        fn subset_and_intersection_agree_with_every_address(a in "[01x]{8}", b in "[01x]{8}") {
+            let (pa, pb) = (pattern(&a), pattern(&b));
+            let addrs: Vec<_> = (0..=255u8).map(|n| ip(&format!("10.0.0.{n}"))).collect();
+            let subset = addrs.iter().all(|x| !pa.matches(*x) || pb.matches(*x));
+            let meet = addrs.iter().any(|x| pa.matches(*x) && pb.matches(*x));
+            prop_assert_eq!(host_subset(&pa, &pb), subset);
+            prop_assert_eq!(hosts_intersect(&pa, &pb), meet);
+        }
+    }
+}
