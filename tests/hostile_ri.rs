@@ -24,10 +24,12 @@ fn cf(text: &str) -> (tempfile::TempDir, String) {
 }
 
 /// A DMZ router with its registration port `reg` and a table permitting routes to the
-/// pseudo port a LAN router registers; waits until the registration port listens.
+/// pseudo port a LAN router registers and to ordinary hosts; waits until the registration
+/// port listens.
 fn dmz_router(reg: u16, pseudo: u16, extra: &[&str]) -> (TestRouter, tempfile::TempDir) {
+    // exclusive = no: the tests also route through this router to ordinary hosts.
     let (dir, path) = cf(&format!(
-        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\n"
+        "client = true\nclient_service = {reg}\nconnect_timeout = 1000\nexclusive = no\n"
     ));
     let mut args = vec!["-i", path.as_str()];
     args.extend_from_slice(extra);

@@ -398,27 +398,43 @@ fn a_stalled_session_does_not_stall_its_neighbour_on_the_same_link() {
 }
 
 #[test]
+fn exclusive_refuses_next_hops_that_are_not_registered() {
+    let reg = free_port();
+    let closed = free_port();
+    // SAP's default (exclusive = yes): the table permits the hop, yet nothing registered it.
+    let d = dmz(reg, "", &[closed]);
+    let hops = [(L, "", ""), (L, &closed.to_string()[..], ""), (L, "1", "")];
+    let err = rterr(&ask_route(&d.router, &hops, 0).1);
+    assert_eq!(err.rc, -94, "{err:?}");
+    assert!(err.error().contains("route permission denied"), "{err:?}");
+    assert!(
+        err.detail().contains("exclusive reverse invoke refused"),
+        "{err:?}"
+    );
+    assert!(info(&d.router).contains("exclusive YES"));
+}
+
+#[test]
 fn no_registered_server_means_an_error_within_w() {
     let reg = free_port();
-    let d = dmz(reg, "", &[9]);
-    // Nothing registered: the route falls back to TCP to a black-holed address.
+    let closed = free_port();
+    // exclusive = no: the table alone decides, and an unregistered hop is an ordinary host.
+    let d = dmz(reg, "exclusive = no\n", &[closed]);
+    assert!(info(&d.router).contains("exclusive NO"));
     let started = Instant::now();
-    let (_s, reply) = ask_route(
-        &d.router,
-        &[
-            (L, &d.port().to_string(), ""),
-            ("10.255.255.1", "9", ""),
-            (L, "1", ""),
-        ],
-        0,
-    );
-    let err = rterr(&reply);
+    let hops = [(L, "", ""), (L, &closed.to_string()[..], ""), (L, "1", "")];
+    let err = rterr(&ask_route(&d.router, &hops, 0).1);
     assert!(
         started.elapsed() < Duration::from_secs(7),
         "{:?}",
         started.elapsed()
     );
-    assert!([-92, -94, -5].contains(&err.rc), "{err:?}");
+    assert!([-92, -5].contains(&err.rc), "TCP to the hop: {err:?}");
+    // What the table denies stays denied.
+    let hops = [(L, "", ""), (L, "9", ""), (L, "1", "")];
+    let err = rterr(&ask_route(&d.router, &hops, 0).1);
+    assert_eq!(err.rc, -94, "{err:?}");
+    assert!(!err.detail().contains("exclusive"), "{err:?}");
 }
 
 #[test]

@@ -50,7 +50,12 @@ fn soak_returns_to_baseline() {
     let table = format!("P {L} {L} {echo}\nP {L} {L} {raw}\nP {L} {L} {pseudo}\nD * * *\n");
     let cf_dir = tempfile::tempdir().unwrap();
     let cf = cf_dir.path().join("cf");
-    std::fs::write(&cf, format!("client = true\nclient_service = {reg}\n")).unwrap();
+    // exclusive = no: the soak routes to ordinary hosts through this DMZ router too.
+    std::fs::write(
+        &cf,
+        format!("client = true\nclient_service = {reg}\nexclusive = no\n"),
+    )
+    .unwrap();
     let lan_cf = cf_dir.path().join("lan");
     std::fs::write(
         &lan_cf,

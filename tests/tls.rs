@@ -146,7 +146,10 @@ fn an_expired_certificate_fails_closed() {
     let r = start_snc(&table, "p:CN=SAPROUTER1", &s.router);
     tls_route_fails(&r, &expired, echo);
     let log = wait_trace(&r, "TLS handshake failed");
-    assert!(log.contains("peer certificate expired"), "{log}");
+    assert!(
+        log.contains("peer certificate expired on 2020-01-01 00:00:00 UTC"),
+        "{log}"
+    );
     tls_echo_works(&r, &client, echo);
 }
 
@@ -494,8 +497,7 @@ fn the_snc_scenario_samples_mean_what_they_say() {
 
 #[test]
 fn make_test_pki_certificates_carry_a_router_to_router_hop() {
-    if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("openssl not installed: scripts/make-test-pki.sh not exercised");
+    if !tool_available("openssl") {
         return;
     }
     let pki = tempfile::tempdir().unwrap();
@@ -657,4 +659,292 @@ fn failed_handshakes_count_towards_a_penalty() {
         closed_without_answer(&mut c),
         "a penalised address got an answer"
     );
+}
+
+/// Runs openssl; panics with its output when it fails.
+fn openssl(args: &[&str]) -> String {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {args:?}: {text}");
+    text
+}
+
+/// A certificate for `CN=<cn>` issued by `ca` as `openssl x509 -req` without an extension
+/// file makes it (X.509 version 1 with OpenSSL 3.0), with its key and `ca` as the CA file.
+fn openssl_v1(pki: &Pki, ca: &Ca, tag: &str, cn: &str) -> saprouter::tls::SncFiles {
+    let path = |ext: &str| pki.dir.path().join(format!("{tag}.{ext}"));
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    std::fs::write(path("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(path("ca.key"), ca.key_pem()).unwrap();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &s(&path("key")),
+        "-out",
+        &s(&path("csr")),
+        "-subj",
+        &format!("/CN={cn}"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&path("csr")),
+        "-CA",
+        &s(&path("ca.crt")),
+        "-CAkey",
+        &s(&path("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-out",
+        &s(&path("crt")),
+    ]);
+    let text = openssl(&["x509", "-in", &s(&path("crt")), "-noout", "-text"]);
+    assert!(text.contains("Version: 1 (0x0)"), "{text}");
+    saprouter::tls::SncFiles {
+        cert: path("crt"),
+        key: path("key"),
+        ca: path("ca.crt"),
+    }
+}
+
+/// Start-up refuses each problem with the router's own material in one line that names
+/// the file and says what to do.
+#[test]
+fn start_up_names_the_file_and_the_fix_for_each_certificate_problem() {
+    let s = setup();
+    let name = "p:CN=SAPROUTER1";
+    let files =
+        |tag: &str, (cert, key): (String, String)| s.pki.write(tag, &cert, &key, &s.ca.pem());
+    let fails = |f: &saprouter::tls::SncFiles, blamed: &std::path::Path, expected: &[&str]| {
+        let err = start_fails(name, &snc_args(f), None);
+        assert!(
+            err.contains(&*blamed.to_string_lossy()),
+            "names {blamed:?}: {err}"
+        );
+        for e in expected {
+            assert!(err.contains(e), "{e:?}: {err}");
+        }
+    };
+    let subject = [(DnType::CommonName, "SAPROUTER1")];
+
+    let expired = files("expired", s.ca.issue(&subject, true));
+    fails(
+        &expired,
+        &expired.cert,
+        &["expired on 2020-01-01 00:00:00 UTC", "renew it"],
+    );
+
+    let future = files(
+        "future",
+        s.ca.issue_with(&subject, |p| {
+            p.not_before = rcgen::date_time_ymd(2099, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        }),
+    );
+    fails(
+        &future,
+        &future.cert,
+        &["not valid before 2099-01-01 00:00:00 UTC", "system clock"],
+    );
+
+    let server_only = files(
+        "server-only",
+        s.ca.issue_with(&subject, |p| {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        }),
+    );
+    fails(
+        &server_only,
+        &server_only.cert,
+        &["serverAuth or clientAuth", "re-issue"],
+    );
+
+    let ca_as_own = s
+        .pki
+        .write("ca-as-own", &s.ca.pem(), &s.ca.key_pem(), &s.ca.pem());
+    let err = start_fails("p:CN=Test CA", &snc_args(&ca_as_own), None);
+    assert!(err.contains("is a CA certificate"), "{err}");
+    assert!(err.contains(&*ca_as_own.cert.to_string_lossy()), "{err}");
+
+    let mut not_a_ca = s.router.clone();
+    not_a_ca.ca = s.router.cert.clone();
+    fails(
+        &not_a_ca,
+        &not_a_ca.ca,
+        &["is not a CA certificate", "CA file"],
+    );
+
+    let mut missing = s.router.clone();
+    missing.key = s.pki.dir.path().join("no-such.key");
+    fails(&missing, &missing.key, &["cannot read", "check the path"]);
+
+    let mut key_as_cert = s.router.clone();
+    key_as_cert.cert = s.router.key.clone();
+    fails(
+        &key_as_cert,
+        &key_as_cert.cert,
+        &["holds a private key", "not a certificate"],
+    );
+
+    let mut cert_as_key = s.router.clone();
+    cert_as_key.key = s.router.cert.clone();
+    fails(
+        &cert_as_key,
+        &cert_as_key.key,
+        &["holds a certificate, not a private key"],
+    );
+
+    let other = s.pki.identity("other", &s.ca, "OTHER", &s.ca, false);
+    let mut wrong_key = s.router.clone();
+    wrong_key.key = other.key.clone();
+    fails(
+        &wrong_key,
+        &wrong_key.key,
+        &["does not belong to the certificate"],
+    );
+
+    if tool_available("openssl") {
+        let v1 = openssl_v1(&s.pki, &s.ca, "v1", "SAPROUTER1");
+        fails(
+            &v1,
+            &v1.cert,
+            &["X.509 version 1", "-extfile", "docs/snc-tls.md"],
+        );
+    }
+}
+
+/// A client presenting a version 1 certificate (openssl s_client) is refused, and the
+/// trace says why in words.
+#[test]
+fn a_peer_with_a_version_1_certificate_is_refused_in_words() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let s = setup();
+    let v1 = openssl_v1(&s.pki, &s.ca, "v1-client", "CLIENT");
+    let r = start_snc("KP * * *\n", "p:CN=SAPROUTER1", &s.router);
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("{L}:{}", r.port),
+            "-tls1_3",
+        ])
+        .args([
+            "-cert",
+            &*v1.cert.to_string_lossy(),
+            "-key",
+            &*v1.key.to_string_lossy(),
+        ])
+        .args(["-CAfile", &*s.router.ca.to_string_lossy()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let log = wait_trace(&r, "TLS handshake failed");
+    assert!(
+        log.contains("peer certificate is not X.509 version 3"),
+        "{log}\n{out:?}"
+    );
+}
+
+/// The next router presents a version 1 certificate (openssl s_server): the route ends
+/// with -104 and a detail in words.
+#[test]
+fn a_next_hop_with_a_version_1_certificate_is_refused_in_words() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let s = setup();
+    let v1 = openssl_v1(&s.pki, &s.ca, "v1-server", "SAPROUTER2");
+    let port = free_port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("{L2}:{port}"),
+            "-tls1_3",
+            "-quiet",
+        ])
+        .args([
+            "-cert",
+            &*v1.cert.to_string_lossy(),
+            "-key",
+            &*v1.key.to_string_lossy(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect((L2, port)).is_err() {
+        assert!(start.elapsed() < STEP, "openssl s_server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r1 = start_snc(
+        &format!("KT \"p:CN=SAPROUTER2\" {L2} {port}\nP * {L2} {port}\nD * * *\n"),
+        "p:CN=SAPROUTER1",
+        &s.router,
+    );
+    let e = refused(
+        &r1,
+        &[(L, &r1.port.to_string(), ""), (L2, &port.to_string(), "")],
+        0,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(e.rc, -104, "{}", e.detail());
+    assert!(
+        e.detail()
+            .contains("peer certificate is not X.509 version 3"),
+        "{}",
+        e.detail()
+    );
+}
+
+/// The OpenSSL recipe of docs/snc-tls.md makes a version 3 certificate the router starts
+/// with.
+#[test]
+fn the_openssl_recipe_in_the_docs_gives_a_certificate_the_router_starts_with() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let doc = read_text(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/snc-tls.md"));
+    let section = doc
+        .split("### A version 3 certificate with OpenSSL")
+        .nth(1)
+        .expect("the recipe's section");
+    let script = section
+        .split("```")
+        .nth(1)
+        .expect("the recipe's code block");
+    let secudir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(secudir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("Version: 3 (0x2)"), "{text}");
+    let files = saprouter::tls::SncFiles {
+        cert: secudir.path().join("saprouter.crt"),
+        key: secudir.path().join("saprouter.key"),
+        ca: secudir.path().join("ca.crt"),
+    };
+    let r = start_snc("P * * *\n", "p:CN=SAPROUTER1, O=Example", &files);
+    let log = wait_trace(&r, "SNC certificate in use");
+    assert!(log.contains("subject=p:CN=SAPROUTER1,O=Example"), "{log}");
 }

@@ -10,7 +10,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use saprouter::adminclient;
 use saprouter::ni::admin::AdminCommand;
 use saprouter::router::{Lifecycle, Router, RouterConfig, Secret, TraceHook};
-use saprouter::tls::{SncFiles, SncTls, TlsError};
+use saprouter::tls::{SncOptions, SncSource, SncTls, TlsError};
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 const USAGE: &str = "\
@@ -37,7 +37,8 @@ options:
   -C clients      max. no. of clients        (default 800)
   -K [myname]     SNC name of the router, p:<DN> (SNC is TLS: certificate from
                   $SECUDIR/saprouter.crt, key saprouter.key, CA ca.crt, or
-                  --snc-cert FILE --snc-key FILE --snc-ca FILE)
+                  --snc-cert FILE --snc-key FILE --snc-ca FILE; or PKCS#12:
+                  $SECUDIR/saprouter.p12 or --snc-p12 FILE [--snc-p12-pass-file FILE])
   -D              no reverse DNS lookup
   -E              append to log and trace files
   -J maxsize      max. size of the log and trace files in bytes
@@ -49,6 +50,7 @@ options:
   -6              IPv6 (bind all IPv6 and IPv4 addresses)
   --metrics ADDR:PORT   serve Prometheus metrics, /healthz and /readyz over HTTP
   --log-format text|json  trace file format (default text; json: one object per line)
+  --help, -h (alone)  this text;  --version  the version
 
 limits (this router's own; each is shown by -l):
   --max-pending n             connections without a route, in all (default -C / 2)
@@ -122,6 +124,10 @@ fn command() -> Command {
             Arg::new("snc_cert").long("snc-cert").num_args(1),
             Arg::new("snc_key").long("snc-key").num_args(1),
             Arg::new("snc_ca").long("snc-ca").num_args(1),
+            Arg::new("snc_p12").long("snc-p12").num_args(1),
+            Arg::new("snc_p12_pass")
+                .long("snc-p12-pass-file")
+                .num_args(1),
             Arg::new("max_pending").long("max-pending").num_args(1),
             Arg::new("max_pending_per_source")
                 .long("max-pending-per-source")
@@ -162,6 +168,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() <= 1 {
         return usage("");
+    }
+    // Asked-for help goes to stdout and succeeds; `-h` with a value stays SAP's genpass.
+    if args.iter().any(|a| a == "--help") || args[1..] == ["-h"] {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version") {
+        println!(
+            "saprouter-rs {}, SAProuter {} compatible",
+            env!("CARGO_PKG_VERSION"),
+            saprouter::router::errors::ROUTER_VERSION
+        );
+        return ExitCode::SUCCESS;
     }
     // --check and --explain (the table tools) have a command line of their own.
     if let Some(code) = saprouter::cli::dispatch(&args) {
@@ -401,6 +420,8 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
             ("snc_cert", "--snc-cert"),
             ("snc_key", "--snc-key"),
             ("snc_ca", "--snc-ca"),
+            ("snc_p12", "--snc-p12"),
+            ("snc_p12_pass", "--snc-p12-pass-file"),
         ] {
             if m.get_one::<String>(id).is_some() {
                 return Err(format!("{flag} needs -K (SNC)"));
@@ -445,14 +466,16 @@ fn snc_identity(m: &ArgMatches) -> Result<Option<SncTls>, TlsError> {
         return Ok(None);
     };
     let path = |id: &str| m.get_one::<String>(id).map(PathBuf::from);
-    let files = SncFiles::resolve(
-        path("snc_cert"),
-        path("snc_key"),
-        path("snc_ca"),
-        std::env::var_os("SECUDIR").map(PathBuf::from),
-    )?;
+    let options = SncOptions {
+        cert: path("snc_cert"),
+        key: path("snc_key"),
+        ca: path("snc_ca"),
+        p12: path("snc_p12"),
+        p12_password_file: path("snc_p12_pass"),
+    };
+    let source = SncSource::resolve(options, std::env::var_os("SECUDIR").map(PathBuf::from))?;
     let wanted = Some(name.trim()).filter(|n| !n.is_empty());
-    SncTls::load(&files, wanted).map(Some)
+    SncTls::open(source, wanted).map(Some)
 }
 
 /// The trace file's filter for a level (1 info, 2 debug, 3 trace); `RUST_LOG` wins.
@@ -524,6 +547,7 @@ async fn run_router(
         }
     };
     let shared = router.shared();
+    shared.snc_started();
     if let Some(addr) = observe.metrics {
         if let Err(err) = saprouter::metrics::start(addr, std::sync::Arc::clone(&shared)).await {
             tracing::error!(%addr, %err, "metrics endpoint not started");
@@ -568,10 +592,19 @@ async fn signals(shared: std::sync::Arc<saprouter::router::Shared>) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); shared.set_lifecycle(Lifecycle::Stopping); }
-            _ = hup.recv() => match shared.reload_routtab().await {
-                Ok(lines) => tracing::info!(lines, "SIGHUP: route permission table reloaded"),
-                Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),
-            },
+            _ = hup.recv() => {
+                // Errors are in the trace already; the identity in use stays.
+                let _ = shared.reload_snc().await;
+                match shared.reload_routtab().await {
+                    Ok(lines) => {
+                        tracing::info!(lines, "SIGHUP: route permission table reloaded");
+                        if let Some(log) = &shared.connlog {
+                            log.read_routtab(&shared.config.routtab);
+                        }
+                    }
+                    Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),
+                }
+            }
         }
     }
 }

@@ -70,6 +70,13 @@ pub struct LinkLabels {
     pub link: u64,
 }
 
+/// Which certificate of the SNC identity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertRoleLabels {
+    /// `identity` (the router's own) or `ca` (the CA certificate that expires first).
+    pub role: &'static str,
+}
+
 /// Findings of the table checker by severity.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SeverityLabels {
@@ -128,6 +135,9 @@ pub struct Metrics {
     pub penalty_refused: Counter,
     /// Reverse invoke: heartbeat round trips.
     pub ri_heartbeat_rtt: Histogram,
+    /// With `-K`: the end of validity of the router's certificate and of its CA (refreshed
+    /// at scrape time).
+    pub tls_expiry: Family<CertRoleLabels, Gauge>,
     /// Findings of the table checker for the table in force, by severity.
     pub routtab_findings: Family<SeverityLabels, Gauge>,
     registry: Registry,
@@ -166,6 +176,7 @@ impl Metrics {
             ri_link_reconnects: Counter::default(),
             penalty_refused: Counter::default(),
             ri_heartbeat_rtt: Histogram::new(RTT_BUCKETS),
+            tls_expiry: Family::default(),
             routtab_findings: Family::default(),
             registry: Registry::with_prefix("saprouter"),
         };
@@ -303,6 +314,12 @@ impl Metrics {
             "Reverse invoke: heartbeat round-trip time",
             Unit::Seconds,
             m.ri_heartbeat_rtt.clone(),
+        );
+        r.register_with_unit(
+            "tls_certificate_expiry_timestamp",
+            "With -K: Unix time at which the certificate expires (role identity: the router's own; role ca: the CA certificate that expires first)",
+            Unit::Seconds,
+            m.tls_expiry.clone(),
         );
         r.register(
             "routtab_findings",

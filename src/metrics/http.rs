@@ -204,6 +204,20 @@ fn refresh(metrics: &Metrics, shared: &Shared) {
     metrics.clients_max.set(to_i64(shared.config.max_clients));
     metrics.ready.set(i64::from(not_ready(shared).is_none()));
     super::ri::refresh(metrics);
+    refresh_tls(metrics, shared);
+}
+
+/// The SNC certificates' expiry dates (the identity may have been reloaded since).
+fn refresh_tls(metrics: &Metrics, shared: &Shared) {
+    use super::families::CertRoleLabels;
+    let Some(snc) = &shared.config.snc else {
+        return;
+    };
+    let expiry = |role| metrics.tls_expiry.get_or_create(&CertRoleLabels { role });
+    expiry("identity").set(snc.certificate().not_after);
+    if let Some(first) = snc.ca_certificates().iter().map(|c| c.not_after).min() {
+        expiry("ca").set(first);
+    }
 }
 
 fn to_i64(n: usize) -> i64 {

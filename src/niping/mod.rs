@@ -52,7 +52,17 @@ usage: niping -s [-S port] [-H bind_host] [-I idle_sec]
   -L loops       number of round trips (default 10)
   -D delay_ms    delay between round trips (default 0)
   -I idle_sec    server stops after idle_sec without clients (default 0 = never)
+  -h, --help     this text;  --version  the version
 ";
+
+/// What `niping --version` prints.
+pub fn version_text() -> String {
+    format!(
+        "niping (saprouter-rs {}), NI version {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::ni::NI_VERSION
+    )
+}
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: &[String]) -> Result<Mode, String> {
@@ -134,6 +144,18 @@ pub fn port(text: &str) -> Option<u16> {
 /// Runs niping with the arguments after the program name; returns the exit code
 /// (0 success, 1 failure, 2 usage).
 pub fn main(args: &[String]) -> i32 {
+    // Asked for, help and the version go to stdout and succeed.
+    if args
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-?"))
+    {
+        print!("{USAGE}");
+        return 0;
+    }
+    if args.iter().any(|a| a == "--version") {
+        println!("{}", version_text());
+        return 0;
+    }
     let mode = match parse_args(args) {
         Ok(mode) => mode,
         Err(why) => {

@@ -75,6 +75,7 @@ impl RiHandle {
 pub async fn start(shared: Arc<Shared>, params: RiParams) -> Result<RiHandle, RiError> {
     match params {
         RiParams::Client(p) => {
+            shared.set_exclusive_ri(p.exclusive);
             if let Some(hops) = &p.route {
                 // Port-forwarder: every connection on -S takes this route, raw.
                 shared.set_fixed_route(RouteRequest::new(

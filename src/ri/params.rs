@@ -107,7 +107,8 @@ pub struct ClientParams {
     pub conn_pool_size: u16,
     /// `listen_protocol`.
     pub listen_protocol: Protocol,
-    /// `exclusive` (accepted and shown by `-l`; see docs/reverse-invoke.md).
+    /// `exclusive`: only registered LAN routers as next hops (shown by `-l`; see
+    /// docs/reverse-invoke.md).
     pub exclusive: bool,
     /// `connect_timeout`: deadline for a registration handshake.
     pub connect_timeout: Duration,

@@ -77,10 +77,26 @@ pub async fn run<C: Conn>(
         send_failure(shared, stream, &failure).await;
         return;
     }
-    match execute(shared, request.command).await {
+    // `-n` re-reads the SNC identity with the table; each keeps its old state on error.
+    let identity = match request.command {
+        AdminCommand::NewRoutTab => shared.reload_snc().await.map_err(snc_not_reloaded),
+        _ => Ok(()),
+    };
+    match execute(shared, request.command).await.and(identity) {
         Ok(()) => send_frame(stream, &[]).await,
         Err(failure) => send_failure(shared, stream, &failure).await,
     }
+}
+
+/// `-n`'s answer when the table was read but the new SNC identity was refused.
+fn snc_not_reloaded(err: String) -> RouteFailure {
+    RouteFailure::new(
+        rc::NIEROUT_INTERN,
+        "SNC identity not reloaded; the certificate in use stays",
+        err,
+        MODULE,
+        line!(),
+    )
 }
 
 /// Info needs the `-P` password when one is set; remote peers also need a table entry that
@@ -179,6 +195,7 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
     ]
     .into_iter()
     .chain(super::limits::info_lines(shared))
+    .chain(super::snc_identity::info_lines(shared))
     .chain(clients.iter().filter(|c| c.partner.is_some()).map(|c| {
         let (to_partner, to_client) = c.traffic.get();
         format!(

@@ -29,6 +29,8 @@ pub enum Event {
     PermDenied,
     /// The first message was not a route.
     InvalData,
+    /// The SNC (TLS) certificate now in use (at start and after each reload).
+    SncCertificate,
 }
 
 impl Event {
@@ -41,6 +43,7 @@ impl Event {
             Event::Disconnect => "DISCONNECT",
             Event::PermDenied => "PERM DENIED",
             Event::InvalData => "INVAL DATA",
+            Event::SncCertificate => "SNC CERT",
         }
     }
 }
@@ -122,9 +125,18 @@ impl ConnLog {
                 sink.written = 0;
             }
             Err(err) => {
-                tracing::error!(path = %self.path.display(), %err, "connection log rotation failed")
+                // Keep writing where we are, and start counting again, so the rename is
+                // tried once per `-J` bytes and not on every line (as the trace file does).
+                sink.written = 0;
+                tracing::error!(path = %self.path.display(), %err, "connection log rotation failed; writing on in the same file")
             }
         }
+    }
+
+    /// The line that says the route permission table at `path` was read (at start, on
+    /// `saprouter -n` and on SIGHUP alike).
+    pub fn read_routtab(&self, path: &Path) {
+        self.write(Event::ReadRouttab, "", &path.display().to_string());
     }
 }
 
@@ -181,5 +193,25 @@ mod tests {
         assert!(dir.join("log.old").exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 300);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn failed_rotation_is_not_retried_on_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        // `<log>.old` is a directory that is not empty: the rename fails, even for root.
+        std::fs::create_dir_all(dir.path().join("log.old/keep")).unwrap();
+        let log = ConnLog::open(&path, false, Some(200)).unwrap();
+        for _ in 0..20 {
+            log.write(Event::Disconnect, "C1/2", "host 127.0.0.1/5000");
+        }
+        // Every line is kept in the one file, and the count started again after the failure.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("DISCONNECT").count(), 20, "{text}");
+        let written = log.sink.lock().unwrap().written;
+        assert!(
+            written <= 200,
+            "counting restarts after a failed rotation: {written}"
+        );
     }
 }

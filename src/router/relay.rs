@@ -116,12 +116,20 @@ where
         },
     );
     tokio::pin!(upstream, downstream);
-    join(upstream, downstream).await
+    join(upstream, downstream, &traffic).await
 }
 
 /// Runs both directions until both end, either fails, or an interrupt has been told. The
 /// directions are pinned by the caller: passed by value, they would be stored twice.
-pub(super) async fn join<U, D>(mut upstream: Pin<&mut U>, mut downstream: Pin<&mut D>) -> Outcome
+///
+/// A direction still running when the route ends (the other one failed, or an interrupt
+/// ended it) is counted up to that moment from `traffic`, which each direction updates as
+/// it passes bytes on: a client that reset after receiving data has received it.
+pub(super) async fn join<U, D>(
+    mut upstream: Pin<&mut U>,
+    mut downstream: Pin<&mut D>,
+    traffic: &Traffic,
+) -> Outcome
 where
     U: Future<Output = Result<Pumped, u64>>,
     D: Future<Output = Result<Pumped, u64>>,
@@ -154,6 +162,12 @@ where
                 }
             }
         }
+    }
+    if !up_done {
+        outcome.to_server = traffic.to_partner.load(Ordering::Relaxed);
+    }
+    if !down_done {
+        outcome.to_client = traffic.to_client.load(Ordering::Relaxed);
     }
     outcome
 }

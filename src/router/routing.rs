@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
-use super::errors::RouteFailure;
+use super::errors::{RouteFailure, INVALID_ROUTE};
 use super::nexthop::{connect, hand_on, open_registered, resolve_host, Refusal};
 use super::relay::Relay;
 use super::selfaddr;
@@ -223,7 +223,22 @@ async fn establish(
     let timeout = shared.config.timeout;
 
     // Resolve once; the address checked is the address connected to (no DNS rebinding).
-    let port = shared.services.resolve(&next.service).ok_or_else(|| {
+    // SAP's order: the host first, then the service (an empty or unknown host is -90
+    // whatever the service).
+    let port = shared.services.resolve(&next.service);
+    // A next hop that a LAN router registered over reverse invoke is reached through its
+    // link, not through DNS and TCP.
+    let registered = port.and_then(|port| {
+        shared
+            .registered_hops()
+            .and_then(|hops| hops.lookup(&next.host, port).map(|ip| (hops, ip)))
+    });
+    let ip = match &registered {
+        Some((_, ip)) => *ip,
+        None if next.host.is_empty() => return Err(empty_host().into()),
+        None => resolve_host(&next.host, Instant::now() + timeout).await?,
+    };
+    let port = port.ok_or_else(|| {
         RouteFailure::new(
             rc::NIEROUT_SERV_UNKNOWN,
             format!("service '{}' unknown", next.service),
@@ -233,21 +248,17 @@ async fn establish(
         )
         .with_syscall_text("getservbyname")
     })?;
-    // A next hop that a LAN router registered over reverse invoke is reached through its
-    // link, not through DNS and TCP.
-    let registered = shared
-        .registered_hops()
-        .and_then(|hops| hops.lookup(&next.host, port).map(|ip| (hops, ip)));
-    let ip = match &registered {
-        Some((_, ip)) => *ip,
-        None => resolve_host(&next.host, Instant::now() + timeout).await?,
-    };
     let source = selfaddr::canonical(peer.ip());
 
     if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
         crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
         crate::metrics::route_denied_own_port();
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
+    }
+
+    if registered.is_none() && shared.exclusive_ri() {
+        crate::gated!(shared.refusal_log, info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
+        return Err(exclusive_refusal(shared, peer, &next, handle, ip, port).into());
     }
 
     let passwords: Vec<&str> = [route.own_hop().password.as_str(), next.password.as_str()]
@@ -359,14 +370,44 @@ fn invalid_route(err: RouteError) -> RouteFailure {
         ),
         _ => (
             "internal error".to_string(),
-            format!("NiRRouteRepl: invalid route received ({err})"),
+            format!("{INVALID_ROUTE}{err})"),
         ),
     };
     RouteFailure::new(code, error, detail, MODULE, line!())
 }
 
+/// An empty host name: SAP's routers of NI version 40 name the lookup function where the
+/// host belongs (`hostname 'NiHLGetNodeAddr' unknown`), and clients and scanners expect
+/// exactly that text.
+fn empty_host() -> RouteFailure {
+    RouteFailure::new(
+        rc::NIEROUT_HOST_UNKNOWN,
+        "hostname 'NiHLGetNodeAddr' unknown",
+        "NiHLGetNodeAddr: hostname empty",
+        MODULE,
+        line!(),
+    )
+}
+
 fn deny_text(reason: DenyReason) -> &'static str {
     reason.log_text()
+}
+
+/// `exclusive = yes` on a DMZ router: only registered LAN routers are next hops.
+fn exclusive_refusal(
+    shared: &Shared,
+    peer: SocketAddr,
+    next: &RouteHop,
+    handle: &ClientHandle,
+    ip: IpAddr,
+    port: u16,
+) -> RouteFailure {
+    let mut failure = denied(shared, peer, next, handle, "exclusive reverse invoke");
+    failure.line = line!();
+    failure.detail = format!(
+        "NiRRouteCheck: exclusive reverse invoke refused the route: {ip}:{port} is not a registered server (exclusive = yes)"
+    );
+    failure
 }
 
 fn denied(

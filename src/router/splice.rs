@@ -145,7 +145,7 @@ pub async fn run(
         },
     );
     tokio::pin!(upstream, downstream);
-    relay::join(upstream, downstream).await
+    relay::join(upstream, downstream, &traffic).await
 }
 
 /// Why the splice loop of one direction stopped.
@@ -226,7 +226,11 @@ async fn pump(
             while pipe.held > 0 {
                 tokio::select! {
                     biased;
-                    ready = to.writable() => if ready.is_err() { break 'relay Stop::Failed },
+                    ready = to.writable() => if ready.is_err() {
+                        // What left the pipe before the failure did reach the peer.
+                        bytes += moved.saturating_sub(pipe.held) as u64;
+                        break 'relay Stop::Failed;
+                    },
                     why = &mut wait => {
                         // The peer is not reading; give it a moment, then tell what we can.
                         match timeout(BOUNDARY_GRACE, drain(to, &mut pipe)).await {
@@ -241,7 +245,10 @@ async fn pump(
                 match to.try_io(Interest::WRITABLE, || pipe.drain_to(to.as_raw_fd())) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => break 'relay Stop::Failed,
+                    Err(_) => {
+                        bytes += moved.saturating_sub(pipe.held) as u64;
+                        break 'relay Stop::Failed;
+                    }
                 }
             }
             pipes::give_back(pipe);

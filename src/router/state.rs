@@ -82,6 +82,8 @@ pub struct Shared {
     registered_hops: OnceLock<Arc<dyn RegisteredHops>>,
     info_extra: OnceLock<InfoLines>,
     fixed_route: OnceLock<RouteRequest>,
+    /// Reverse-invoke `exclusive = yes` on a DMZ router: next hops must be registered.
+    exclusive_ri: OnceLock<bool>,
 }
 
 impl Shared {
@@ -141,6 +143,7 @@ impl Shared {
             registered_hops: OnceLock::new(),
             info_extra: OnceLock::new(),
             fixed_route: OnceLock::new(),
+            exclusive_ri: OnceLock::new(),
             config,
         }
     }
@@ -221,6 +224,17 @@ impl Shared {
     /// The port-forwarder route, when set.
     pub fn fixed_route(&self) -> Option<&RouteRequest> {
         self.fixed_route.get()
+    }
+
+    /// Reverse-invoke `exclusive` of a DMZ router: with `true`, routes go only to registered
+    /// LAN routers. Only the first call counts.
+    pub fn set_exclusive_ri(&self, exclusive: bool) {
+        let _ = self.exclusive_ri.set(exclusive);
+    }
+
+    /// Whether this router refuses next hops that are not registered LAN routers.
+    pub fn exclusive_ri(&self) -> bool {
+        self.exclusive_ri.get().copied().unwrap_or(false)
     }
 
     /// Whether clients get the generic error (`-Z`, toggled by `-z`).

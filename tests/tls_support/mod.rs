@@ -15,7 +15,7 @@ use rcgen::{
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use saprouter::tls::{SncFiles, SncTls};
+use saprouter::tls::{Identity, SncFiles, SncSource, SncTls};
 
 use crate::common::STEP;
 
@@ -45,6 +45,21 @@ impl Ca {
     /// A router/client certificate for `subject` (RDNs in encoding order) valid for TLS
     /// server and client use; `expired` makes one that ended in 2020. Returns (cert, key).
     pub fn issue(&self, subject: &[(DnType, &str)], expired: bool) -> (String, String) {
+        self.issue_with(subject, |params| {
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+            }
+        })
+    }
+
+    /// As [`Ca::issue`], with `edit` changing the parameters (serial, validity, ...) before
+    /// signing. Returns (cert, key).
+    pub fn issue_with(
+        &self,
+        subject: &[(DnType, &str)],
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> (String, String) {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = dn(subject);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -53,13 +68,15 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
-        }
+        edit(&mut params);
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         (cert.pem(), key.serialize_pem())
+    }
+
+    /// The CA's key, as PEM (for tools that sign with it, such as `openssl x509 -req`).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 }
 
@@ -135,10 +152,20 @@ pub fn tls_connect_with(port: u16, config: Arc<ClientConfig>) -> io::Result<TlsN
     Ok(stream)
 }
 
-/// Connects with the identity in `files` (verifying the router against its CA file).
+/// Connects with the identity in `files` (verifying the router against its CA file). The
+/// files are read as they are, without the router's start-up checks, so that a client can
+/// present an expired or otherwise broken certificate.
 pub fn tls_connect(port: u16, files: &SncFiles) -> io::Result<TlsNi> {
-    let snc = SncTls::load(files, None).expect("client identity");
-    tls_connect_with(port, snc.client_config())
+    tls_connect_with(port, client_config(files))
+}
+
+/// The client configuration of the identity in `files` (see [`tls_connect`]).
+pub fn client_config(files: &SncFiles) -> Arc<ClientConfig> {
+    let provider = rustls::crypto::ring::default_provider();
+    let identity = Identity::read(&SncSource::from(files), &provider).expect("client identity");
+    SncTls::from_identity(identity)
+        .expect("client configuration")
+        .client_config()
 }
 
 /// A TLS 1.3 client without a certificate of its own that accepts any server.

@@ -259,7 +259,7 @@ pub fn start_haproxy(
         return Ok(None);
     };
     // haproxy refuses to start when 2 × maxconn does not fit the descriptor limit.
-    let hard = saprouter::router::fdlimit::current().map_or(1024, |(_, h)| h);
+    let hard = crate::nofile::current().map_or(1024, |(_, h)| h);
     let maxconn = maxconn.min(hard.saturating_sub(128) / 2);
     for _ in 0..5 {
         let ports = targets

@@ -32,7 +32,7 @@ pub fn machine() -> Vec<(String, String)> {
             Some(format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
         })
         .unwrap_or_else(|| "unknown".into());
-    let nofile = saprouter::router::fdlimit::current()
+    let nofile = crate::nofile::current()
         .map(|(s, h)| format!("soft {s}, hard {h}"))
         .unwrap_or_else(|| "unknown".into());
     vec![

@@ -1,17 +1,40 @@
 //! `saprouter-bench`: measures the router against a direct connection, socat and haproxy on
 //! loopback, in one run, and writes `docs/performance.md`. See the README.
 
-#[path = "../bench/mod.rs"]
-mod bench;
+use saprouter_bench as bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, Command};
 
+const USAGE: &str = "\
+usage: saprouter-bench [--quick] [--out FILE] [--router BIN] [--baseline BIN]
+                       [--skip-peers] [--only GROUPS]
+
+  --quick          run every measurement briefly (smoke test)
+  --out FILE       where to write the report (default docs/performance.md)
+  --router BIN     saprouter binary to measure (default: the one beside this program)
+  --baseline BIN   a second saprouter binary measured beside the first
+  --skip-peers     leave socat and haproxy out
+  --only GROUPS    comma-separated groups: throughput,latency,setups,sessions (default all)
+  -h, --help       this text;  --version  the version
+";
+
 fn command() -> Command {
     Command::new("saprouter-bench")
         .about("Benchmarks saprouter-rs against a direct connection, socat and haproxy on loopback")
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::SetTrue),
+        )
+        .arg(
+            Arg::new("version")
+                .long("version")
+                .action(ArgAction::SetTrue),
+        )
         .arg(
             Arg::new("quick")
                 .long("quick")
@@ -63,9 +86,23 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(err) => {
             let _ = err.print();
+            eprint!("\n{USAGE}");
             return ExitCode::from(2);
         }
     };
+    // Asked for, help and the version go to stdout and succeed (clap is built without its
+    // help renderer, so the text is written out here).
+    if m.get_flag("help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if m.get_flag("version") {
+        println!(
+            "saprouter-bench (saprouter-rs {})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Some(aliases) = m.get_one::<String>("sink") {
         return match bench::sink::main(aliases.parse().unwrap_or(1)) {
             Ok(()) => ExitCode::SUCCESS,

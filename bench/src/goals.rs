@@ -215,7 +215,7 @@ fn relay_capacity(t: &Table, row: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::table::{Cell, Kind};
+    use crate::table::{Cell, Kind};
 
     fn table(direct: f64, ours: f64, haproxy: f64) -> Table {
         let mut t = Table::new(&["direct", "saprouter-rs", "haproxy"]);

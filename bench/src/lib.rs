@@ -6,6 +6,7 @@ pub mod client;
 pub mod goals;
 pub mod hop;
 pub mod net;
+pub mod nofile;
 pub mod own_core;
 pub mod paths;
 pub mod pin;
@@ -42,7 +43,7 @@ pub struct Options {
 
 /// Runs everything and writes the report; returns the generated Markdown.
 pub fn run(opts: &Options) -> std::io::Result<String> {
-    saprouter::router::fdlimit::raise_nofile();
+    nofile::raise();
     let dir = procs::TempDir::new()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -17,7 +17,7 @@ const RESERVE: u64 = 256;
 
 /// The most sessions one process can hold with two descriptors each under the hard limit.
 pub fn max_sessions() -> usize {
-    let hard = saprouter::router::fdlimit::current().map_or(1024, |(_, h)| h);
+    let hard = crate::nofile::current().map_or(1024, |(_, h)| h);
     (hard.saturating_sub(RESERVE) / 2) as usize
 }
 

@@ -1,7 +1,21 @@
 //! `saprouter-bench --quick` runs end to end and writes a table. No thresholds: speed is
 //! never a timed test.
 
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The router binary beside the benchmark's (one target directory for the workspace;
+/// `cargo test` at the top builds both).
+fn router_binary() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_saprouter-bench"));
+    let router = bench.with_file_name("saprouter");
+    assert!(
+        router.exists(),
+        "{} is missing: run the tests from the top of the workspace (cargo test), which builds it",
+        router.display()
+    );
+    router
+}
 
 #[test]
 fn quick_bench_writes_a_table() {
@@ -10,7 +24,8 @@ fn quick_bench_writes_a_table() {
     let status = Command::new(env!("CARGO_BIN_EXE_saprouter-bench"))
         .args(["--quick", "--out"])
         .arg(&out)
-        .args(["--router", env!("CARGO_BIN_EXE_saprouter")])
+        .arg("--router")
+        .arg(router_binary())
         .output()
         .expect("run saprouter-bench");
     assert!(

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release
-//! cargo run --release --example metrics_ab -- target/release/saprouter [MiB per round] [rounds]
+//! cargo run --release -p saprouter-bench --example metrics_ab -- target/release/saprouter [MiB per round] [rounds]
 //! ```
 
 use std::io::{Read, Write};
