@@ -194,6 +194,41 @@ seeds["ri_params"] = {
                b"conn_on_demand = yes\n"),
 }
 
+def pp2(ver_cmd, fam, body):
+    return b"\r\n\r\n\0\r\nQUIT\n" + bytes([ver_cmd, fam]) + struct.pack(">H", len(body)) + body
+
+TCP4 = bytes([192, 0, 2, 10, 198, 51, 100, 1]) + struct.pack(">HH", 40000, 3299)
+TCP6 = (bytes.fromhex("20010db8000000000000000000000007") + bytes.fromhex("20010db8000000000000000000000001")
+        + struct.pack(">HH", 40000, 3299))
+TLVS = b"\x02\x00\x0bexample.com" + b"\x05\x00\x04\x01\x02\x03\x04" + b"\x04\x00\x02\x00\x00"
+ROUTE = frame(b"NI_ROUTE\0")
+seeds["proxy_header"] = {
+    "v1_tcp4": b"PROXY TCP4 192.0.2.10 198.51.100.1 40000 3299\r\n" + ROUTE,
+    "v1_tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 3299\r\n",
+    "v1_unknown": b"PROXY UNKNOWN\r\n",
+    "v1_unknown_addrs": b"PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n",
+    "v1_haproxy_check": b"PROXY TCP4 127.0.0.2 127.0.0.1 55926 29912\r\n",
+    "v1_truncated": b"PROXY TCP4 192.0.2.10 198.5",
+    "v1_no_crlf": b"PROXY TCP4 " + b"1" * 120,
+    "v1_bad_port": b"PROXY TCP4 192.0.2.10 198.51.100.1 040000 3299\r\n",
+    "v1_cr_only": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",
+    "v2_tcp4": pp2(0x21, 0x11, TCP4) + b"\x16\x03\x01",
+    "v2_tcp6": pp2(0x21, 0x21, TCP6),
+    "v2_tlvs": pp2(0x21, 0x11, TCP4 + TLVS),
+    "v2_local": pp2(0x20, 0x00, b""),
+    "v2_local_addrs": pp2(0x20, 0x11, TCP4),
+    "v2_unspec": pp2(0x21, 0x00, b""),
+    "v2_unix": pp2(0x21, 0x31, b"/tmp/a".ljust(108, b"\0") + b"/tmp/b".ljust(108, b"\0")),
+    "v2_dgram": pp2(0x21, 0x12, TCP4),
+    "v2_family_4": pp2(0x21, 0x41, TCP4),
+    "v2_version_3": pp2(0x31, 0x11, TCP4),
+    "v2_short_addrs": pp2(0x21, 0x21, TCP4),
+    "v2_truncated": pp2(0x21, 0x11, TCP4)[:20],
+    "v2_len_65535": pp2(0x21, 0x11, TCP4)[:14] + b"\xff\xff" + TCP4,
+    "v2_len_4081": pp2(0x21, 0x11, TCP4)[:14] + struct.pack(">H", 4081) + TCP4,
+    "plain_route": ROUTE,
+}
+
 for target, files in seeds.items():
     d = os.path.join("seeds", target)
     os.makedirs(d, exist_ok=True)

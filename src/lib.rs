@@ -9,6 +9,7 @@
 //! - [`tls`]: SNC as TLS: the router's identity, mutual TLS 1.3, peer SNC names.
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
 //! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
+//! - [`proxyproto`]: PROXY protocol headers from load balancers (`--proxy-from`); no sockets.
 //! - [`cli`]: the table tools `saprouter --check` and `saprouter --explain`.
 
 pub mod adminclient;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod metrics;
 pub mod ni;
 pub mod niping;
+pub mod proxyproto;
 pub mod ri;
 pub mod router;
 pub mod routtab;

@@ -140,3 +140,34 @@ fn ri_link_seeds() {
         }
     }
 }
+
+#[test]
+fn proxy_header_seeds() {
+    use saprouter::proxyproto::{self, Scan, MAX_HEADER, V1_MAX};
+    let mut parsed = 0;
+    for (name, data) in seeds("proxy_header") {
+        match proxyproto::scan(&data) {
+            Ok(Scan::Complete(n)) => {
+                assert!(n <= data.len() && n <= MAX_HEADER, "{name}");
+                if name.starts_with("seed-v1") {
+                    assert!(n <= V1_MAX, "{name}");
+                }
+                if let Ok(header) = proxyproto::parse(&data[..n]) {
+                    assert_eq!(proxyproto::read(&data), Ok(Some((header, n))), "{name}");
+                    parsed += 1;
+                }
+            }
+            Ok(Scan::Incomplete) => {
+                for cut in 0..data.len() {
+                    assert_eq!(
+                        proxyproto::scan(&data[..cut]),
+                        Ok(Scan::Incomplete),
+                        "{name}"
+                    );
+                }
+            }
+            Err(_) => assert!(proxyproto::read(&data).is_err(), "{name}"),
+        }
+    }
+    assert!(parsed >= 10, "the valid seeds parse ({parsed})");
+}

@@ -1,12 +1,17 @@
-//! security.md H57 (and the self-route rule for the registration port) against a real
+//! Registration storms (and the self-route rule for the registration port) against a real
 //! reverse-invoke DMZ router: a reconnect storm, garbage registrations and a slowloris on
 //! the registration port, while a real LAN router registers and routes through it; then
-//! the DMZ router's descriptors are back to the baseline and it still routes.
+//! the DMZ router's descriptors are back to the baseline and it still routes. Session
+//! storms over the links: waves that fill the LAN router's pool and are reset without a
+//! goodbye, and a storm while the DMZ router restarts.
 
 mod common;
 mod probe;
+mod ri_support;
 
 use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -147,4 +152,147 @@ fn refused_registrations_earn_a_penalty() {
     let (_lan, _lan_cf, mut s) = lan_router_routes(&dmz, reg, pseudo, echo);
     s.write_all(&frame(b"after the penalty")).unwrap();
     assert_eq!(read_frame(&mut s), b"after the penalty");
+}
+
+/// Waves of sessions fill the LAN router's pool past its capacity and are reset at once (RST,
+/// no goodbye), again and again, while 200 sessions stand. The DMZ router's streams and the
+/// LAN router's sessions then end in a burst, racing the next wave's new streams: every new
+/// session is routed or cleanly refused, no standing session ends, no link is lost, and
+/// nothing dials the pseudo address.
+#[test]
+fn waves_of_reset_sessions_never_cost_a_standing_one() {
+    use ri_support::*;
+    let started = Instant::now();
+    let target = echo_target();
+    let pair = Pair::start(Spec::default());
+    let trap = Trap::on(&pair.pseudo_host, pair.pseudo);
+    let mut standing = in_a_row(&pair, target, 200);
+    assert_eq!(standing.routed.len(), 200, "{:?}", standing.refusal_kinds());
+    let (mut routed, mut refused) = (0, 0);
+    for wave in 0..4 {
+        let tally = burst(&pair, target, 8, 160);
+        assert!(tally.cut.is_empty(), "wave {wave}: cut {:?}", tally.cut);
+        for e in &tally.refused {
+            assert_eq!(e.rc, -100, "wave {wave}: {:?}", e.detail());
+        }
+        routed += tally.routed.len();
+        refused += tally.refused.len();
+        for s in tally.routed {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+    }
+    assert!(refused > 0, "the waves never reached the capacity");
+    all_open(&standing.routed, "after the waves");
+    assert_eq!(bytes_flow(&mut standing.routed, 1), 200);
+    // The three links of the first registration still carry them: no link was lost.
+    let text = listing(&pair.dmz);
+    let ids: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().count() == 5 && l.contains("127.0.0.1:"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"], "{text}");
+    assert_eq!(trap.hits(), 0, "the pseudo address was dialled");
+    eprintln!(
+        "reset waves: {routed} routed and reset, {refused} refused (full), 200 standing sessions intact; {:?}",
+        started.elapsed()
+    );
+}
+
+/// Route requests from 4 threads while the DMZ router is killed and started again: each
+/// gets a PONG, an NI_RTERR or a closed connection, never a hang past -W; the LAN router
+/// registers again; the sessions routed after that stand and carry bytes.
+#[test]
+fn a_storm_while_the_dmz_router_restarts() {
+    use ri_support::*;
+    let started = Instant::now();
+    let target = echo_target();
+    let mut pair = Pair::start(Spec::default());
+    let trap = Trap::on(&pair.pseudo_host, pair.pseudo);
+    let stop = Arc::new(AtomicBool::new(false));
+    let routed = Arc::new(AtomicUsize::new(0));
+    // Sessions routed once the LAN router is registered again.
+    let after: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+    let reregistered = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, routed, after, reregistered) = (
+                Arc::clone(&stop),
+                Arc::clone(&routed),
+                Arc::clone(&after),
+                Arc::clone(&reregistered),
+            );
+            let (port, host, pseudo) = (
+                Arc::clone(&pair.dmz_port),
+                pair.pseudo_host.clone(),
+                pair.pseudo,
+            );
+            thread::spawn(move || {
+                let mut tally = Tally::default();
+                let mut held = std::collections::VecDeque::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let late = reregistered.load(Ordering::Relaxed);
+                    match route_via(port.load(Ordering::Relaxed), &host, pseudo, target) {
+                        Attempt::Routed(s, took) => {
+                            routed.fetch_add(1, Ordering::Relaxed);
+                            tally.slowest = tally.slowest.max(took);
+                            if late {
+                                after.lock().unwrap().push(s);
+                            } else {
+                                held.push_back(s);
+                                if held.len() > 50 {
+                                    held.pop_front();
+                                }
+                            }
+                        }
+                        other => tally.add(other),
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let wait_routed = |n: usize| {
+        let start = Instant::now();
+        while routed.load(Ordering::Relaxed) < n {
+            assert!(
+                start.elapsed() < STEP,
+                "only {} routed",
+                routed.load(Ordering::Relaxed)
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_routed(300);
+    let restart = Instant::now();
+    pair.restart_dmz();
+    pair.wait_registered();
+    let back = restart.elapsed();
+    reregistered.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    while after.lock().unwrap().len() < 300 {
+        assert!(start.elapsed() < STEP, "sessions are not routed again");
+        thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut tally = Tally::default();
+    for w in workers {
+        // A hang would have panicked in route_via.
+        tally.merge(w.join().expect("a storm thread failed"));
+    }
+    assert!(tally.slowest <= W + SLACK, "{:?}", tally.slowest);
+    let mut after = std::mem::take(&mut *after.lock().unwrap());
+    assert!(after.len() >= 300);
+    all_open(&after, "sessions routed after the restart");
+    let sampled = bytes_flow(&mut after, 10);
+    eprintln!(
+        "DMZ restart storm: {} routed, {} refused {:?}, {} cut; LAN registered again {back:?} after the kill; {} sessions after it stand, bytes on {sampled}; pseudo address dialled {} times (before the registration reached the new process); {:?}",
+        routed.load(Ordering::Relaxed),
+        tally.refused.len(),
+        tally.refusal_kinds(),
+        tally.cut.len(),
+        after.len(),
+        trap.hits(),
+        started.elapsed()
+    );
 }

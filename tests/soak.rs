@@ -4,9 +4,13 @@
 //! come back to the baseline. Bounded in time (`SOAK_SECONDS`, default 20) and in count (every loop has
 //! a cap); loopback only. `SOAK_SECONDS=600 cargo test --release --test soak` runs the long
 //! version (docs/hardening.md).
+//!
+//! A second soak runs reverse-invoke storms for the same duration: waves of sessions fill a
+//! LAN router's pool and close, and the DMZ router restarts every third wave.
 
 mod common;
 mod probe;
+mod ri_support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -236,4 +240,66 @@ fn link_drop(r: &TestRouter, lan_cf: &str, pseudo: u16, echo: u16, c: &Counts) {
     }
     drop(lan);
     c.link_drops.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Reverse-invoke storms for the soak's duration: each wave (8 threads x 170 route requests)
+/// fills the LAN router's pool beyond its capacity; every session is routed or cleanly
+/// refused within -W, the routed ones stand and carry bytes until the wave closes them; the
+/// DMZ router restarts every third wave and the LAN router registers again. Afterwards the
+/// LAN router, which lived through every restart, is back to its baseline of descriptors
+/// and memory.
+#[test]
+fn ri_storms_return_to_baseline() {
+    use ri_support::*;
+    let target = echo_target();
+    let mut pair = Pair::start(Spec::default());
+    let lan_pid = pair.lan.child.id();
+    let idle = |pair: &Pair| {
+        wait_listing(&pair.dmz, "the streams to close", |t| {
+            streams_per_link(t) == vec![0, 0, 0]
+        });
+    };
+    // A first wave opens the whole pool (links opened on demand stay open).
+    drop(burst(&pair, target, 8, 170));
+    idle(&pair);
+    let fd_base = settles(0, Duration::from_millis(500), || fd_count(lan_pid) as u64);
+    let rss_base = rss_kib(lan_pid);
+    let deadline = Instant::now() + Duration::from_secs(soak_seconds());
+    let (mut waves, mut routed, mut refused, mut restarts) = (0u64, 0, 0, 0);
+    let mut slowest = Duration::ZERO;
+    while Instant::now() < deadline && waves < MAX_ROUNDS {
+        let mut tally = burst(&pair, target, 8, 170);
+        assert!(tally.cut.is_empty(), "wave {waves}: cut {:?}", tally.cut);
+        for e in &tally.refused {
+            assert_eq!(e.rc, -100, "wave {waves}: {:?}", e.detail());
+        }
+        assert_eq!(tally.routed.len(), pair.capacity(), "wave {waves}");
+        all_open(&tally.routed, "during the wave");
+        bytes_flow(&mut tally.routed, 50);
+        routed += tally.routed.len();
+        refused += tally.refused.len();
+        slowest = slowest.max(tally.slowest);
+        drop(tally);
+        waves += 1;
+        if waves % 3 == 0 {
+            pair.restart_dmz();
+            restarts += 1;
+            wait_listing(&pair.dmz, "the whole pool registered again", |t| {
+                t.contains("  conns 3 ")
+            });
+        }
+        idle(&pair);
+    }
+    let fds = settles(fd_base + 2, Duration::from_secs(20), || {
+        fd_count(lan_pid) as u64
+    });
+    let rss_limit = rss_base + (rss_base / 2).max(16 * 1024);
+    let rss = settles(rss_limit, Duration::from_secs(20), || rss_kib(lan_pid));
+    eprintln!(
+        "ri storms {}s: {waves} waves, {routed} routed, {refused} refused (full), {restarts} DMZ restarts, slowest answer {slowest:?}; LAN router fds {fd_base} -> {fds}, rss {rss_base} -> {rss} KiB",
+        soak_seconds()
+    );
+    assert!(fds <= fd_base + 2, "fds {fds}, baseline {fd_base}");
+    assert!(rss <= rss_limit, "rss {rss} KiB, baseline {rss_base} KiB");
+    assert!(waves >= 2);
 }

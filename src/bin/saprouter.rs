@@ -60,6 +60,8 @@ limits (this router's own; each is shown by -l):
                               on repeat, up to 16x) after FAILURES refusals within SECONDS
                               (denied or invalid routes, wrong info passwords, failed TLS
                               handshakes, refused registrations); off by default
+  --proxy-from CIDR[,CIDR...] load balancers whose connections start with a PROXY protocol
+                              header (v1 or v2); the client address in it is the source
 ";
 
 fn command() -> Command {
@@ -136,6 +138,10 @@ fn command() -> Command {
                 .long("max-connecting")
                 .num_args(1),
             Arg::new("penalty").long("penalty").num_args(1),
+            Arg::new("proxy_from")
+                .long("proxy-from")
+                .num_args(1)
+                .action(ArgAction::Append),
         ])
 }
 
@@ -455,6 +461,11 @@ fn start_config(m: &ArgMatches, port: u16, wait_ms: u64) -> Result<RouterConfig,
         let policy = saprouter::router::penalty::PenaltyPolicy::parse(text)
             .map_err(|why| format!("--penalty {why}"))?;
         c.penalty = Some(policy);
+    }
+    for text in m.get_many::<String>("proxy_from").into_iter().flatten() {
+        c.proxy_from
+            .add(text)
+            .map_err(|why| format!("--proxy-from {why}"))?;
     }
     Ok(c)
 }

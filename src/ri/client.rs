@@ -3,14 +3,13 @@
 //! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
 //!
 //! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
-//! deadline) so a reconnect storm cannot exhaust the router (security.md H57); refusals are
+//! deadline) so a reconnect storm cannot exhaust the router; refusals are
 //! answered with an `NI_RTERR`, written to the trace and to the `-G` log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout_at, Instant};
@@ -62,11 +61,16 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
         addr: format!("{}", params.service),
         source,
     })?;
-    let registry = Arc::new(Registry::new(params.max_servers, params.conn_pool_size));
+    // A session waits for the LAN router's next link for at most 4/5 of -W, so it learns
+    // why (links full) before the route's own deadline ends it.
+    let registry = Arc::new(
+        Registry::new(params.max_servers, params.conn_pool_size)
+            .with_capacity_wait(shared.config.timeout.mul_f64(0.8)),
+    );
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
     crate::metrics::ri::set_source(false, Arc::new(move || state.metrics_snapshot()));
-    // Routes to the registration port are routes to this router (security.md V3, V6).
+    // Routes to the registration port are routes to this router (never to a LAN router).
     shared.add_own_port(local.port());
     let cancel = CancellationToken::new();
     let info_registry = Arc::clone(&registry);
@@ -338,25 +342,41 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
     tracing::info!(link = entry.id, peer = %entry.peer, streams = entry.streams.total(), %end, "reverse-invoke: link ended");
 }
 
-/// Reads one handshake frame before `deadline`.
+/// Reads one handshake frame before `deadline`, and not a byte more: the DMZ router's
+/// first yamux frames (streams opened on a link the moment it registered) may follow its
+/// acceptance in the same segment, and they belong to the link's session.
 pub(crate) async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
     socket: &mut S,
     deadline: Instant,
 ) -> Result<Vec<u8>, String> {
-    let mut buf = BytesMut::with_capacity(512);
-    loop {
-        match frame::split_frame(&mut buf, MAX_HANDSHAKE_FRAME) {
-            Ok(Some(payload)) => return Ok(payload.to_vec()),
-            Ok(None) => {}
-            Err(too_big) => return Err(format!("handshake message too big ({too_big})")),
+    let mut head = [0u8; frame::HEADER_LEN];
+    read_exact_by(socket, &mut head, deadline).await?;
+    let length = u32::from_be_bytes(head);
+    if u64::from(length) > MAX_HANDSHAKE_FRAME as u64 {
+        let too_big = frame::FrameTooBig {
+            length,
+            max: MAX_HANDSHAKE_FRAME,
+        };
+        return Err(format!("handshake message too big ({too_big})"));
+    }
+    // Bounded just above, so the allocation is too.
+    let mut payload = vec![0u8; length as usize];
+    read_exact_by(socket, &mut payload, deadline).await?;
+    Ok(payload)
+}
+
+async fn read_exact_by<S: AsyncRead + Unpin + ?Sized>(
+    socket: &mut S,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<(), String> {
+    match timeout_at(deadline, socket.read_exact(buf)).await {
+        Err(_) => Err("no handshake message in time".into()),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err("connection closed during the handshake".into())
         }
-        buf.reserve(1024);
-        match timeout_at(deadline, socket.read_buf(&mut buf)).await {
-            Err(_) => return Err("no handshake message in time".into()),
-            Ok(Ok(0)) => return Err("connection closed during the handshake".into()),
-            Ok(Err(err)) => return Err(format!("handshake read failed: {err}")),
-            Ok(Ok(_)) => {}
-        }
+        Ok(Err(err)) => Err(format!("handshake read failed: {err}")),
     }
 }
 
@@ -396,4 +416,39 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
 
 fn peer_ip(peer: SocketAddr) -> IpAddr {
     crate::router::selfaddr::canonical(peer.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_handshake_frame_leaves_what_follows_it_unread() {
+        let (mut near, mut far) = tokio::io::duplex(1024);
+        let mut bytes = frame::frame(b"RI_ACCEPT\0rest");
+        bytes.extend_from_slice(b"yamux frames");
+        far.write_all(&bytes).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert_eq!(
+            read_frame(&mut near, deadline).await.unwrap(),
+            b"RI_ACCEPT\0rest"
+        );
+        let mut after = [0u8; 12];
+        near.read_exact(&mut after).await.unwrap();
+        assert_eq!(
+            &after, b"yamux frames",
+            "the session's bytes stay in the socket"
+        );
+
+        far.write_all(&(9000u32).to_be_bytes()).await.unwrap();
+        let err = read_frame(&mut near, deadline).await.unwrap_err();
+        assert!(err.starts_with("handshake message too big"), "{err}");
+        far.write_all(&frame::frame(b"x")[..3]).await.unwrap();
+        drop(far);
+        assert_eq!(
+            read_frame(&mut near, deadline).await.unwrap_err(),
+            "connection closed during the handshake"
+        );
+    }
 }

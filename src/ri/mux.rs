@@ -26,10 +26,29 @@ use super::control::{self, Control};
 use super::link::{DEAD_AFTER, HEARTBEAT_INTERVAL, LIVENESS_CHECK, MAX_CONTROL_FRAME};
 use crate::ni::frame;
 
-/// Streams one link carries at most (yamux refuses more).
-pub const MAX_STREAMS_PER_LINK: usize = 512;
-/// Receive buffer of one link across its streams (yamux's bound on auto-tuned windows).
-const MAX_LINK_RECEIVE_WINDOW: usize = 256 << 20;
+/// Streams yamux keeps on one link (either end). A peer that opens one more gets the whole
+/// link closed, with every stream on it, so the opening side must stay well below this.
+///
+/// A stream stays in the count of an end until that end's own handle is gone: after the
+/// DMZ router dropped a stream, the LAN router still counts it until its session has
+/// noticed. The opener's cap ([`SESSIONS_PER_LINK`]) therefore stays far below this limit.
+pub const MAX_STREAMS_PER_LINK: usize = 1024;
+/// What earlier builds of this project accept per link (yamux's default of 512).
+pub const EARLIER_MAX_STREAMS_PER_LINK: usize = 512;
+/// Streams reserved below [`EARLIER_MAX_STREAMS_PER_LINK`] for streams the peer still holds
+/// after this side dropped them.
+const STREAM_RESERVE: usize = 63;
+/// Sessions (streams) the DMZ router opens on one link at most: the limit of an earlier
+/// peer, less the control stream and [`STREAM_RESERVE`]. With a peer of this build (which
+/// accepts [`MAX_STREAMS_PER_LINK`]) the margin is 575 streams.
+pub const SESSIONS_PER_LINK: usize = EARLIER_MAX_STREAMS_PER_LINK - 1 - STREAM_RESERVE;
+/// With `conn_on_demand`, the LAN router opens its next link once its busiest link carries
+/// this many sessions: half of [`SESSIONS_PER_LINK`], so the new link is up long before the
+/// busy one is full.
+pub const GROW_AT: usize = SESSIONS_PER_LINK / 2;
+/// Receive buffer of one link across its streams (yamux's bound on auto-tuned windows): the
+/// 256 KiB every stream is guaranteed, plus 128 MiB shared by auto-tuned windows.
+const MAX_LINK_RECEIVE_WINDOW: usize = MAX_STREAMS_PER_LINK * (256 << 10) + (128 << 20);
 /// Read and write buffer of a link's socket: yamux reads a 12-byte header, then the body,
 /// and writes them apart; buffered, a frame (or many) is one system call, not two.
 const LINK_BUFFER: usize = 64 * 1024;
@@ -43,9 +62,9 @@ const OPEN_QUEUE: usize = 64;
 /// The yamux settings of every link.
 pub fn yamux_config() -> yamux::Config {
     let mut cfg = yamux::Config::default();
-    // Streams first: the window must cover 256 KiB per stream, which 256 MiB does for 512.
-    cfg.set_max_num_streams(MAX_STREAMS_PER_LINK);
+    // Window first: yamux checks that it covers 256 KiB for every stream allowed.
     cfg.set_max_connection_receive_window(Some(MAX_LINK_RECEIVE_WINDOW));
+    cfg.set_max_num_streams(MAX_STREAMS_PER_LINK);
     cfg
 }
 

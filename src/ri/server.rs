@@ -4,9 +4,10 @@
 //!
 //! Pool: slot 0 is always kept (sessions can only arrive over a link). Once the DMZ router
 //! tells its `conn_pool_size`, the other slots are kept too, or, with `conn_on_demand`, one
-//! more is opened each time every live link carries [`ON_DEMAND_STREAMS`] streams. Each slot
-//! reconnects on its own: first retry within a second, then jittered exponential back-off
-//! capped at `retry_timeout`.
+//! more is opened as soon as the busiest live link carries [`GROW_AT`] sessions (half of
+//! what the DMZ router puts on a link), so the next link is up long before a link is full.
+//! Each slot reconnects on its own: first retry within a second, then jittered exponential
+//! back-off capped at `retry_timeout`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::client::read_frame;
 use super::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
-use super::mux::{self, open_channel, MuxStream, StreamCount};
+use super::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT, SESSIONS_PER_LINK};
 use super::params::ServerParams;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
@@ -30,8 +31,6 @@ use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::{Lifecycle, Shared};
 
-/// Streams per live link before `conn_on_demand` opens another link.
-pub const ON_DEMAND_STREAMS: usize = 8;
 /// Connect deadline when `connect_timeout = -1` (SAP: the OS's; ours is explicit).
 const OS_CONNECT_TIMEOUT: Duration = Duration::from_secs(75);
 /// Deadline for the DMZ router's answer to a registration.
@@ -41,15 +40,23 @@ const STABLE_AFTER: Duration = Duration::from_secs(5);
 
 /// One pool slot's state, for `-l` and the on-demand rule.
 #[derive(Debug, Clone)]
-enum SlotState {
+pub enum SlotState {
+    /// Connecting or registering.
     Connecting,
+    /// Registered.
     Up {
+        /// The DMZ router's id for the link.
         link_id: u32,
+        /// The link's own address.
         local: SocketAddr,
+        /// When it registered.
         since: SystemTime,
+        /// Its sessions.
         streams: StreamCount,
     },
+    /// Waiting to reconnect.
     Down {
+        /// Why it went down.
         reason: String,
     },
 }
@@ -62,6 +69,8 @@ struct Lan {
     /// The DMZ router's `conn_pool_size` (0 until the first acceptance).
     pool: AtomicU16,
     slots: Mutex<Vec<SlotState>>,
+    /// Wakes [`grow`] when a link reaches [`GROW_AT`] sessions (it also looks every second).
+    grow_now: tokio::sync::Notify,
     sessions: TaskTracker,
     cancel: CancellationToken,
 }
@@ -110,6 +119,7 @@ pub fn start(shared: Arc<Shared>, params: ServerParams) -> ServerSide {
         instance: instance_id(),
         pool: AtomicU16::new(0),
         slots: Mutex::new(vec![SlotState::Connecting]),
+        grow_now: tokio::sync::Notify::new(),
         sessions: TaskTracker::new(),
         cancel: CancellationToken::new(),
     });
@@ -180,6 +190,21 @@ impl Lan {
                 slots.len(),
                 if p.conn_on_demand { "YES" } else { "NO" }
             ),
+            format!(
+                "{}{}",
+                match pool {
+                    0 => "capacity ? (pool size not known yet)".to_string(),
+                    n => format!(
+                        "capacity {} sessions ({n} links x {SESSIONS_PER_LINK} streams)",
+                        usize::from(n) * SESSIONS_PER_LINK
+                    ),
+                },
+                if p.conn_on_demand {
+                    format!(", next link when the busiest carries {GROW_AT}")
+                } else {
+                    String::new()
+                }
+            ),
         ];
         for (i, slot) in slots.iter().enumerate() {
             out.push(match slot {
@@ -191,7 +216,7 @@ impl Lan {
                     streams,
                 } => format!(
                     "  [{i}] up, link {link_id} from {local} since {}, streams {} (total {})",
-                    ctime(*since),
+                    super::ctime(*since),
                     streams.open(),
                     streams.total()
                 ),
@@ -202,10 +227,17 @@ impl Lan {
     }
 }
 
-fn ctime(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t)
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
+/// Whether `conn_on_demand` wants one more link: every slot is up (none is connecting or
+/// down) and the busiest carries [`GROW_AT`] sessions.
+pub fn wants_link(slots: &[SlotState]) -> bool {
+    let mut busiest = 0;
+    for slot in slots {
+        match slot {
+            SlotState::Up { streams, .. } => busiest = busiest.max(streams.open()),
+            _ => return false,
+        }
+    }
+    busiest >= GROW_AT
 }
 
 /// Opens further slots: all of the pool at once, or one at a time under load.
@@ -215,6 +247,7 @@ async fn grow(lan: Arc<Lan>) {
         tokio::select! {
             _ = lan.cancel.cancelled() => return,
             _ = tick.tick() => {}
+            _ = lan.grow_now.notified() => {}
         }
         if !lan.running() {
             return;
@@ -225,15 +258,7 @@ async fn grow(lan: Arc<Lan>) {
             if slots.len() >= pool {
                 continue;
             }
-            let wanted = if lan.params.conn_on_demand {
-                let (live, streams) = slots.iter().fold((0, 0), |(l, s), slot| match slot {
-                    SlotState::Up { streams, .. } => (l + 1, s + streams.open()),
-                    _ => (l, s),
-                });
-                live == slots.len() && streams >= live * ON_DEMAND_STREAMS
-            } else {
-                true
-            };
+            let wanted = !lan.params.conn_on_demand || wants_link(&slots);
             if !wanted {
                 continue;
             }
@@ -463,6 +488,9 @@ fn accept_stream(
         return; // dropping it resets the stream; the DMZ router reports the route broken
     }
     let conn = MuxStream::new(stream, streams);
+    if streams.open() >= GROW_AT {
+        lan.grow_now.notify_one();
+    }
     let shared = Arc::clone(&lan.shared);
     match Arc::clone(&shared.slots).try_acquire_owned() {
         Ok(permit) => {
@@ -523,6 +551,40 @@ mod tests {
             backoff(0, Duration::from_secs(1), 1.0),
             Duration::from_millis(500)
         );
+    }
+
+    fn up(streams: &StreamCount) -> SlotState {
+        SlotState::Up {
+            link_id: 1,
+            local: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            since: SystemTime::now(),
+            streams: streams.clone(),
+        }
+    }
+
+    #[test]
+    fn the_next_link_opens_when_the_busiest_is_half_full() {
+        let (a, b) = (StreamCount::default(), StreamCount::default());
+        let mut held: Vec<_> = (0..GROW_AT - 1).map(|_| a.guard()).collect();
+        assert!(!wants_link(&[up(&a), up(&b)]), "below the threshold");
+        held.push(a.guard());
+        assert!(
+            wants_link(&[up(&a), up(&b)]),
+            "the busiest decides, not the average"
+        );
+        assert!(
+            !wants_link(&[up(&a), SlotState::Connecting]),
+            "one link at a time"
+        );
+        assert!(!wants_link(&[
+            up(&a),
+            SlotState::Down {
+                reason: "refused".into()
+            }
+        ]));
+        // Well before the DMZ router's cap: a burst has half a link's room while the next
+        // link registers.
+        const { assert!(GROW_AT * 2 <= SESSIONS_PER_LINK) };
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct RouterConfig {
     pub max_queued_packets: usize,
     /// `-Q`: total bytes of all clients' relay queues.
     pub max_queue_bytes: u64,
+    /// `--proxy-from`: load balancers whose connections start with a PROXY protocol header.
+    pub proxy_from: super::proxy::ProxyFrom,
 }
 
 /// The most one relay read (one queued "packet") holds.
@@ -93,6 +95,7 @@ impl Default for RouterConfig {
             penalty: None,
             max_queued_packets: 1,
             max_queue_bytes: 20_000_000,
+            proxy_from: super::proxy::ProxyFrom::default(),
         }
     }
 }

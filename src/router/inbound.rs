@@ -3,6 +3,10 @@
 //! session then runs over the TLS stream with the peer's authenticated SNC name. Anything
 //! else goes to the session as it is. A failed handshake closes the connection: there is
 //! no fallback to plaintext.
+//!
+//! A connection from a `--proxy-from` balancer first has its PROXY protocol header read
+//! (see [`super::proxy`]); the client it names is the peer from then on, and the TLS
+//! handshake, if any, follows the header.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,17 +22,28 @@ use super::state::Shared;
 /// Content type of a TLS handshake record, the first byte of every ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 
-/// Runs one accepted connection to its end. `permit` is its client-table slot.
+/// Runs one accepted connection to its end. `permit` is its client-table slot; `pending`
+/// its place in the route phase, `None` for a balancer's connection (the place is taken
+/// for the client its header names).
 pub async fn run(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
-    pending: PendingPermit,
+    pending: Option<PendingPermit>,
 ) {
-    // One deadline for the whole phase before the route: handshake and first message.
+    // One deadline for the whole phase before the route: PROXY header, handshake and first
+    // message.
     let deadline = Instant::now() + shared.config.timeout;
+    let (peer, pending) = match pending {
+        Some(pending) => (peer, pending),
+        // Boxed: the header read's state stays out of the tasks of direct connections.
+        None => match Box::pin(super::proxy::admit(&shared, &mut stream, peer, deadline)).await {
+            Some(client) => client,
+            None => return,
+        },
+    };
     // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
     let snc = match shared.fixed_route() {
         Some(_) => None,

@@ -129,6 +129,7 @@ pub fn info_lines(shared: &super::state::Shared) -> Vec<String> {
             c.max_pending_per_source,
             shared.pending.pending()
         ),
+        super::proxy::info_line(shared),
         format!(
             "Outbound connects   : {} at once (--max-connecting)",
             c.max_connecting

@@ -15,6 +15,7 @@ pub mod logfile;
 pub mod nexthop;
 pub mod penalty;
 mod pipes;
+pub mod proxy;
 pub mod ratelog;
 pub mod relay;
 mod routing;
@@ -193,13 +194,18 @@ impl Router {
 
 /// Starts a session for an accepted connection, or refuses it when the client table
 /// (`-C`) or the route phase (global or per-source cap) is full. Never waits on the peer.
+///
+/// A connection from a `--proxy-from` balancer is not the client it carries: penalties,
+/// the per-source cap and the local reserves wait for the address in its header
+/// ([`proxy::admit`]); only its client-table slot is taken here.
 fn accept(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
-    if shared.turned_away(peer) {
+    let balancer = shared.config.proxy_from.contains(peer.ip());
+    if !balancer && shared.turned_away(peer) {
         // Closed without a reply: a penalised scanner learns nothing and costs no write.
         return;
     }
@@ -208,7 +214,7 @@ fn accept(
         // A full table keeps a few places for local peers, so the operator's admin client
         // still gets in; a route needs a second slot and is refused all the same.
         .or_else(|full| {
-            if selfaddr::is_local(peer.ip()) {
+            if !balancer && selfaddr::is_local(peer.ip()) {
                 Arc::clone(&shared.local_slots).try_acquire_owned()
             } else {
                 Err(full)
@@ -220,27 +226,19 @@ fn accept(
             let max = shared.config.max_clients;
             crate::gated!(shared.refusal_log, warn, %peer, max, "client table full");
             let detail = format!("NiRClientHandle: client table full ({max} clients)");
-            return refuse(shared, tracker, stream, detail, line!());
+            return refuse(shared, tracker, stream, overflow(detail, line!()));
         }
     };
-    let pending = match shared.pending.try_enter(peer.ip()) {
-        Ok(pending) => pending,
-        Err(refusal) => {
-            let detail = match refusal {
-                limits::PendingRefusal::PerSource(max) => {
-                    crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route from this address");
-                    format!(
-                        "NiRClientHandle: too many connections without a route from {} ({max})",
-                        peer.ip()
-                    )
-                }
-                limits::PendingRefusal::Global(max) => {
-                    crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route");
-                    format!("NiRClientHandle: too many connections without a route ({max})")
-                }
-            };
-            drop(permit);
-            return refuse(shared, tracker, stream, detail, line!());
+    let pending = if balancer {
+        None
+    } else {
+        match shared.pending.try_enter(peer.ip()) {
+            Ok(pending) => Some(pending),
+            Err(refusal) => {
+                drop(permit);
+                let failure = pending_refused(shared, peer, refusal);
+                return refuse(shared, tracker, stream, failure);
+            }
         }
     };
     let _ = stream.set_nodelay(true);
@@ -255,25 +253,50 @@ fn accept(
     )));
 }
 
-/// Answers -100 to a refused connection, if fewer than
-/// [`state::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
-fn refuse(
-    shared: &Arc<Shared>,
-    tracker: &TaskTracker,
-    mut stream: tokio::net::TcpStream,
-    detail: String,
-    line: u32,
-) {
-    let Ok(writer) = Arc::clone(&shared.refusals).try_acquire_owned() else {
-        return;
+/// The -100 for a connection the route phase has no place for, logged (rate-limited).
+fn pending_refused(
+    shared: &Shared,
+    peer: SocketAddr,
+    refusal: limits::PendingRefusal,
+) -> RouteFailure {
+    let detail = match refusal {
+        limits::PendingRefusal::PerSource(max) => {
+            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route from this address");
+            format!(
+                "NiRClientHandle: too many connections without a route from {} ({max})",
+                peer.ip()
+            )
+        }
+        limits::PendingRefusal::Global(max) => {
+            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route");
+            format!("NiRClientHandle: too many connections without a route ({max})")
+        }
     };
-    let failure = RouteFailure::new(
+    overflow(detail, line!())
+}
+
+/// SAP's answer to a full router: -100, "max no. of clients reached".
+fn overflow(detail: String, line: u32) -> RouteFailure {
+    RouteFailure::new(
         rc::NIEROUT_OVERFLOW,
         "max no. of clients reached",
         detail,
         "router/mod.rs",
         line,
-    );
+    )
+}
+
+/// Answers `failure` to a refused connection, if fewer than
+/// [`state::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
+fn refuse(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    mut stream: tokio::net::TcpStream,
+    failure: RouteFailure,
+) {
+    let Ok(writer) = Arc::clone(&shared.refusals).try_acquire_owned() else {
+        return;
+    };
     let shared = Arc::clone(shared);
     tracker.spawn(async move {
         session::send_failure(&shared, &mut stream, &failure).await;

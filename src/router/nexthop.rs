@@ -278,13 +278,24 @@ pub(super) async fn open_registered(
     }
     match timeout_at(deadline, hops.open(ip, port)).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(err)) => Err(RouteFailure::new(
-            rc::NIEROUT_CONN_REFUSED,
-            format!("partner '{}:{}' not reached", next.host, next.service),
-            format!("NiRIOpen: no usable reverse-invoke link to {ip}:{port} ({err})"),
-            MODULE,
-            line!(),
-        )),
+        Ok(Err(err)) => {
+            // The registry says why (server away, links full); a pseudo address is never
+            // dialled instead.
+            let (code, detail) = match crate::ri::registry::OpenRefusal::of(&err) {
+                Some(refusal) => (refusal.rc, refusal.detail.clone()),
+                None => (
+                    rc::NIEROUT_CONN_REFUSED,
+                    format!("NiRIOpen: no usable reverse-invoke link to {ip}:{port} ({err})"),
+                ),
+            };
+            Err(RouteFailure::new(
+                code,
+                format!("partner '{}:{}' not reached", next.host, next.service),
+                detail,
+                MODULE,
+                line!(),
+            ))
+        }
         Err(_) => Err(RouteFailure::new(
             rc::NIETIMEOUT,
             format!("connection to {}:{} timed out", next.host, next.service),
