@@ -44,6 +44,8 @@ pub struct Question {
     pub snc: bool,
     /// The router's own ports.
     pub own_ports: Vec<u16>,
+    /// A reverse-invoke DMZ router with `exclusive = yes` (`-i`).
+    pub exclusive: bool,
 }
 
 /// The outcome.
@@ -139,9 +141,13 @@ pub fn main(args: &[String]) -> u8 {
     };
     let services = Services::system();
     let mut own_ports = vec![port];
+    let mut exclusive = false;
     if let Some(path) = m.get_one::<String>("ri") {
         match crate::ri::params::load(std::path::Path::new(path), &services) {
-            Ok(crate::ri::RiParams::Client(p)) => own_ports.push(p.service),
+            Ok(crate::ri::RiParams::Client(p)) => {
+                own_ports.push(p.service);
+                exclusive = p.exclusive;
+            }
             Ok(_) => {}
             Err(err) => {
                 eprintln!("saprouter: {err}");
@@ -168,6 +174,7 @@ pub fn main(args: &[String]) -> u8 {
         hop,
         snc: m.get_one::<String>("snc").is_some(),
         own_ports,
+        exclusive,
     };
     let lookup = |name: &str| system_lookup(name);
     let src = Source {
@@ -265,15 +272,6 @@ pub fn explain(
         e.log = log;
         Ok(e)
     };
-    let Some(port) = services.resolve(&next.service) else {
-        let why = format!("service '{}' unknown (-91)", next.service);
-        return refuse(
-            e,
-            crate::ni::rterr::rc::NIEROUT_SERV_UNKNOWN,
-            why,
-            String::new(),
-        );
-    };
     let ip = match host_spec(&next.host) {
         Err(f) => {
             return refuse(
@@ -305,6 +303,15 @@ pub fn explain(
             }
         },
     };
+    let Some(port) = services.resolve(&next.service) else {
+        let why = format!("service '{}' unknown (-91)", next.service);
+        return refuse(
+            e,
+            crate::ni::rterr::rc::NIEROUT_SERV_UNKNOWN,
+            why,
+            String::new(),
+        );
+    };
     e.header.push(format!(
         "next hop: {} -> {ip} port {port} ({})",
         next.host, next.service
@@ -317,6 +324,11 @@ pub fn explain(
             why.clone(),
             perm_denied(&why),
         );
+    }
+    if q.exclusive {
+        e.header.push(format!(
+            "exclusive = yes: the router takes this hop only when a LAN router registered {ip}/{port}; otherwise it is refused (-94, exclusive reverse invoke) before the table is asked. --explain cannot see registrations: the table's verdict below assumes one."
+        ));
     }
     if let Some((line, wanted)) = table.snc_source_refusal(source, q.snc_name.as_deref()) {
         let why = format!(

@@ -45,6 +45,7 @@ fn question(source: &str, route: &str) -> Question {
         hop: 1,
         snc: false,
         own_ports: vec![3299],
+        exclusive: false,
     }
 }
 
@@ -209,6 +210,19 @@ fn steps_around_the_table() {
         refused("/H/r/H/10.0.0.5/S/nosuchservice", "10.0.0.1").0,
         -91
     );
+    // SAP's order: the host first (an unknown host is -90 whatever the service).
+    let (rc, _) = refused("/H/r/H/nowhere.example/S/nosuchservice", "10.0.0.1");
+    assert_eq!(rc, -90);
+    // exclusive = yes: said, and the table's verdict still given.
+    let mut q = question("10.0.0.1", "/H/r/H/10.0.0.5/S/3200");
+    q.exclusive = true;
+    let e = ask(text, &q);
+    assert_eq!(e.verdict, Verdict::Permit { line: 2 });
+    let said = e
+        .header
+        .iter()
+        .any(|h| h.contains("registered 10.0.0.5/3200"));
+    assert!(said, "{:?}", e.header);
     let (rc, why) = refused("/H/r/H/127.0.0.1/S/3299", "10.0.0.1");
     assert_eq!((rc, why.as_str()), (-94, "route to the router itself"));
     let (rc, why) = refused("/H/r/H/10.0.0.5/S/3200", "10.0.0.9");
@@ -299,6 +313,7 @@ proptest! {
             hop,
             snc: true,
             own_ports: vec![3299],
+            exclusive: false,
         };
         let t = load(&text);
         let src = Source { path: Path::new("t"), text: &text };
