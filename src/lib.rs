@@ -10,8 +10,10 @@
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
 //! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
 //! - [`proxyproto`]: PROXY protocol headers from load balancers (`--proxy-from`); no sockets.
+//! - [`cli`]: the table tools `saprouter --check` and `saprouter --explain`.
 
 pub mod adminclient;
+pub mod cli;
 pub mod metrics;
 pub mod ni;
 pub mod niping;

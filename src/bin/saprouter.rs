@@ -23,6 +23,8 @@ usage: saprouter -r [options]          start router
        saprouter -c id [-H host] [-S port]  cancel route
        saprouter -t [\"on|off <id>|<ip>\"] [-H host] [-S port]  toggle trace
        saprouter -d | -f | -z [-H host] [-S port]  dump buffers / flush / hide error info
+       saprouter --check [-R file] [-i file] [-K [name]] [--format text|json]  check the table
+       saprouter --explain SOURCE ROUTE [-R file] [--snc-name NAME] [--format text|json]
 
 options:
   -R routtab      route permission table     (default ./saprouttab)
@@ -186,6 +188,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // --check and --explain (the table tools) have a command line of their own.
+    if let Some(code) = saprouter::cli::dispatch(&args) {
+        return code;
+    }
     let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(err) => {
@@ -286,7 +292,10 @@ async fn dispatch(m: ArgMatches) -> ExitCode {
                 std::path::Path::new(path),
                 &saprouter::services::Services::system(),
             ) {
-                Ok(params) => Some(params),
+                Ok(params) => {
+                    saprouter::cli::check::remember_ri_file(std::path::Path::new(path), &params);
+                    Some(params)
+                }
                 Err(err) => return fail(err),
             }
         }

@@ -80,6 +80,13 @@ pub struct CertRoleLabels {
     pub role: &'static str,
 }
 
+/// Findings of the table checker by severity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    /// `error`, `warning` or `note`.
+    pub severity: &'static str,
+}
+
 /// Build information.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -134,6 +141,8 @@ pub struct Metrics {
     /// With `-K`: the end of validity of the router's certificate and of its CA (refreshed
     /// at scrape time).
     pub tls_expiry: Family<CertRoleLabels, Gauge>,
+    /// Findings of the table checker for the table in force, by severity.
+    pub routtab_findings: Family<SeverityLabels, Gauge>,
     registry: Registry,
 }
 
@@ -171,6 +180,7 @@ impl Metrics {
             penalty_refused: Counter::default(),
             ri_heartbeat_rtt: Histogram::new(RTT_BUCKETS),
             tls_expiry: Family::default(),
+            routtab_findings: Family::default(),
             registry: Registry::with_prefix("saprouter"),
         };
         m.reload_last_success.set(1);
@@ -182,6 +192,11 @@ impl Metrics {
         }
         for result in ["success", "failure"] {
             m.reloads.get_or_create(&ResultLabels { result }).inc_by(0);
+        }
+        for severity in ["error", "warning", "note"] {
+            m.routtab_findings
+                .get_or_create(&SeverityLabels { severity })
+                .set(0);
         }
         let r = &mut m.registry;
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -308,6 +323,11 @@ impl Metrics {
             "With -K: Unix time at which the certificate expires (role identity: the router's own; role ca: the CA certificate that expires first)",
             Unit::Seconds,
             m.tls_expiry.clone(),
+        );
+        r.register(
+            "routtab_findings",
+            "Findings of the table checker (saprouter --check) for the table in force, by severity",
+            m.routtab_findings.clone(),
         );
         m
     }

@@ -10,7 +10,9 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Instant;
 
-use super::families::{AdminLabels, DenialLabels, Metrics, ResultLabels, SessionLabels};
+use super::families::{
+    AdminLabels, DenialLabels, Metrics, ResultLabels, SessionLabels, SeverityLabels,
+};
 use super::get;
 use crate::ni::admin::AdminCommand;
 use crate::ni::rterr::{rc, RtErr};
@@ -168,6 +170,18 @@ fn command_name(command: &AdminCommand) -> &'static str {
 pub fn reload_finished(success: bool) {
     if let Some(m) = get() {
         record_reload(m, success);
+    }
+}
+
+/// The table checker's findings for the table now in force (start-up, reload).
+pub fn routtab_findings(errors: usize, warnings: usize, notes: usize) {
+    if let Some(m) = get() {
+        for (severity, n) in [("error", errors), ("warning", warnings), ("note", notes)] {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            m.routtab_findings
+                .get_or_create(&SeverityLabels { severity })
+                .set(n);
+        }
     }
 }
 

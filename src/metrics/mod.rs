@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 pub use families::Metrics;
 pub use hooks::{
     admin_request, downstream_refused, failure_sent, penalty_refused, reload_finished,
-    route_closed, route_denied, route_denied_own_port, route_established, route_timer, session,
-    RouteTimer,
+    route_closed, route_denied, route_denied_own_port, route_established, route_timer,
+    routtab_findings, session, RouteTimer,
 };
 
 use crate::router::Shared;

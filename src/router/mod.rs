@@ -12,7 +12,7 @@ mod fdlimit;
 mod inbound;
 pub mod limits;
 pub mod logfile;
-mod nexthop;
+pub mod nexthop;
 pub mod penalty;
 mod pipes;
 pub mod proxy;
@@ -91,15 +91,17 @@ impl Router {
         let services = Services::system();
         let path = config.routtab.clone();
         let table_services = services.clone();
-        let routtab =
-            tokio::task::spawn_blocking(move || state::load_routtab(&path, table_services))
-                .await
-                .map_err(|join| TableError {
-                    file: config.routtab.clone(),
-                    line: 0,
-                    column: 0,
-                    message: format!("table loader failed: {join}"),
-                })??;
+        let (snc, port) = (config.snc.is_some(), config.port);
+        let routtab = tokio::task::spawn_blocking(move || {
+            state::load_and_check(&path, table_services, snc, port)
+        })
+        .await
+        .map_err(|join| TableError {
+            file: config.routtab.clone(),
+            line: 0,
+            column: 0,
+            message: format!("table loader failed: {join}"),
+        })??;
         let connlog = match &config.log_file {
             Some(path) => Some(
                 connlog::ConnLog::open(path, config.append, config.max_log_size).map_err(

@@ -37,24 +37,27 @@ impl From<RouteFailure> for Refusal {
     }
 }
 
-/// Resolves a route's host name or literal to one address (IPv4 preferred).
-pub(super) async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFailure> {
-    let unknown = |detail: String| {
-        RouteFailure::new(
-            rc::NIEROUT_HOST_UNKNOWN,
-            format!("hostname '{host}' unknown"),
-            detail,
-            MODULE,
-            line!(),
-        )
-        .with_syscall_text("getaddrinfo")
-    };
+/// A route's host field, checked: an address literal, or a name to look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSpec<'a> {
+    /// An address literal (brackets removed).
+    Literal(IpAddr),
+    /// A host name for the system resolver.
+    Name(&'a str),
+}
+
+/// Checks a route's host field the way the router does before any lookup. Pure: the
+/// router and `saprouter --explain` both start here.
+pub fn host_spec(host: &str) -> Result<HostSpec<'_>, RouteFailure> {
     let name = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if name.is_empty() {
-        return Err(unknown("NiHL6GetNodeAddr: hostname empty".into()));
+        return Err(unknown_host(
+            host,
+            "NiHL6GetNodeAddr: hostname empty".into(),
+        ));
     }
     if name.len() > 253
         || name.split('.').any(|label| label.len() > 63)
@@ -62,37 +65,68 @@ pub(super) async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:%".contains(&b))
     {
-        return Err(unknown(format!(
-            "NiHL6GetNodeAddr: hostname '{host}' invalid"
-        )));
+        return Err(unknown_host(
+            host,
+            format!("NiHL6GetNodeAddr: hostname '{host}' invalid"),
+        ));
     }
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    let lookup = tokio::net::lookup_host((name, 0));
-    let addrs: Vec<IpAddr> = match timeout_at(deadline, lookup).await {
-        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
-        Ok(Err(err)) => {
-            return Err(unknown(format!(
-                "NiHL6GetNodeAddr: hostname '{host}' unknown ({err})"
-            )))
-        }
-        Err(_) => {
-            return Err(unknown(format!(
-                "NiHL6GetNodeAddr: lookup of '{host}' timed out"
-            )))
-        }
-    };
+    Ok(match name.parse::<IpAddr>() {
+        Ok(ip) => HostSpec::Literal(ip),
+        Err(_) => HostSpec::Name(name),
+    })
+}
+
+/// The address a route goes to among those a name resolved to: the first IPv4 address,
+/// else the first. Pure, shared with `saprouter --explain`.
+pub fn pick_address(host: &str, addrs: &[IpAddr]) -> Result<IpAddr, RouteFailure> {
     addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
         .ok_or_else(|| {
-            unknown(format!(
-                "NiHL6GetNodeAddr: hostname '{host}' has no address"
-            ))
+            unknown_host(
+                host,
+                format!("NiHL6GetNodeAddr: hostname '{host}' has no address"),
+            )
         })
+}
+
+/// The -3 refusal for a host that cannot be used.
+pub fn unknown_host(host: &str, detail: String) -> RouteFailure {
+    RouteFailure::new(
+        rc::NIEROUT_HOST_UNKNOWN,
+        format!("hostname '{host}' unknown"),
+        detail,
+        MODULE,
+        line!(),
+    )
+    .with_syscall_text("getaddrinfo")
+}
+
+/// Resolves a route's host name or literal to one address (IPv4 preferred).
+pub(super) async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr, RouteFailure> {
+    let name = match host_spec(host)? {
+        HostSpec::Literal(ip) => return Ok(ip),
+        HostSpec::Name(name) => name,
+    };
+    let lookup = tokio::net::lookup_host((name, 0));
+    let addrs: Vec<IpAddr> = match timeout_at(deadline, lookup).await {
+        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+        Ok(Err(err)) => {
+            return Err(unknown_host(
+                host,
+                format!("NiHL6GetNodeAddr: hostname '{host}' unknown ({err})"),
+            ))
+        }
+        Err(_) => {
+            return Err(unknown_host(
+                host,
+                format!("NiHL6GetNodeAddr: lookup of '{host}' timed out"),
+            ))
+        }
+    };
+    pick_address(host, &addrs)
 }
 
 /// Connects to the next hop within the deadline. Waiting for one of the
@@ -217,7 +251,7 @@ pub(super) async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
 
 impl RouteFailure {
     /// Names the system call that failed, without an errno (name lookups).
-    pub(super) fn with_syscall_text(mut self, call: &'static str) -> Self {
+    pub fn with_syscall_text(mut self, call: &'static str) -> Self {
         self.system_call = Some((call, 0, String::new()));
         self
     }

@@ -390,13 +390,7 @@ fn empty_host() -> RouteFailure {
 }
 
 fn deny_text(reason: DenyReason) -> &'static str {
-    match reason {
-        DenyReason::NoMatch => "no matching entry",
-        DenyReason::DenyLine => "denied by entry",
-        DenyReason::HopLimit => "hop limit exceeded",
-        DenyReason::Password => "wrong password",
-        DenyReason::NativeNotAllowed => "native (raw) routes not allowed by entry",
-    }
+    reason.log_text()
 }
 
 /// `exclusive = yes` on a DMZ router: only registered LAN routers are next hops.

@@ -28,16 +28,9 @@ pub fn check_source(
     peer: SocketAddr,
     snc_name: Option<&str>,
 ) -> Result<(), RouteFailure> {
-    let required = routtab.snc_sources(peer.ip());
-    if required.is_empty() {
+    let Some((line, wanted)) = routtab.snc_source_refusal(peer.ip(), snc_name) else {
         return Ok(());
-    }
-    if let Some(name) = snc_name {
-        if required.iter().any(|(_, wanted)| wanted.matches(name)) {
-            return Ok(());
-        }
-    }
-    let (line, wanted) = required[0];
+    };
     let detail = match snc_name {
         None => format!(
             "NiSncCheck: connections from {} must be SNC (TLS) with name {wanted} (KT line {line}); this one is plaintext",

@@ -163,7 +163,8 @@ impl Shared {
     async fn load_and_swap_routtab(&self) -> Result<usize, TableError> {
         let path = self.config.routtab.clone();
         let services = self.services.clone();
-        let table = tokio::task::spawn_blocking(move || load_routtab(&path, services))
+        let (snc, port) = (self.config.snc.is_some(), self.port);
+        let table = tokio::task::spawn_blocking(move || load_and_check(&path, services, snc, port))
             .await
             .map_err(|join| TableError {
                 file: self.config.routtab.clone(),
@@ -305,6 +306,19 @@ pub fn load_routtab(path: &Path, services: Services) -> Result<RoutTab, TableErr
     for warning in &table.warnings {
         tracing::warn!(%warning, "route permission table");
     }
+    Ok(table)
+}
+
+/// [`load_routtab`], then the table checker's findings as warnings in the trace and in the
+/// metrics (start-up and reload; a finding never stops the router).
+pub fn load_and_check(
+    path: &Path,
+    services: Services,
+    snc: bool,
+    port: u16,
+) -> Result<RoutTab, TableError> {
+    let table = load_routtab(path, services)?;
+    crate::cli::check::report_loaded(path, &table, snc, port);
     Ok(table)
 }
 

@@ -69,7 +69,38 @@ impl RoutTab {
     /// not matched by a `*` service (SAP's rule: raw targets must be listed by port).
     /// Passwords compare in constant time.
     pub fn decide(&self, query: &RouteQuery<'_>) -> Decision {
-        let Some(entry) = self.entries.iter().find(|e| e.matches(query)) else {
+        self.decide_with(query, |_, _| {})
+    }
+
+    /// [`RoutTab::decide`], also reporting why each line before the deciding one did not
+    /// match (for `saprouter --explain`). The same walk decides: only the observer differs.
+    pub fn decide_traced(&self, query: &RouteQuery<'_>) -> DecisionTrace {
+        let mut skipped = Vec::new();
+        let decision = self.decide_with(query, |entry, mismatch| {
+            skipped.push(LineTrace {
+                line: entry.line,
+                mismatch,
+            })
+        });
+        DecisionTrace { decision, skipped }
+    }
+
+    /// The first-match walk; `skipped` sees every line that did not match, in order.
+    fn decide_with(
+        &self,
+        query: &RouteQuery<'_>,
+        mut skipped: impl FnMut(&Entry, Mismatch),
+    ) -> Decision {
+        let mut decider = None;
+        for entry in &self.entries {
+            let mismatch = entry.mismatch(query);
+            if mismatch.is_match() {
+                decider = Some(entry);
+                break;
+            }
+            skipped(entry, mismatch);
+        }
+        let Some(entry) = decider else {
             return Decision::Deny {
                 line: None,
                 reason: DenyReason::NoMatch,
@@ -97,6 +128,22 @@ impl RoutTab {
             return deny(DenyReason::NativeNotAllowed);
         }
         Decision::Permit { line: entry.line }
+    }
+
+    /// The first `KT` line that refuses a connection from `addr` before the table is asked:
+    /// `KT` lines naming the host require SNC with one of their names, and this connection
+    /// is plaintext (`snc_name` `None`) or has another name. `None` when it may proceed.
+    pub fn snc_source_refusal(
+        &self,
+        addr: IpAddr,
+        snc_name: Option<&str>,
+    ) -> Option<(usize, &super::SncName)> {
+        let required = self.snc_sources(addr);
+        let satisfied = snc_name.is_some_and(|name| required.iter().any(|(_, w)| w.matches(name)));
+        match required.first() {
+            Some(&first) if !satisfied => Some(first),
+            _ => None,
+        }
     }
 
     /// The SNC name a `KT` line requires for the hop to `addr:port`, if any.
@@ -130,12 +177,16 @@ impl RoutTab {
 }
 
 impl Entry {
-    /// True when this line decides `query` (source, destination and service match).
-    fn matches(&self, query: &RouteQuery<'_>) -> bool {
-        let source = match (&self.action, &self.source) {
-            (Action::SncTarget, _) => false,
-            (_, Source::Host(pattern)) => pattern.matches(query.source),
-            (_, Source::Snc(name)) => query.snc_name.is_some_and(|peer| name.matches(peer)),
+    /// Which of this line's match keys fail for `query` (every key is evaluated, so an
+    /// explanation names all of them); the line decides when none fails.
+    pub fn mismatch(&self, query: &RouteQuery<'_>) -> Mismatch {
+        let (snc_target, source, no_snc_name) = match (&self.action, &self.source) {
+            (Action::SncTarget, _) => (true, false, false),
+            (_, Source::Host(pattern)) => (false, !pattern.matches(query.source), false),
+            (_, Source::Snc(name)) => match query.snc_name {
+                None => (false, false, true),
+                Some(peer) => (false, !name.matches(peer), false),
+            },
         };
         // SAP: on the last router a native (raw) target must be listed by port; a `*`
         // service does not permit it. Deny lines keep matching so they still deny.
@@ -143,10 +194,69 @@ impl Entry {
             && query.routers_after == 0
             && self.service == ServicePattern::Any
             && !matches!(self.action, Action::Deny | Action::SncDeny);
-        source
-            && !native_wildcard
-            && self.destination.matches(query.destination)
-            && self.service.matches(query.port)
+        Mismatch {
+            snc_target,
+            source,
+            no_snc_name,
+            destination: !self.destination.matches(query.destination),
+            service: !self.service.matches(query.port),
+            native_wildcard,
+        }
+    }
+}
+
+/// Why a line did not decide a query: each field is one failed match key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mismatch {
+    /// A `KT` line: it declares SNC for a hop and never decides a route.
+    pub snc_target: bool,
+    /// The source address (P/S/D) or the SNC name (K*) does not match.
+    pub source: bool,
+    /// A K* line and the connection carries no SNC name (it is not TLS).
+    pub no_snc_name: bool,
+    /// The next hop's address does not match the destination field.
+    pub destination: bool,
+    /// The next hop's port does not match the service field.
+    pub service: bool,
+    /// A native (raw) route on the last router and a `*` service (SAP's rule).
+    pub native_wildcard: bool,
+}
+
+impl Mismatch {
+    /// True when no key failed: the line decides.
+    pub fn is_match(&self) -> bool {
+        *self == Mismatch::default()
+    }
+}
+
+/// One line passed over by [`RoutTab::decide_traced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTrace {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it did not match.
+    pub mismatch: Mismatch,
+}
+
+/// The verdict of [`RoutTab::decide_traced`] and the lines passed over before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionTrace {
+    /// The same verdict [`RoutTab::decide`] gives.
+    pub decision: Decision,
+    /// Every line before the deciding one (all lines when none matched), in order.
+    pub skipped: Vec<LineTrace>,
+}
+
+impl DenyReason {
+    /// The reason as the connection log (`-G`) writes it in a `PERM DENIED` line.
+    pub fn log_text(self) -> &'static str {
+        match self {
+            DenyReason::NoMatch => "no matching entry",
+            DenyReason::DenyLine => "denied by entry",
+            DenyReason::HopLimit => "hop limit exceeded",
+            DenyReason::Password => "wrong password",
+            DenyReason::NativeNotAllowed => "native (raw) routes not allowed by entry",
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Host names in the table are resolved when it loads, through a [`Resolver`] the caller
 //! supplies, so the table itself holds only address patterns.
 
+pub mod check;
 mod decide;
 mod field;
 mod parse;
@@ -12,7 +13,7 @@ mod system;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{Decision, DenyReason, RouteQuery};
+pub use decide::{Decision, DecisionTrace, DenyReason, LineTrace, Mismatch, RouteQuery};
 pub use parse::{parse_table, TableError, MAX_PASSWORD_LEN};
 pub use pattern::{AddressMask, HopLimits, HostPattern, ServicePattern, SncName};
 pub use system::SystemResolver;

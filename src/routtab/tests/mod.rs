@@ -5,6 +5,7 @@ mod examples;
 mod grammar;
 mod hosts;
 mod props;
+mod trace;
 
 use std::cell::Cell;
 use std::net::IpAddr;
