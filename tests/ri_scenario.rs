@@ -67,3 +67,31 @@ fn dmz_lan_scenario_in_network_namespaces() {
 fn dmz_lan_scenario_with_snc_in_network_namespaces() {
     run_scenario("snc");
 }
+
+/// The high-availability reference topology (examples/ha/, scripts/ha-scenario.sh): haproxy
+/// with PROXY v2 in front of two DMZ routers, two LAN routers serving one pseudo address
+/// through both, failover and restarts of each, and a rogue LAN router outside the ACE list.
+#[test]
+fn ha_scenario_in_network_namespaces() {
+    if let Some(why) = skip_reason() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the HA scenario needs root and network namespaces under CI: {why}"
+        );
+        eprintln!("SKIPPED: the HA scenario needs root and network namespaces ({why})");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ha-scenario.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("SAPROUTER_BIN", env!("CARGO_BIN_EXE_saprouter"))
+        .env("NIPING_BIN", env!("CARGO_BIN_EXE_niping"))
+        .output()
+        .expect("run the HA scenario script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the HA scenario failed:\n{stdout}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+}
