@@ -158,13 +158,14 @@ for host in lan-a lan-b rogue; do
 done
 start_dmz dmz-a
 start_dmz dmz-b
+START_AT=$(now_ms)
 start_lan lan-a
 start_lan lan-b
 (cd "$WORK/lb" && exec ip netns exec "$TAG-lb" haproxy -db -f haproxy.cfg >haproxy.out 2>&1) &
 PID[lb]=$!
 
 if wait_until 200 has_instances dmz-a 2 && wait_until 100 has_instances dmz-b 2; then
-  pass "both LAN routers registered $PSEUDO/5002 with both DMZ routers"
+  pass "both LAN routers registered $PSEUDO/5002 with both DMZ routers, $(( $(now_ms) - START_AT )) ms after their start"
 else
   fail "registrations: dmz-a $(instances dmz-a), dmz-b $(instances dmz-b) instances (want 2 each)"
 fi
