@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in fuzz/seeds/<target>/ from the test vectors of
-shared/reference/protocol.md section 7 and the hostile shapes of security.md section 5.
+docs/protocol.md section 7 and the hostile inputs of docs/hardening.md.
 Run from fuzz/: python3 make_seeds.py (idempotent; the files are committed)."""
 import os, struct
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reverse-invoke DMZ/LAN scenario (shared/reference/scenario.md) on one machine:
+# The reverse-invoke DMZ/LAN scenario (routtab-samples/reverse-invoke/README.md) on one machine:
 # two network namespaces joined by a veth pair, the LAN one dropping every inbound TCP SYN,
 # the routers started with routtab-samples/reverse-invoke/ as they are, and the published
 # tests run from the DMZ host. Then the DMZ router is restarted and the LAN router must

@@ -70,7 +70,7 @@ fn ni_route_seeds() {
             accepted += 1;
         }
     }
-    assert!(accepted >= 3, "the protocol.md vectors decode");
+    assert!(accepted >= 3, "the docs/protocol.md §7 vectors decode");
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! The hostile-input suite: security.md §5 (H1-H56, H60) against the real binary on
-//! 127.0.0.1, raw bytes in, the "Expect" answer (or SAP's compatible one) out. The main
-//! test drives one router through the whole catalogue and then checks that it still routes
+//! The hostile-input suite: the catalogue of docs/hardening.md (H1-H56, H60) against the real
+//! binary on 127.0.0.1, raw bytes in, the "Expect" answer (or SAP's compatible one) out. The
+//! main test drives one router through the whole catalogue and then checks that it still routes
 //! and holds no more file descriptors than before. Inputs that need another configuration
-//! (caps, `-Z`, `-P`, `-J`, a full disk) get routers of their own; remote-peer admin runs
-//! in process, since every address of this machine is local to the router.
+//! (caps, `-Z`, `-P`, `-J`, a full disk) get routers of their own; remote-peer admin runs in
+//! process, since every address of this machine is local to the router.
 
 mod common;
 mod probe;

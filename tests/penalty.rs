@@ -1,7 +1,8 @@
-//! Per-source penalties (`--penalty`, security.md H33/H41/H57) against the real binary:
-//! an address that keeps earning refusals has its connections closed at accept, other
-//! addresses route on, the penalty ends, and without the option nothing is ever blocked.
-//! The offending client connects from 127.0.0.2 (every 127/8 address is loopback on Linux).
+//! Per-source penalties (`--penalty`, hostile inputs H33/H41/H57, docs/hardening.md) against
+//! the real binary: an address that keeps earning refusals has its connections closed at
+//! accept, other addresses route on, the penalty ends, and without the option nothing is ever
+//! blocked. The offending client connects from 127.0.0.2 (every 127/8 address is loopback on
+//! Linux).
 
 mod common;
 mod probe;

@@ -1,5 +1,5 @@
 //! `ROUTER_ADM`: administration requests and the info reply's binary records
-//! (protocol.md §4).
+//! (docs/protocol.md §4).
 //!
 //! Request layout (payload): `ROUTER_ADM\0`, version, command, then a command-specific body.
 
@@ -201,7 +201,8 @@ impl AdminRequest {
         Ok(Self { version, command })
     }
 
-    /// Encodes the payload as SAP's admin client sends it (pysap's layouts, §4.2).
+    /// Encodes the payload as SAP's admin client sends it (pysap's layouts, docs/protocol.md
+    /// §4.2).
     ///
     /// Info always carries the 19-byte password field (all NULs for `None`); passwords and
     /// masks longer than their field minus one NUL are cut. Id lists longer than the count

@@ -1,4 +1,4 @@
-//! Control messages: `NI_RTERR` with a non-zero opcode (protocol.md §5).
+//! Control messages: `NI_RTERR` with a non-zero opcode (docs/protocol.md §5).
 
 use super::rterr::RtErr;
 

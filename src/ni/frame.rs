@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn split_rejects_oversized_header_before_body() {
-        // "bla\n" read as a length, as a real router does (protocol.md §1.2).
+        // "bla\n" read as a length, as a real router does (docs/protocol.md §1.2).
         let mut buf = BytesMut::from(&b"bla\n"[..]);
         assert_eq!(
             split_frame(&mut buf, MAX_FIRST_FRAME),

@@ -1,4 +1,4 @@
-//! `NI_ROUTE`: the route request a client sends as its first message (protocol.md §2).
+//! `NI_ROUTE`: the route request a client sends as its first message (docs/protocol.md §2).
 //!
 //! Layout (payload): `NI_ROUTE\0`, route info version (2), NI version, entries, talk mode,
 //! 2 unused bytes, rest nodes, route length (u32), current offset (u32), then the route

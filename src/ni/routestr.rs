@@ -1,5 +1,5 @@
 //! Route strings, the text form of a route: `/H/host/S/service/W/password` per hop
-//! (config.md §5), shared by the router, its admin client and niping.
+//! (docs/protocol.md §2.2), shared by the router, its admin client and niping.
 
 use super::route::RouteHop;
 

@@ -1,5 +1,5 @@
 //! `NI_RTERR`: error information (opcode 0) and control messages (opcode > 0), with the
-//! 21-field `*ERR*` text record and SAP's return codes (protocol.md §3).
+//! 21-field `*ERR*` text record and SAP's return codes (docs/protocol.md §3).
 //!
 //! Layout (payload): `NI_RTERR\0`, NI version, opcode, 1 unused byte, return code (i32),
 //! text length (u32), text, 4 trailing bytes.
@@ -11,7 +11,7 @@ pub const RTERR_HEADER_LEN: usize = 20;
 /// The eyecatcher that opens and closes the text record.
 pub const ERR_EYECATCHER: &str = "*ERR*";
 
-/// SAP's NI return codes (protocol.md §3.3).
+/// SAP's NI return codes (docs/protocol.md §3.3).
 pub mod rc {
     pub const NIEINTERN: i32 = -1;
     pub const NIEHOST_UNKNOWN: i32 = -2;

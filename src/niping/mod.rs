@@ -1,4 +1,5 @@
-//! `niping`: SAP's NI connectivity and throughput test (config.md §4, protocol.md §6).
+//! `niping`: SAP's NI connectivity and throughput test (docs/configuration.md §4,
+//! docs/protocol.md §6).
 //!
 //! - `niping -s`: echo server (every NI message is sent back verbatim);
 //! - `niping -c -H <host|route string>`: client timing `-L` round trips of `-B` bytes;

@@ -37,7 +37,7 @@ impl Stats {
         self.count
     }
 
-    /// The summary block for messages of `bytes` bytes (config.md §4.2): `avg`, `max`,
+    /// The summary block for messages of `bytes` bytes (docs/configuration.md §4.1): `avg`, `max`,
     /// `min` in ms, `tr` in kB/s (bytes per ms), then `av2`/`tr2` without the single
     /// largest and smallest sample (all samples when there are fewer than 3).
     pub fn render(&self, bytes: usize) -> String {
@@ -73,8 +73,9 @@ impl Stats {
     }
 }
 
-/// SAP's error block for `rec` (config.md §6.3): a `*** ERROR =>` headline, then the fields
-/// as clients print them. LOCATION, ERROR and RC always appear; the others when non-empty.
+/// SAP's error block for `rec` (docs/configuration.md §4.2): a `*** ERROR =>` headline, then
+/// the fields as clients print them. LOCATION, ERROR and RC always appear; the others when
+/// non-empty.
 pub fn error_block(rec: &ErrorRecord) -> String {
     let mut headline = if rec.detail.is_empty() {
         rec.error.clone()

@@ -1,4 +1,5 @@
-//! `ACE` lines of the DMZ router's parameter file: who may register (config.md §3.2).
+//! `ACE` lines of the DMZ router's parameter file: who may register (docs/reverse-invoke.md,
+//! "Parameter file").
 //! `P|D address[/prefix]`, up to 32, first match decides, no match denies, an empty list
 //! lets anyone register (SAP's "ACL size 0").
 

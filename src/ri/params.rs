@@ -1,4 +1,5 @@
-//! The reverse-invoke parameter file of `saprouter -i FILE` (config.md §3.2).
+//! The reverse-invoke parameter file of `saprouter -i FILE` (docs/reverse-invoke.md, "Parameter
+//! file").
 //!
 //! `name = value` lines (blanks around `=` optional), whole-line `#` comments, blank lines.
 //! The file is read in two passes: first every line is split into key and value, so the

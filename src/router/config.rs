@@ -1,4 +1,4 @@
-//! The router's settings, as the command line gives them (config.md §2).
+//! The router's settings, as the command line gives them (docs/configuration.md §2).
 
 use std::path::PathBuf;
 use std::time::Duration;

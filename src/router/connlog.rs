@@ -1,5 +1,5 @@
 //! The connection log of `-G`: one line per event in SAP's shape
-//! (`<ctime> CONNECT FROM C1/- host 10.0.0.1/51234`), config.md §6.1.
+//! (`<ctime> CONNECT FROM C1/- host 10.0.0.1/51234`), docs/configuration.md §6.
 //!
 //! Writing never blocks routing for long and never stops it: a failed write is reported
 //! once through tracing and the line is dropped. `-J` caps the size: the full file is

@@ -1,7 +1,7 @@
-//! Caps on what peers can hold before their route stands (security.md H50, H54, H55):
-//! connections without a route, globally and per source address (the per-source cap
-//! applies once half the global places are taken), with a small reserve for local peers
-//! (the operator's admin client) when the global cap is reached.
+//! Caps on what peers can hold before their route stands (hostile inputs H50, H54, H55,
+//! docs/hardening.md): connections without a route, globally and per source address (the
+//! per-source cap applies once half the global places are taken), with a small reserve for
+//! local peers (the operator's admin client) when the global cap is reached.
 //!
 //! Every gate is a semaphore or a counter behind a permit whose `Drop` gives the place back,
 //! so a session that ends in any way frees what it held.

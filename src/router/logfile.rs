@@ -1,7 +1,7 @@
-//! The trace file (`-T`) as a writer that `-J` caps and that a full disk cannot stop: at
-//! the cap the file moves to `<file>.old` and a new one starts (as the `-G` log does); a
-//! failed write drops the line, is reported once on stderr, and never reaches the caller,
-//! so logging cannot fail a session (security.md V10, H56).
+//! The trace file (`-T`) as a writer that `-J` caps and that a full disk cannot stop: at the
+//! cap the file moves to `<file>.old` and a new one starts (as the `-G` log does); a failed
+//! write drops the line, is reported once on stderr, and never reaches the caller, so logging
+//! cannot fail a session (hostile input H56 and SAP's soft shutdown V10, docs/hardening.md).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -131,7 +131,7 @@ pub(super) async fn resolve_host(host: &str, deadline: Instant) -> Result<IpAddr
 
 /// Connects to the next hop within the deadline. Waiting for one of the
 /// `--max-connecting` places counts against the same deadline, so black-hole destinations
-/// cannot hold more than that many connects at once (security.md H55).
+/// cannot hold more than that many connects at once (hostile input H55, docs/hardening.md).
 pub(super) async fn connect(
     shared: &Shared,
     target: SocketAddr,

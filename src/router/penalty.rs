@@ -1,4 +1,5 @@
-//! Per-source penalties (security.md H33, H41, H57; the model is OpenSSH's
+//! Per-source penalties (hostile inputs H33, H41, H57, docs/hardening.md; the model is
+//! OpenSSH's
 //! `PerSourcePenalties`): an address whose connections keep being refused (routes the
 //! table denies, malformed or missing route messages, wrong info passwords, failed TLS
 //! handshakes, refused registrations) has its new connections closed at accept, without a

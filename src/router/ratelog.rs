@@ -1,5 +1,6 @@
-//! Rate limits for log lines that a peer can cause (refusals, malformed messages,
-//! timeouts): a scan or a flood must not fill the disk or drown the trace (security.md H56).
+//! Rate limits for log lines that a peer can cause (refusals, malformed messages, timeouts): a
+//! scan or a flood must not fill the disk or drown the trace (hostile input H56,
+//! docs/hardening.md).
 //!
 //! A [`LogGate`] lets a fixed number of lines through per window; the lines it holds back
 //! are counted and the count rides on the next line let through (`suppressed = N`).

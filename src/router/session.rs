@@ -23,7 +23,7 @@ use crate::ni::rterr::{rc, RtErr, RTERR_EYECATCHER};
 use crate::ni::{admin::ADMIN_EYECATCHER, route::ROUTE_EYECATCHER, NI_VERSION};
 
 /// Control messages (version requests, keepalives) a client may send before its route;
-/// more is a flood (security.md H43).
+/// more is a flood (hostile input H43, docs/hardening.md).
 const MAX_CONTROL_MESSAGES: usize = 8;
 
 /// How the first-message read ended.

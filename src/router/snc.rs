@@ -1,6 +1,6 @@
-//! The router's SNC name checks (config.md §1.3): a connection from a host that a `KT` line
-//! names must have come over TLS with that line's name, and the hop to a host/service that
-//! a `KT` line names is TLS with that peer name. Every failure is -104
+//! The router's SNC name checks (docs/configuration.md §1.3): a connection from a host that a
+//! `KT` line names must have come over TLS with that line's name, and the hop to a host/service
+//! that a `KT` line names is TLS with that peer name. Every failure is -104
 //! (`NIEROUT_SNC_FAILURE`), logged with its reason; nothing falls back to plaintext.
 
 use std::net::SocketAddr;

@@ -160,8 +160,9 @@ impl RoutTab {
             })
     }
 
-    /// The `KT` lines whose host matches a connection *from* `addr` (config.md §1.3: such a
-    /// connection must be SNC with one of these names), as (line, name). Empty when no
+    /// The `KT` lines whose host matches a connection *from* `addr` (docs/configuration.md
+    /// §1.3: such a connection must be SNC with one of these names), as (line, name). Empty
+    /// when no
     /// `KT` line names the host.
     pub fn snc_sources(&self, addr: IpAddr) -> Vec<(usize, &super::SncName)> {
         self.entries

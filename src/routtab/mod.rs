@@ -1,5 +1,5 @@
 //! The route permission table (`saprouttab`), sans IO: parse the text (with line and column
-//! on every error), then decide routes by first match (config.md §1).
+//! on every error), then decide routes by first match (docs/configuration.md §1).
 //!
 //! Host names in the table are resolved when it loads, through a [`Resolver`] the caller
 //! supplies, so the table itself holds only address patterns.

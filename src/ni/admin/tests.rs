@@ -1,5 +1,5 @@
-//! Unit tests of `ROUTER_ADM` requests and info records, incl. protocol.md §7.9-7.10 and
-//! security.md H37-H42.
+//! Unit tests of `ROUTER_ADM` requests and info records, incl. docs/protocol.md §7.9-7.10 and
+//! hostile inputs H37-H42 (docs/hardening.md).
 
 use super::*;
 use crate::ni::hex;

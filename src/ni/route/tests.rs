@@ -1,4 +1,5 @@
-//! Unit tests of the route request codec, incl. protocol.md §7.1-7.3 and security.md H10-H24.
+//! Unit tests of the route request codec, incl. docs/protocol.md §7.1-7.3 and hostile
+//! inputs H10-H24 (docs/hardening.md).
 
 use super::*;
 use crate::ni::hex;

@@ -1,5 +1,5 @@
-//! Unit tests of `NI_RTERR` and the `*ERR*` record, incl. protocol.md §7.5-7.8 and
-//! security.md H44-H45.
+//! Unit tests of `NI_RTERR` and the `*ERR*` record, incl. docs/protocol.md §7.5-7.8 and
+//! hostile inputs H44-H45 (docs/hardening.md).
 
 use super::*;
 use crate::ni::control::{self, opcode};

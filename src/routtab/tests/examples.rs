@@ -1,6 +1,7 @@
-//! SAP's documented examples (config.md §1.9) and the reverse-invoke tables (config.md §3,
-//! scenario.md), decided line by line. FakeResolver: hostN = 10.0.0.N, serviceX = 4444,
-//! telnet = 23, lan.example = 192.168.50.2, backend.example = 192.168.50.10.
+//! SAP's documented examples (docs/configuration.md §1.9) and the reverse-invoke tables
+//! (docs/reverse-invoke.md, routtab-samples/reverse-invoke/README.md), decided line by line.
+//! FakeResolver: hostN = 10.0.0.N, serviceX = 4444, telnet = 23, lan.example = 192.168.50.2,
+//! backend.example = 192.168.50.10.
 
 use super::*;
 use crate::routtab::{RouteQuery, SncName};
@@ -207,8 +208,9 @@ fn sap_snc_example_k_lines() {
     assert_eq!(t.decide(&query("10.0.0.4", "10.0.0.10", 4444)), NO_MATCH);
 }
 
-/// SAP's RI example (config.md §3.3): rt1 on the RI client (DMZ, 10.18.0.1), rt2 on the RI
-/// server (LAN, 10.18.0.2), user route /H/10.18.0.1/S/4001/H/10.18.0.2/S/5002/H/<dest>/S/<svc>.
+/// SAP's RI example (docs/reverse-invoke.md, "How a route reaches the LAN"): rt1 on the RI
+/// client (DMZ, 10.18.0.1), rt2 on the RI server (LAN, 10.18.0.2), user route
+/// /H/10.18.0.1/S/4001/H/10.18.0.2/S/5002/H/<dest>/S/<svc>.
 #[test]
 fn reverse_invoke_example_tables() {
     let rt1 = table("P * 10.18.0.2 5002\n");
@@ -230,7 +232,8 @@ fn reverse_invoke_example_tables() {
     assert_eq!(rt2.decide(&query("10.18.0.9", "10.18.0.3", 3200)), NO_MATCH);
 }
 
-/// The RI port forwarder (config.md §3.4): raw HTTP to 10.18.0.3:8080 needs the explicit port.
+/// The RI port forwarder (docs/reverse-invoke.md, `route`): raw HTTP to 10.18.0.3:8080 needs
+/// the explicit port.
 #[test]
 fn reverse_invoke_port_forwarder_needs_explicit_raw_port() {
     let raw = RouteQuery {
@@ -246,7 +249,7 @@ fn reverse_invoke_port_forwarder_needs_explicit_raw_port() {
     assert_eq!(table("P 10.18.0.1 * 8080\n").decide(&raw), permit(1));
 }
 
-/// The reference scenario (scenario.md), every field written out.
+/// The DMZ/LAN scenario (routtab-samples/reverse-invoke/README.md), every field written out.
 const SCENARIO_DMZ: &str = "\
 # Allow outbound connections to SAProuter host2 with use of SNC
 KT \"p:CN=SAPROUTER2\" lan.example 5002

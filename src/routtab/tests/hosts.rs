@@ -41,7 +41,8 @@ fn plain_address() {
 
 #[test]
 fn internal_form_is_address_plus_dont_care_mask() {
-    // config.md §1.5: 10.1.*.* -> mask 00.00.ff.ff; 10.2.00001xxx.* -> a.2.8.0 / 00.00.07.ff.
+    // docs/configuration.md §1.5: 10.1.*.* -> mask 00.00.ff.ff; 10.2.00001xxx.* -> a.2.8.0 /
+    // 00.00.07.ff.
     let mask = |a: &str, w: &str| {
         HostPattern::Addresses(vec![AddressMask {
             addr: ip(a),
