@@ -1,5 +1,6 @@
 use super::*;
 use crate::ri::link::LINK_VERSION;
+use crate::ri::mux::StreamGuard;
 use crate::ri::mux::{open_channel, session, OpenRequests};
 
 fn ip(s: &str) -> IpAddr {
