@@ -987,9 +987,10 @@ fn ha_log(compose: &Compose, service: &str) -> String {
     text(&out.stdout)
 }
 
-/// CONNECT FROM lines of a -G log whose client is `host`.
-fn ha_connects(log: &str, host: &str) -> usize {
-    let needle = format!("host {host}/");
+/// CONNECT FROM lines of a -G log whose client address begins with `prefix`
+/// (`CONNECT FROM C3/-    host 10.201.0.254/57446`).
+fn ha_connects(log: &str, prefix: &str) -> usize {
+    let needle = format!("host {prefix}");
     log.lines()
         .filter(|l| l.contains("CONNECT FROM") && l.contains(&needle))
         .count()
@@ -1045,10 +1046,11 @@ fn ha(compose: &Compose) {
         "no niping through the balancer within 30 s:\n{last}"
     );
 
-    // Spread: 16 sessions, counted in the -G logs of all four routers.
+    // Spread: 16 sessions, counted in the -G logs of all four routers (a LAN router's
+    // client is the DMZ router that carried the session).
     let before: Vec<usize> = ["dmz-a", "dmz-b"]
         .iter()
-        .map(|s| ha_connects(&ha_log(compose, s), HA_GATEWAY))
+        .map(|s| ha_connects(&ha_log(compose, s), &format!("{HA_GATEWAY}/")))
         .collect();
     let lan_before: Vec<usize> = ["lan-a", "lan-b"]
         .iter()
@@ -1067,7 +1069,7 @@ fn ha(compose: &Compose) {
         .map(|s| ha_log(compose, s))
         .collect();
     for (i, dmz) in ["dmz-a", "dmz-b"].iter().enumerate() {
-        let after = ha_connects(&logs[i], HA_GATEWAY);
+        let after = ha_connects(&logs[i], &format!("{HA_GATEWAY}/"));
         eprintln!("{dmz}: {} of 16 sessions", after - before[i]);
         assert!(
             after > before[i],
@@ -1077,7 +1079,7 @@ fn ha(compose: &Compose) {
         // The PROXY v2 header gave the router the client's address: haproxy's own
         // address is never logged as a client (its health checks are not sessions).
         assert_eq!(
-            ha_connects(&logs[i], HA_BALANCER),
+            ha_connects(&logs[i], &format!("{HA_BALANCER}/")),
             0,
             "{dmz} logged the balancer as a client:\n{}",
             logs[i]
@@ -1093,6 +1095,10 @@ fn ha(compose: &Compose) {
     // Each try is cut off after 1 s (a connect to the stopped DMZ container's address
     // hangs until haproxy's connect timeout); haproxy's round robin sends the next one to
     // the other router.
+    let survivors_before = (
+        ha_connects(&ha_log(compose, "dmz-a"), &format!("{HA_GATEWAY}/")),
+        ha_connects(&ha_log(compose, "lan-b"), "10.201.0.1/"),
+    );
     compose.ok(&["stop", "lan-a", "dmz-b"], Duration::from_secs(60));
     let stopped = Instant::now();
     let mut tries = 0;
@@ -1119,7 +1125,8 @@ fn ha(compose: &Compose) {
         back <= Duration::from_secs(2),
         "first session {back:?} after the stop ({tries} tries; last failure:\n{last})"
     );
-    // The survivors carry every session.
+    // The survivors carry every session: dmz-a and lan-b log each one, and also a try cut
+    // off above whose connection haproxy then handed to dmz-a.
     for i in 0..8 {
         let out = ha_niping(Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
         assert!(
@@ -1128,4 +1135,13 @@ fn ha(compose: &Compose) {
             both(&out)
         );
     }
+    let survivors = (
+        ha_connects(&ha_log(compose, "dmz-a"), &format!("{HA_GATEWAY}/")) - survivors_before.0,
+        ha_connects(&ha_log(compose, "lan-b"), "10.201.0.1/") - survivors_before.1,
+    );
+    let want = 9..=8 + tries;
+    assert!(
+        want.contains(&survivors.0) && want.contains(&survivors.1),
+        "sessions taken by dmz-a and lan-b after the stop: {survivors:?} (want {want:?} each)"
+    );
 }

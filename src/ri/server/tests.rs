@@ -1,7 +1,7 @@
 //! Unit tests of the set of DMZ routers: back-off, instance ids, resolution plans.
 
-use super::*;
 use super::pool::{wants_link, SlotState};
+use super::*;
 use crate::ri::mux::{StreamCount, GROW_AT, SESSIONS_PER_LINK};
 use std::time::SystemTime;
 
