@@ -23,4 +23,5 @@ pub mod router;
 pub mod routtab;
 pub mod secret;
 pub mod services;
+pub mod timefmt;
 pub mod tls;

@@ -12,10 +12,7 @@ use crate::router::errors::ROUTER_VERSION;
 
 /// A time in SAP's `ctime` form (`Sun Nov 29 01:02:03 2026`), local time.
 pub fn ctime(secs: u64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(secs);
-    chrono::DateTime::<chrono::Local>::from(t)
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
+    crate::timefmt::ctime(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// The whole listing; `now` heads it (the time of the request), `long` adds the connect

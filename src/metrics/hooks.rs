@@ -62,7 +62,7 @@ fn decide(verdict: Verdict) {
     }
 }
 
-/// Wraps one connection's task (`tracker.spawn(metrics::session(session::run(..)))`), so its
+/// Wraps one connection's task (`tracker.spawn(metrics::session(session::run_with(..)))`), so its
 /// outcome is counted once when it ends.
 pub fn session<F: Future>(task: F) -> impl Future<Output = F::Output> {
     VERDICT.scope(Cell::new(Verdict::Closed), async move {

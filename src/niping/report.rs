@@ -7,12 +7,7 @@ use std::time::Duration;
 use crate::ni::rterr::{rc_text, ErrorRecord};
 use crate::ni::NI_VERSION;
 
-/// Local time in C `ctime` form without the newline: `Thu Jan  1 00:00:00 2015`.
-pub fn ctime() -> String {
-    chrono::Local::now()
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
-}
+pub use crate::timefmt::ctime_now as ctime;
 
 /// Round-trip statistics, accumulated without storing the samples (loops may be many).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -31,12 +31,7 @@ use crate::ni::NI_VERSION;
 use crate::router::Shared;
 pub use params::{ParamsError, RiParams};
 
-/// A time as `-l` shows it (`Tue Nov 24 00:39:05 2026`, local time).
-pub(crate) fn ctime(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t)
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
-}
+pub(crate) use crate::timefmt::ctime;
 
 /// Why reverse invoke could not start.
 #[derive(Debug, thiserror::Error)]

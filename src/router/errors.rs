@@ -280,12 +280,7 @@ pub fn standard_text(code: i32) -> &'static str {
     rc_text(code).unwrap_or("NI-internal error")
 }
 
-/// Local time as C's `ctime` prints it, without the newline: `Thu Jan  1 00:00:00 2015`.
-pub fn ctime_now() -> String {
-    chrono::Local::now()
-        .format("%a %b %e %H:%M:%S %Y")
-        .to_string()
-}
+pub use crate::timefmt::ctime_now;
 
 /// The machine's host name (as `gethostname` returns it), or `localhost`.
 pub fn local_hostname() -> String {

@@ -172,16 +172,6 @@ where
     outcome
 }
 
-/// Relays between two TCP connections (zero-copy where the OS allows it).
-pub async fn run(
-    client: tokio::net::TcpStream,
-    server: tokio::net::TcpStream,
-    relay: Relay,
-    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
-) -> Outcome {
-    super::splice::run(client, server, relay, notice).await
-}
-
 /// Per-direction bookkeeping: the trace switch, the byte counter `-L` shows, the buffer size.
 pub(super) struct Log<'a> {
     pub traced: bool,

@@ -108,22 +108,6 @@ pub struct PreRoute {
     pub pending: Option<PendingPermit>,
 }
 
-/// Runs one plain connection to its end. `permit` is its client-table slot.
-pub async fn run<C: Conn>(
-    shared: Arc<Shared>,
-    stream: C,
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
-) {
-    let pre = PreRoute {
-        deadline: Instant::now() + shared.config.timeout,
-        snc_name: None,
-        pending: None,
-    };
-    run_with(shared, stream, peer, local, permit, pre).await;
-}
-
 /// Runs one connection to its end, with what is known of it before its first message.
 pub async fn run_with<C: Conn>(
     shared: Arc<Shared>,

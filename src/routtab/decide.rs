@@ -2,9 +2,6 @@
 
 use std::net::IpAddr;
 
-use subtle::{Choice, ConstantTimeEq};
-
-use super::parse::MAX_PASSWORD_LEN;
 use super::{Action, Entry, RoutTab, ServicePattern, Source};
 
 /// What the router knows about a route when it asks the table.
@@ -264,21 +261,8 @@ impl DenyReason {
 /// True when any offered password equals `expected`, in time independent of the contents:
 /// every candidate is compared, each as a zero-padded fixed-size buffer plus its length.
 fn password_offered(expected: &str, offered: &[&str]) -> bool {
-    let expected_buf = padded(expected);
-    let mut found = Choice::from(0u8);
-    for candidate in offered {
-        let same_len = (expected.len() as u64).ct_eq(&(candidate.len() as u64));
-        found |= same_len & expected_buf[..].ct_eq(&padded(candidate)[..]);
-    }
-    found.into()
-}
-
-/// `text` zero-padded to [`MAX_PASSWORD_LEN`] bytes (longer text is cut; its length then
-/// differs from any table password, which is at most that long).
-fn padded(text: &str) -> [u8; MAX_PASSWORD_LEN] {
-    let mut buf = [0u8; MAX_PASSWORD_LEN];
-    let bytes = text.as_bytes();
-    let n = bytes.len().min(MAX_PASSWORD_LEN);
-    buf[..n].copy_from_slice(&bytes[..n]);
-    buf
+    // Every candidate is compared (no early exit), each in constant time.
+    offered.iter().fold(false, |found, candidate| {
+        found | crate::secret::constant_time_eq(expected.as_bytes(), candidate.as_bytes())
+    })
 }
