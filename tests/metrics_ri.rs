@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Write;
+use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,31 +49,6 @@ fn lan(reg: u16, pseudo: u16) -> Node {
     )
 }
 
-/// Status and body of `GET path`; retries while the endpoint is not up yet.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let start = Instant::now();
-    let mut s = loop {
-        match TcpStream::connect((L, port)) {
-            Ok(s) => break s,
-            Err(err) => {
-                assert!(start.elapsed() < STEP, "metrics endpoint not up: {err}");
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
-    s.set_read_timeout(Some(STEP)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
-    (status, body.unwrap_or_default())
-}
-
 /// Sum of all series of `name` (any labels); 0 when absent.
 fn total(body: &str, name: &str) -> f64 {
     body.lines()
@@ -89,7 +64,7 @@ fn total(body: &str, name: &str) -> f64 {
 fn wait_until(n: &Node, what: &str, ok: impl Fn(&str) -> bool) {
     let start = Instant::now();
     loop {
-        let (status, body) = get(n.metrics, "/metrics");
+        let (status, body) = http_get(n.metrics, "/metrics");
         if status == 200 && ok(&body) {
             return;
         }
@@ -101,7 +76,7 @@ fn wait_until(n: &Node, what: &str, ok: impl Fn(&str) -> bool) {
 fn wait_ready(n: &Node, want: u16) {
     let start = Instant::now();
     loop {
-        let (status, body) = get(n.metrics, "/readyz");
+        let (status, body) = http_get(n.metrics, "/readyz");
         if status == want {
             return;
         }
@@ -116,8 +91,8 @@ fn lan_readiness_follows_its_registration() {
     let pseudo = free_port();
     // The LAN router alone: alive, not ready.
     let l = lan(reg, pseudo);
-    assert_eq!(get(l.metrics, "/healthz").0, 200);
-    let (status, why) = get(l.metrics, "/readyz");
+    assert_eq!(http_get(l.metrics, "/healthz").0, 200);
+    let (status, why) = http_get(l.metrics, "/readyz");
     assert_eq!(status, 503);
     assert!(why.contains("not registered"), "{why}");
     wait_until(&l, "server mode shown", |b| {
@@ -132,7 +107,7 @@ fn lan_readiness_follows_its_registration() {
             && total(b, "saprouter_ri_links_up") >= 1.0
     });
     assert_eq!(
-        get(d.metrics, "/readyz").0,
+        http_get(d.metrics, "/readyz").0,
         200,
         "a DMZ router needs no registration"
     );

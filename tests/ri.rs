@@ -73,29 +73,9 @@ fn lan_raw(dmz_reg: u16, reg_service: u16, extra: &str, raw_ports: &[u16]) -> No
     )
 }
 
-fn info(r: &TestRouter) -> String {
-    String::from_utf8_lossy(&r.admin(&["-l"]).stdout).into_owned()
-}
-
-/// Polls `-l` until `ok` holds; returns that output.
-fn wait_info(r: &TestRouter, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let text = info(r);
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            start.elapsed() < STEP,
-            "timed out waiting for {what}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits until the DMZ router lists `servers` servers, all with `links` links.
 fn wait_registered(dmz: &Node, servers: usize, links: usize) -> String {
-    wait_info(
+    wait_listing(
         &dmz.router,
         &format!("{servers} servers x {links} links"),
         |t| {
@@ -171,7 +151,7 @@ fn ni_and_raw_routes_reach_the_lan_through_the_link() {
     assert!(got == data, "raw bytes lost or reordered over the link");
 
     // The LAN side lists its link; the session came from the DMZ router's address.
-    let lan_text = info(&l.router);
+    let lan_text = listing(&l.router);
     assert!(
         lan_text.contains("RI server: client 127.0.0.1"),
         "{lan_text}"
@@ -215,10 +195,10 @@ fn streams_spread_over_the_links() {
         echo_ok(&mut s, 100);
         sessions.push(s);
     }
-    let text = info(&d.router);
+    let text = listing(&d.router);
     assert_eq!(streams_per_link(&text), vec![2, 2, 2], "{text}");
     drop(sessions);
-    wait_info(&d.router, "streams to close", |t| {
+    wait_listing(&d.router, "streams to close", |t| {
         streams_per_link(t) == vec![0, 0, 0]
     });
 }
@@ -230,7 +210,7 @@ fn on_demand_starts_with_one_link() {
     let d = dmz(reg, "conn_pool_size = 3\n", &[pseudo]);
     let l = lan(reg, pseudo, "");
     wait_registered(&d, 1, 1);
-    let text = info(&l.router);
+    let text = listing(&l.router);
     assert!(
         text.contains("onDemand YES") && text.contains("links 1"),
         "{text}"
@@ -331,7 +311,7 @@ fn registration_outside_the_ace_list_is_refused_and_logged() {
     let pseudo = free_port();
     let d = dmz(reg, "ACE = D 127.0.0.1\nACE = P 0.0.0.0/0\n", &[pseudo]);
     let l = lan(reg, pseudo, "");
-    let text = wait_info(&l.router, "refusal on the LAN side", |t| {
+    let text = wait_listing(&l.router, "refusal on the LAN side", |t| {
         t.contains("refused")
     });
     assert!(text.contains("not permitted by the ACE list"), "{text}");
@@ -341,7 +321,7 @@ fn registration_outside_the_ace_list_is_refused_and_logged() {
         thread::sleep(Duration::from_millis(50));
     }
     assert!(d.trace().contains("not permitted by the ACE list"));
-    assert!(info(&d.router).contains("srv no 0 "));
+    assert!(listing(&d.router).contains("srv no 0 "));
 }
 
 #[test]
@@ -352,7 +332,7 @@ fn registration_beyond_max_servers_is_refused_and_logged() {
     let _l1 = lan(reg, p1, "");
     wait_registered(&d, 1, 1);
     let l2 = lan(reg, p2, "");
-    let text = wait_info(&l2.router, "refusal on the LAN side", |t| {
+    let text = wait_listing(&l2.router, "refusal on the LAN side", |t| {
         t.contains("refused")
     });
     assert!(text.contains("max_servers (1) reached"), "{text}");
@@ -411,7 +391,7 @@ fn exclusive_refuses_next_hops_that_are_not_registered() {
         err.detail().contains("exclusive reverse invoke refused"),
         "{err:?}"
     );
-    assert!(info(&d.router).contains("exclusive YES"));
+    assert!(listing(&d.router).contains("exclusive YES"));
 }
 
 #[test]
@@ -420,7 +400,7 @@ fn no_registered_server_means_an_error_within_w() {
     let closed = free_port();
     // exclusive = no: the table alone decides, and an unregistered hop is an ordinary host.
     let d = dmz(reg, "exclusive = no\n", &[closed]);
-    assert!(info(&d.router).contains("exclusive NO"));
+    assert!(listing(&d.router).contains("exclusive NO"));
     let started = Instant::now();
     let hops = [(L, "", ""), (L, &closed.to_string()[..], ""), (L, "1", "")];
     let err = rterr(&ask_route(&d.router, &hops, 0).1);

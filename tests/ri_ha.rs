@@ -60,28 +60,9 @@ fn lan_with(dmz_hosts: &str, reg: u16, pseudo: u16, extra: &[&str]) -> Node {
     )
 }
 
-fn info(r: &TestRouter) -> String {
-    String::from_utf8_lossy(&r.admin(&["-l"]).stdout).into_owned()
-}
-
-fn wait_info(r: &TestRouter, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let text = info(r);
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            start.elapsed() < STEP,
-            "timed out waiting for {what}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits until the DMZ router holds `servers` registered instances.
 fn wait_servers(d: &Node, servers: usize) -> String {
-    wait_info(&d.router, &format!("{servers} servers"), |t| {
+    wait_listing(&d.router, &format!("{servers} servers"), |t| {
         t.contains(&format!("srv no {servers} ")) && t.matches("instance").count() == servers
     })
 }
@@ -141,7 +122,7 @@ fn one_lan_router_serves_through_either_dmz_router() {
     let l = lan("127.0.0.1, 127.0.0.2", reg, pseudo);
     wait_servers(&a, 1);
     wait_servers(&b, 1);
-    let text = wait_info(&l.router, "both DMZ routers registered", |t| {
+    let text = wait_listing(&l.router, "both DMZ routers registered", |t| {
         t.contains("DMZ routers 2 (registered with 2)")
     });
     assert!(
@@ -158,7 +139,7 @@ fn one_lan_router_serves_through_either_dmz_router() {
 
     // DMZ router B dies: A's links, its sessions and new sessions through it carry on.
     kill(&mut b);
-    wait_info(&l.router, "B's link down", |t| {
+    wait_listing(&l.router, "B's link down", |t| {
         t.contains("DMZ routers 2 (registered with 1)")
     });
     echo_ok(&mut via_a);
@@ -176,7 +157,7 @@ fn one_lan_router_serves_through_either_dmz_router() {
     );
     session(&b, pseudo, echo);
     echo_ok(&mut via_a);
-    wait_info(&l.router, "both registered again", |t| {
+    wait_listing(&l.router, "both registered again", |t| {
         t.contains("DMZ routers 2 (registered with 2)")
     });
 }
@@ -191,7 +172,7 @@ fn a_dmz_router_that_is_down_from_the_start_leaves_the_other_alone() {
     let l = lan("127.0.0.2, 127.0.0.1", reg, pseudo);
     wait_servers(&a, 1);
     session(&a, pseudo, echo);
-    let text = wait_info(&l.router, "B's slot down", |t| {
+    let text = wait_listing(&l.router, "B's slot down", |t| {
         t.contains("registered with 1") && t.contains("[0] down (connect to 127.0.0.2")
     });
     assert!(text.contains("[0] up, link"), "{text}");
@@ -214,7 +195,7 @@ fn two_lan_routers_share_a_pseudo_address() {
 
     // Held sessions spread evenly over both instances.
     let mut held: Vec<TcpStream> = (0..6).map(|_| session(&d, pseudo, echo)).collect();
-    let text = info(&d.router);
+    let text = listing(&d.router);
     assert_eq!(sessions_per_instance(&text), vec![3, 3], "{text}");
 
     // One LAN router dies: the sessions on the other go on, new sessions succeed at once.
@@ -262,45 +243,19 @@ fn an_unvetted_second_lan_router_is_refused() {
     let _l1 = lan(L, reg, pseudo);
     wait_servers(&d, 1);
     let l2 = lan(L, reg, pseudo);
-    let text = wait_info(&l2.router, "the refusal", |t| t.contains("refused"));
+    let text = wait_listing(&l2.router, "the refusal", |t| t.contains("refused"));
     assert!(
         text.contains("pseudo address already registered by server [0]"),
         "{text}"
     );
     assert!(text.contains("(rc -4)"), "{text}");
-    let text = info(&d.router);
+    let text = listing(&d.router);
     assert!(text.contains("srv no 1 "), "{text}");
     assert!(!text.contains("- shared"), "{text}");
     for _ in 0..3 {
         session(&d, pseudo, echo);
     }
-    assert_eq!(sessions_per_instance(&info(&d.router)), vec![0]);
-}
-
-/// Status and body of `GET path` on a `--metrics` port.
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let start = Instant::now();
-    let mut s = loop {
-        match TcpStream::connect((L, port)) {
-            Ok(s) => break s,
-            Err(err) => {
-                assert!(start.elapsed() < STEP, "metrics endpoint not up: {err}");
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
-    s.set_read_timeout(Some(STEP)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
-    (status, body.unwrap_or_default())
+    assert_eq!(sessions_per_instance(&listing(&d.router)), vec![0]);
 }
 
 fn wait_ready(port: u16, want: u16) {
@@ -320,7 +275,7 @@ fn ready_while_any_dmz_router_holds_a_registration() {
     let mut b = dmz("127.0.0.2", reg, "", pseudo);
     let addr = format!("{L}:{metrics}");
     let l = lan_with("127.0.0.1, 127.0.0.2", reg, pseudo, &["--metrics", &addr]);
-    wait_info(&l.router, "both registered", |t| {
+    wait_listing(&l.router, "both registered", |t| {
         t.contains("registered with 2")
     });
     wait_ready(metrics, 200);
@@ -332,7 +287,7 @@ fn ready_while_any_dmz_router_holds_a_registration() {
         );
     }
     kill(&mut a);
-    wait_info(&l.router, "A's link down", |t| {
+    wait_listing(&l.router, "A's link down", |t| {
         t.contains("registered with 1")
     });
     assert_eq!(
@@ -368,7 +323,7 @@ fn a_dmz_router_that_never_answers_leaves_the_other_alone() {
         "registered with A after {took:?}"
     );
     session(&a, pseudo, echo);
-    let text = info(&l.router);
+    let text = listing(&l.router);
     assert!(text.contains("registered with 1"), "{text}");
     let start = Instant::now();
     while held.lock().unwrap().is_empty() {

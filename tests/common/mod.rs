@@ -358,3 +358,49 @@ pub fn tool_available(tool: &str) -> bool {
     }
     found
 }
+
+/// The router's `-l` output.
+pub fn listing(r: &TestRouter) -> String {
+    String::from_utf8_lossy(&r.admin(&["-l"]).stdout).into_owned()
+}
+
+/// Polls `-l` until `ok` holds; returns that output. Fails the test after [`STEP`].
+pub fn wait_listing(r: &TestRouter, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let text = listing(r);
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < STEP,
+            "timed out waiting for {what}:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Status and body of `GET path` on a `--metrics` port; retries while it is not up yet.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let start = Instant::now();
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(err) => {
+                assert!(start.elapsed() < STEP, "metrics endpoint not up: {err}");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    s.set_read_timeout(Some(STEP)).expect("read timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").expect("send the request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read the answer");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}

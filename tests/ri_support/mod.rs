@@ -13,6 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+// The storm tests use them through this module alone.
+#[allow(unused_imports)]
+pub use crate::common::{listing, wait_listing};
 
 pub const L: &str = "127.0.0.1";
 /// The routers' `-W` (SAP's default).
@@ -211,27 +214,6 @@ impl Pair {
     /// Sessions the LAN router can carry (its pool times the streams per link).
     pub fn capacity(&self) -> usize {
         3 * saprouter::ri::mux::SESSIONS_PER_LINK
-    }
-}
-
-/// The router's `-l` listing.
-pub fn listing(r: &TestRouter) -> String {
-    String::from_utf8_lossy(&r.admin(&["-l"]).stdout).into_owned()
-}
-
-/// Polls `-l` until `ok` holds.
-pub fn wait_listing(r: &TestRouter, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let text = listing(r);
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            start.elapsed() < STEP,
-            "timed out waiting for {what}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(50));
     }
 }
 
