@@ -11,6 +11,7 @@ mod tls_support;
 
 use std::time::{Duration, Instant};
 
+use common::rss_kib;
 use ri_support::*;
 use saprouter::ri::mux::SESSIONS_PER_LINK;
 use tls_support::*;
@@ -29,7 +30,7 @@ fn storm(spec: Spec, expect_snc: Option<&str>, label: &str) {
         assert!(log.contains(&format!("snc_name={name}")), "{label}: {log}");
     }
     let (dmz_pid, lan_pid) = (pair.dmz.child.id(), pair.lan.child.id());
-    let (dmz_rss, lan_rss) = (vm_rss_kib(dmz_pid), vm_rss_kib(lan_pid));
+    let (dmz_rss, lan_rss) = (rss_kib(dmz_pid), rss_kib(lan_pid));
     let capacity = pair.capacity();
 
     let t = Instant::now();

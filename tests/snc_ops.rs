@@ -140,18 +140,6 @@ impl Pki {
     }
 }
 
-/// Runs openssl; returns stdout and stderr (`pkcs12 -info` writes to stderr).
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
-}
-
 /// The serial number `openssl x509 -serial` prints for a PEM certificate.
 fn openssl_serial(cert: &Path) -> String {
     let text = openssl(&["x509", "-in", &cert.to_string_lossy(), "-noout", "-serial"]);

@@ -661,18 +661,6 @@ fn failed_handshakes_count_towards_a_penalty() {
     );
 }
 
-/// Runs openssl; panics with its output when it fails.
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
-}
-
 /// A certificate for `CN=<cn>` issued by `ca` as `openssl x509 -req` without an extension
 /// file makes it (X.509 version 1 with OpenSSL 3.0), with its key and `ca` as the CA file.
 fn openssl_v1(pki: &Pki, ca: &Ca, tag: &str, cn: &str) -> saprouter::tls::SncFiles {

@@ -404,3 +404,14 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
     (status, body.unwrap_or_default())
 }
+
+/// Resident memory of a process, in KiB (`VmRSS` of /proc/<pid>/status; 0 when unreadable).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -23,17 +23,6 @@ pub const W: Duration = Duration::from_millis(5000);
 /// Slack on top of `-W` for a reply to cross loopback on a busy machine.
 pub const SLACK: Duration = Duration::from_secs(2);
 
-/// Resident memory of a process, in KiB (`VmRSS` of /proc/<pid>/status).
-pub fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Raises this process's open-file limit: a storm holds thousands of sockets.
 pub fn raise_fd_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
@@ -426,5 +415,5 @@ pub fn bytes_flow(sessions: &mut [TcpStream], every: usize) -> usize {
 
 /// RSS per session of a router between `before` and now, in KiB.
 pub fn rss_per_session(pid: u32, before: u64, sessions: usize) -> f64 {
-    (vm_rss_kib(pid).saturating_sub(before)) as f64 / sessions.max(1) as f64
+    (rss_kib(pid).saturating_sub(before)) as f64 / sessions.max(1) as f64
 }

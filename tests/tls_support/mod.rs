@@ -241,3 +241,19 @@ pub fn route_over(s: &mut (impl Read + Write), hops: &[(&str, &str, &str)]) -> i
     send_frame(s, &crate::common::route(hops, 0))?;
     recv_frame(s)
 }
+
+/// Runs openssl; returns stdout and stderr together (`pkcs12 -info` writes to stderr) and
+/// panics with them when it fails.
+pub fn openssl(args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {args:?}: {text}");
+    text
+}
