@@ -18,6 +18,7 @@ pub mod ace;
 pub mod client;
 pub mod control;
 pub mod link;
+pub mod linkmux;
 pub mod mux;
 pub mod params;
 pub mod registry;
