@@ -27,4 +27,6 @@
 //! Frames that break these rules end the link. The checks on a header are all made
 //! before any body byte is read ([`frame`]).
 
+pub mod flow;
 pub mod frame;
+pub mod machine;
