@@ -84,7 +84,7 @@ impl Activity {
         }
     }
 
-    fn touch(&self) {
+    pub(crate) fn touch(&self) {
         let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_read_ms.store(ms, Ordering::Relaxed);
     }

@@ -14,7 +14,7 @@ pub mod limits;
 pub mod logfile;
 pub mod nexthop;
 pub mod penalty;
-mod pipes;
+pub(crate) mod pipes;
 pub mod proxy;
 pub mod ratelog;
 pub mod relay;

@@ -27,6 +27,12 @@
 //! Frames that break these rules end the link. The checks on a header are all made
 //! before any body byte is read ([`frame`]).
 
+pub mod driver;
 pub mod flow;
 pub mod frame;
 pub mod machine;
+pub mod stream;
+
+pub use driver::{Link, Opener};
+pub use machine::Role;
+pub use stream::LinkStream;
