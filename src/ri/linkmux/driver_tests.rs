@@ -292,3 +292,148 @@ async fn a_silent_peer_is_dead_and_its_streams_fail() {
     assert!(s.write_all(b"x").await.is_err());
     assert!(side.opener.open().is_err());
 }
+
+// --- A/B against yamux, in one process (run with --ignored --nocapture). ---
+
+/// CPU seconds (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+const BENCH_BYTES: usize = 1 << 30;
+
+/// Feeds `BENCH_BYTES` into `feed` and counts them out of `sink`.
+async fn feed_and_sink(mut feed: TcpStream, mut sink: TcpStream) {
+    let writer = tokio::spawn(async move {
+        let chunk = vec![7u8; 256 * 1024];
+        let mut left = BENCH_BYTES;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            feed.write_all(&chunk[..n]).await.unwrap();
+            left -= n;
+        }
+        feed.shutdown().await.unwrap();
+    });
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = sink.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    writer.await.unwrap();
+    assert_eq!(total, BENCH_BYTES);
+}
+
+async fn measure(name: &str, run: impl std::future::Future<Output = ()>) -> (f64, f64) {
+    let (c0, t0) = (cpu_seconds(), std::time::Instant::now());
+    run.await;
+    let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    let gb = BENCH_BYTES as f64 / 1e9;
+    println!(
+        "{name:<28} {:>7.0} MB/s  {:>5.2} CPU-s/GB",
+        BENCH_BYTES as f64 / 1e6 / wall,
+        cpu / gb
+    );
+    (wall, cpu)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check: cargo test --release --lib linkmux_ab -- --ignored --nocapture"]
+async fn linkmux_ab_against_yamux() {
+    use crate::ri::mux;
+    // Endpoints alone: feeder straight into the sink.
+    let (a, b) = tcp_pair().await;
+    measure("endpoints only", feed_and_sink(a, b)).await;
+
+    // yamux, relayed with tokio::io::copy at both ends.
+    let (client, client_far) = tcp_pair().await;
+    let (target_far, target) = tcp_pair().await;
+    let (l1, l2) = tcp_pair().await;
+    let (opener, requests) = mux::open_channel();
+    let (_o2, requests2) = mux::open_channel();
+    let cancel = CancellationToken::new();
+    tokio::spawn(mux::session(l1, yamux::Mode::Client, requests).drive(|_| true, cancel.clone()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(
+        mux::session(l2, yamux::Mode::Server, requests2)
+            .drive(move |s| tx.send(s).is_ok(), cancel.clone()),
+    );
+    let count = mux::StreamCount::default();
+    let mut near = mux::MuxStream::new(opener.open().await.unwrap(), &count);
+    near.write_all(b"x").await.unwrap();
+    let mut far = mux::MuxStream::new(rx.recv().await.unwrap(), &count);
+    let mut one = [0u8; 1];
+    far.read_exact(&mut one).await.unwrap();
+    measure("yamux (copy)", async {
+        let up = tokio::spawn(async move {
+            let mut client_far = client_far;
+            tokio::io::copy(&mut client_far, &mut near).await.unwrap();
+            near.shutdown().await.unwrap();
+        });
+        let down = tokio::spawn(async move {
+            let mut target_far = target_far;
+            tokio::io::copy(&mut far, &mut target_far).await.unwrap();
+            target_far.shutdown().await.unwrap();
+        });
+        feed_and_sink(client, target).await;
+        up.await.unwrap();
+        down.await.unwrap();
+    })
+    .await;
+    cancel.cancel();
+
+    for zero_copy in [false, true] {
+        let (client, client_far) = tcp_pair().await;
+        let (target_far, target) = tcp_pair().await;
+        let (dmz, mut lan) = pair(true).await;
+        let mut near = dmz.opener.open().unwrap();
+        let mut far_stream = lan.inbound.recv().await.unwrap();
+        let name = if zero_copy {
+            "linkmux (splice)"
+        } else {
+            "linkmux (copy)"
+        };
+        measure(name, async {
+            let up = tokio::spawn(async move {
+                let mut client_far = client_far;
+                if zero_copy {
+                    while near.send_from(&client_far).await.unwrap() > 0 {}
+                } else {
+                    tokio::io::copy(&mut client_far, &mut near).await.unwrap();
+                }
+                near.shutdown().await.unwrap();
+                near
+            });
+            let down = tokio::spawn(async move {
+                let mut target_far = target_far;
+                if zero_copy {
+                    while far_stream.recv_to(&target_far).await.unwrap() > 0 {}
+                } else {
+                    tokio::io::copy(&mut far_stream, &mut target_far)
+                        .await
+                        .unwrap();
+                }
+                target_far.shutdown().await.unwrap();
+                far_stream
+            });
+            feed_and_sink(client, target).await;
+            let _ = up.await.unwrap();
+            let _ = down.await.unwrap();
+        })
+        .await;
+        dmz.cancel.cancel();
+    }
+}
