@@ -761,7 +761,7 @@ async fn remote_peers_get_no_admin_and_no_reserve() {
         };
         let session = tokio::spawn(saprouter::router::session::run_with(
             Arc::clone(&shared),
-            theirs,
+            saprouter::router::conn::Side::stream(theirs),
             remote,
             Some(own),
             slot,

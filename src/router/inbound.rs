@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
+use super::conn::Side;
 use super::limits::PendingPermit;
 use super::session::{self, PreRoute};
 use super::state::Shared;
@@ -58,6 +59,8 @@ pub async fn run(
                 snc_name: None,
                 pending: Some(pending),
             };
+            // Plain TCP: the relay may move its bytes zero-copy.
+            let stream = Side::Tcp(stream);
             Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await;
         }
         Some(snc) => {
@@ -107,6 +110,7 @@ async fn tls_session(
                 snc_name: Some(name),
                 pending: Some(pending),
             };
+            let tls = Side::stream(tls);
             session::run_with(shared, tls, peer, local, permit, pre).await;
         }
         Err(why) => {

@@ -14,7 +14,6 @@ pub mod limits;
 pub mod logfile;
 pub mod nexthop;
 pub mod penalty;
-mod pipes;
 pub mod proxy;
 pub mod ratelog;
 pub mod relay;
@@ -23,8 +22,6 @@ pub mod selfaddr;
 pub mod session;
 mod snc;
 mod snc_identity;
-pub mod splice;
-mod splice_ni;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::conn::Conn;
-use super::splice::{self, Side};
+use super::conn::Side;
 use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Partner};
 use super::connlog::Event;
 use super::errors::{RouteFailure, INVALID_ROUTE};
 use super::nexthop::{connect, hand_on, open_registered, resolve_host, Refusal};
-use super::relay::Relay;
+use super::relay::{self, Relay};
 use super::selfaddr;
 use super::session::{send_failure, send_frame};
 use super::state::Shared;
@@ -27,9 +26,9 @@ use crate::routtab::{Decision, DenyReason, RouteQuery};
 const MODULE: &str = "router/routing.rs";
 
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
-pub async fn run<C: Conn>(
+pub async fn run(
     shared: &Arc<Shared>,
-    client: C,
+    client: Side,
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: Bytes,
@@ -44,9 +43,9 @@ pub async fn run<C: Conn>(
 /// its own; `route` (talk mode raw, first hop this router) is taken as if it had, with the
 /// client's address as the source the table sees. The client speaks some other protocol
 /// (HTTP, DIAG), so it gets neither `NI_PONG` nor an `NI_RTERR`: a refused route closes it.
-pub async fn run_fixed_route<C: Conn>(
+pub async fn run_fixed_route(
     shared: &Arc<Shared>,
-    client: C,
+    client: Side,
     peer: SocketAddr,
     handle: &ClientHandle,
     route: &RouteRequest,
@@ -74,9 +73,9 @@ enum Origin<'a> {
 
 /// Establishes the route and relays; the client hears `NI_PONG` or the refusal (an NI
 /// client) or nothing (a port-forwarded raw client).
-async fn route_and_relay<C: Conn>(
+async fn route_and_relay(
     shared: &Arc<Shared>,
-    mut client: C,
+    mut client: Side,
     peer: SocketAddr,
     handle: &ClientHandle,
     payload: Bytes,
@@ -140,7 +139,7 @@ async fn route_and_relay<C: Conn>(
             };
             let shared_for_errors = Arc::clone(shared);
             // Boxed for the same reason as the session (see inbound.rs).
-            let outcome = Box::pin(splice::relay(Side::of(client), server, relay, move |why| {
+            let outcome = Box::pin(relay::run(client, server, relay, move |why| {
                 let failure = RouteFailure::new(
                     why.return_code(),
                     super::errors::standard_text(why.return_code()),

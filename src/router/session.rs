@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 use super::admin;
-use super::conn::Conn;
+use super::conn::{Conn, Side};
 use super::connlog::Event;
 use super::errors::RouteFailure;
 use super::limits::PendingPermit;
@@ -109,9 +109,9 @@ pub struct PreRoute {
 }
 
 /// Runs one connection to its end, with what is known of it before its first message.
-pub async fn run_with<C: Conn>(
+pub async fn run_with(
     shared: Arc<Shared>,
-    mut stream: C,
+    mut stream: Side,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,

@@ -18,7 +18,7 @@ use crate::ri::client::read_frame;
 use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
 use crate::ri::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT};
 use crate::ri::params::ServerParams;
-use crate::router::conn::BoxConn;
+use crate::router::conn::{BoxConn, Side};
 use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::Lifecycle;
@@ -201,7 +201,7 @@ fn accept_stream(
             lan.sessions
                 .spawn(crate::metrics::session(session::run_with(
                     shared,
-                    conn,
+                    Side::stream(conn),
                     peer,
                     Some(local),
                     permit,
