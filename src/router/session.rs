@@ -1,5 +1,7 @@
 //! One accepted connection, from its first byte to its end: read the first message within
-//! the `-W` deadline, then dispatch on its eyecatcher (route, admin, version request).
+//! the `-W` deadline, tell what it is ([`classify`]), then dispatch on that (route, admin,
+//! control messages before the route); every refusal goes through [`refuse`], and the
+//! session returns how it ended ([`SessionEnd`]) for the metrics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,11 +17,13 @@ use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
 use super::limits::PendingPermit;
+use super::refusal::Refusal;
 use super::routing;
 use super::state::Shared;
+use crate::metrics::SessionEnd;
 use crate::ni::control::{self, opcode};
 use crate::ni::frame::{self, FrameTooBig, MAX_FIRST_FRAME, NI_PING};
-use crate::ni::rterr::{rc, RtErr, RTERR_EYECATCHER};
+use crate::ni::rterr::{RtErr, RtErrError, RTERR_EYECATCHER};
 use crate::ni::{admin::ADMIN_EYECATCHER, route::ROUTE_EYECATCHER, NI_VERSION};
 
 /// Control messages (version requests, keepalives) a client may send before its route;
@@ -73,7 +77,6 @@ pub async fn send_failure<C: Conn + ?Sized>(
     stream: &mut C,
     failure: &RouteFailure,
 ) {
-    crate::metrics::failure_sent(failure.rc);
     let payload = shared.errors.message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
@@ -108,7 +111,86 @@ pub struct PreRoute {
     pub pending: Option<PendingPermit>,
 }
 
-/// Runs one connection to its end, with what is known of it before its first message.
+/// What a connection's first message (or a control message before its route) is, from its
+/// bytes alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `NI_ROUTE`: a route request.
+    Route,
+    /// `ROUTER_ADM`: an admin request (`-l`, `-n`, `-s`, ...).
+    Admin,
+    /// `NI_PING`: a keepalive.
+    Ping,
+    /// `NI_RTERR` asking for the router's NI version.
+    VersionRequest,
+    /// `NI_RTERR` carrying SAP's own SNC handshake (this opcode).
+    SapSnc(u8),
+    /// `NI_RTERR` with an opcode a client does not send before its route.
+    UnknownControl(u8),
+    /// `NI_RTERR` that does not decode.
+    BadControl(RtErrError),
+    /// None of these.
+    Garbage,
+}
+
+impl Kind {
+    /// Control messages: a client may send a few before its route
+    /// ([`MAX_CONTROL_MESSAGES`]).
+    pub fn is_control(&self) -> bool {
+        !matches!(self, Kind::Route | Kind::Admin | Kind::Garbage)
+    }
+}
+
+/// Tells what a message received before the route is, by its eyecatcher and, for control
+/// messages, its opcode.
+pub fn classify(payload: &[u8]) -> Kind {
+    if payload.starts_with(ROUTE_EYECATCHER) {
+        Kind::Route
+    } else if payload.starts_with(ADMIN_EYECATCHER) {
+        Kind::Admin
+    } else if payload == NI_PING {
+        Kind::Ping
+    } else if payload.starts_with(RTERR_EYECATCHER) {
+        match RtErr::decode(payload) {
+            Ok(message) => match message.opcode {
+                opcode::VERSION_REQUEST => Kind::VersionRequest,
+                opcode::SNC_REQUEST | opcode::SNC_ACK => Kind::SapSnc(message.opcode),
+                other => Kind::UnknownControl(other),
+            },
+            Err(err) => Kind::BadControl(err),
+        }
+    } else {
+        Kind::Garbage
+    }
+}
+
+/// The one way a session refuses its client: count the refusal towards the source's
+/// penalty when it is the client's doing (`penalty` names why), answer with the refusal
+/// (unless `client` is `None`: a client that is never answered), and say how the session
+/// ended.
+pub async fn refuse<C: Conn + ?Sized>(
+    shared: &Shared,
+    client: Option<&mut C>,
+    peer: SocketAddr,
+    refusal: Refusal,
+    penalty: Option<&'static str>,
+) -> SessionEnd {
+    if let Some(why) = penalty {
+        shared.penalise(peer.ip(), why);
+    }
+    match (&refusal, client) {
+        (Refusal::Failure(failure), Some(client)) => send_failure(shared, client, failure).await,
+        (Refusal::Forward(answer), Some(client)) => send_frame(client, answer).await,
+        // A client that hears nothing of its refusal ends as if it had closed; a downstream
+        // router's refusal is counted as what it is all the same.
+        (Refusal::Failure(_), None) => return SessionEnd::Closed,
+        (Refusal::Forward(_), None) => {}
+    }
+    refusal.end()
+}
+
+/// Runs one connection to its end, with what is known of it before its first message;
+/// returns how it ended.
 pub async fn run_with<C: Conn>(
     shared: Arc<Shared>,
     mut stream: C,
@@ -116,7 +198,7 @@ pub async fn run_with<C: Conn>(
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
     pre: PreRoute,
-) {
+) -> SessionEnd {
     let client = shared.clients.register(peer);
     if let Some(pending) = pre.pending {
         client.hold_pending(pending);
@@ -142,108 +224,85 @@ pub async fn run_with<C: Conn>(
     }
     tracing::debug!(id = client.id, %peer, "connection accepted");
 
-    if let Some(route) = shared.fixed_route() {
+    let end = if let Some(route) = shared.fixed_route() {
         // Port-forwarder: no first message to wait for; the fixed route stands in for it.
         let route = route.clone();
-        routing::run_fixed_route(&shared, stream, peer, &client, &route).await;
-        if let Some(log) = &shared.connlog {
-            log.write(
-                Event::Disconnect,
-                &handles,
-                &format!("host {}/{}", peer.ip(), peer.port()),
-            );
+        routing::run_fixed_route(&shared, stream, peer, &client, &route).await
+    } else {
+        let deadline = pre.deadline;
+        let mut buf = BytesMut::with_capacity(1024);
+        let mut controls = 0;
+        loop {
+            let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
+                FirstRead::Frame(payload) => payload,
+                FirstRead::TooBig(too_big) => {
+                    crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
+                    let failure = RouteFailure::too_big(&too_big);
+                    let penalty = Some("first message too big");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+                FirstRead::Timeout => {
+                    crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
+                    let secs = fmt_secs(shared.config.timeout.as_secs_f64());
+                    let failure = RouteFailure::no_route_in_time(&secs);
+                    let penalty = Some("no route in time");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+                FirstRead::Closed => break SessionEnd::Closed,
+            };
+            let kind = classify(&payload);
+            if kind.is_control() {
+                controls += 1;
+                if controls > MAX_CONTROL_MESSAGES {
+                    let failure = RouteFailure::control_flood();
+                    let penalty = Some("too many control messages");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+            }
+            let failure = match kind {
+                Kind::Route => {
+                    // Hand over what followed the route and release the read buffer with it.
+                    let leftover = std::mem::take(&mut buf).freeze();
+                    let snc_name = pre.snc_name.as_deref();
+                    break routing::run(
+                        &shared, stream, peer, &client, payload, leftover, snc_name,
+                    )
+                    .await;
+                }
+                Kind::Admin => {
+                    // Boxed: the admin exchange's state stays out of every routed session's task.
+                    Box::pin(admin::run(&shared, &mut stream, peer, local, &payload)).await;
+                    break SessionEnd::Admin;
+                }
+                // Keepalives before the route are ignored (NI_ROUT_IO semantics); they do not
+                // extend the route deadline.
+                Kind::Ping => continue,
+                Kind::VersionRequest => {
+                    send_frame(&mut stream, &control::version_response(NI_VERSION).encode()).await;
+                    continue;
+                }
+                Kind::SapSnc(opcode) => {
+                    tracing::info!(
+                        opcode,
+                        "SAP SNC handshake refused: this router speaks SNC as TLS"
+                    );
+                    RouteFailure::sap_snc()
+                }
+                Kind::UnknownControl(opcode) => RouteFailure::unknown_opcode(opcode),
+                Kind::BadControl(err) => RouteFailure::bad_control(&err.to_string()),
+                Kind::Garbage => {
+                    if let Some(log) = &shared.connlog {
+                        log.write(Event::InvalData, &handles, "route expected");
+                    }
+                    let failure = RouteFailure::route_expected();
+                    let penalty = Some("not a route message");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+            };
+            // A control message this router does not take ends the connection.
+            break refuse(&shared, Some(&mut stream), peer, failure.into(), None).await;
         }
-        drop(permit);
-        return;
-    }
-
-    let deadline = pre.deadline;
-    let mut buf = BytesMut::with_capacity(1024);
-    let mut controls = 0;
-    loop {
-        let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
-            FirstRead::Frame(payload) => payload,
-            FirstRead::TooBig(too_big) => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
-                shared.penalise(peer.ip(), "first message too big");
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "Network packet too big",
-                    format!("NiBufIIn: {too_big}"),
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            FirstRead::Timeout => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
-                shared.penalise(peer.ip(), "no route in time");
-                let secs = shared.config.timeout.as_secs_f64();
-                let failure = RouteFailure::new(
-                    rc::NIETIMEOUT,
-                    "connection timed out",
-                    format!(
-                        "RTPENDLIST::timeoutPend: no route received within {}s (CONNECTED)",
-                        fmt_secs(secs)
-                    ),
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            FirstRead::Closed => break,
-        };
-
-        if payload.starts_with(ROUTE_EYECATCHER) {
-            // Hand over what followed the route and release the read buffer with it.
-            let leftover = std::mem::take(&mut buf).freeze();
-            let snc_name = pre.snc_name.as_deref();
-            routing::run(&shared, stream, peer, &client, payload, leftover, snc_name).await;
-            break;
-        } else if payload.starts_with(ADMIN_EYECATCHER) {
-            // Boxed: the admin exchange's state stays out of every routed session's task.
-            Box::pin(admin::run(&shared, &mut stream, peer, local, &payload)).await;
-            break;
-        } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
-            controls += 1;
-            if controls > MAX_CONTROL_MESSAGES {
-                shared.penalise(peer.ip(), "too many control messages");
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "internal error",
-                    "NiRClientHandle: too many control messages before the route",
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            if payload.as_ref() == NI_PING {
-                // Keepalives before the route are ignored (NI_ROUT_IO semantics); they do
-                // not extend the route deadline.
-                continue;
-            }
-            if !answer_control(&shared, &mut stream, &payload).await {
-                break;
-            }
-        } else {
-            if let Some(log) = &shared.connlog {
-                log.write(Event::InvalData, &handles, "route expected");
-            }
-            shared.penalise(peer.ip(), "not a route message");
-            let failure = RouteFailure::new(
-                rc::NIEROUT_INTERN,
-                "internal error",
-                "NiRClientHandle: route expected",
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(&shared, &mut stream, &failure).await;
-            break;
-        }
-    }
+    };
     if let Some(log) = &shared.connlog {
         log.write(
             Event::Disconnect,
@@ -252,57 +311,7 @@ pub async fn run_with<C: Conn>(
         );
     }
     drop(permit);
-}
-
-/// Answers a control message received before the route. Returns true when the client may
-/// go on (a version request), false when the connection ends.
-async fn answer_control<C: Conn>(shared: &Shared, stream: &mut C, payload: &[u8]) -> bool {
-    let message = match RtErr::decode(payload) {
-        Ok(message) => message,
-        Err(err) => {
-            let failure = RouteFailure::new(
-                rc::NIEROUT_INTERN,
-                "internal error",
-                format!("NiBufIProcMsg: {err}"),
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            return false;
-        }
-    };
-    match message.opcode {
-        opcode::VERSION_REQUEST => {
-            send_frame(stream, &control::version_response(NI_VERSION).encode()).await;
-            true
-        }
-        opcode::SNC_REQUEST | opcode::SNC_ACK => {
-            tracing::info!(
-                opcode = message.opcode,
-                "SAP SNC handshake refused: this router speaks SNC as TLS"
-            );
-            let failure = RouteFailure::new(
-                rc::NIEROUT_SNC_FAILURE,
-                "SNC not supported",
-                "SAP SNC frames are not supported: this router speaks SNC as TLS 1.3 with X.509 certificates (p:<DN> names); connect with TLS and a client certificate",
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            false
-        }
-        other => {
-            let failure = RouteFailure::new(
-                rc::NIEVERSION,
-                "invalid client version",
-                format!("NiBufIProcMsg: unknown opcode {other} received"),
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            false
-        }
-    }
+    end
 }
 
 /// Seconds as SAP prints them in details: `5` for whole seconds, `2.5` otherwise.
