@@ -514,3 +514,244 @@ fn report(shared: &Shared, handle: &ClientHandle, facts: &Facts<'_>, refused: &R
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn table(text: &str) -> RoutTab {
+        let resolver = crate::routtab::SystemResolver::new();
+        crate::routtab::parse_table(text, std::path::Path::new("saprouttab"), &resolver).unwrap()
+    }
+
+    /// A route from the client through this router (127.0.0.1 3299) to 10.0.0.2 3200,
+    /// the next hop's password `password`.
+    fn route(password: &str) -> RouteRequest {
+        let mut target = RouteHop::new("10.0.0.2", "3200");
+        target.password = password.into();
+        RouteRequest::new(
+            vec![RouteHop::new("127.0.0.1", "3299"), target],
+            talk_mode::NI_MSG_IO,
+            40,
+        )
+    }
+
+    /// A plaintext client at 10.0.0.1 on a router without `-K` or reverse invoke, listening
+    /// on 3299; the next hop resolved to 10.0.0.2:3200.
+    fn facts<'a>(route: &'a RouteRequest, routtab: &'a RoutTab) -> Facts<'a> {
+        Facts {
+            route,
+            peer: "10.0.0.1:40000".parse().unwrap(),
+            snc_name: None,
+            ip: "10.0.0.2".parse().unwrap(),
+            port: 3200,
+            link: None,
+            own_ports: &[3299],
+            exclusive_ri: false,
+            snc_active: false,
+            router: "gw",
+            max_clients: 800,
+            routtab,
+        }
+    }
+
+    /// A slot always free.
+    fn free() -> Option<()> {
+        Some(())
+    }
+
+    fn refusal<S>(planned: Result<Plan<'_, S>, Refused>) -> Refused {
+        match planned {
+            Ok(plan) => panic!("permitted at line {}", plan.line),
+            Err(refused) => refused,
+        }
+    }
+
+    #[test]
+    fn permitted() {
+        let (route, t) = (route(""), table("D * * 3201\nP 10.0.0.1 10.0.0.2 3200\n"));
+        let plan = plan(&facts(&route, &t), free)
+            .map_err(|r| r.failure)
+            .unwrap();
+        assert_eq!(plan.line, 2);
+        assert_eq!(plan.target, "10.0.0.2:3200".parse().unwrap());
+        assert!(plan.kt.is_none(), "no KT line: a plain TCP hop");
+    }
+
+    #[test]
+    fn denied_by_the_table() {
+        let (route, t) = (route(""), table("D 10.0.0.1 * *\nP * * *\n"));
+        let refused = refusal(plan(&facts(&route, &t), free));
+        let reason = DenyReason::DenyLine;
+        assert_eq!(
+            refused.denial,
+            Denial::Table {
+                line: Some(1),
+                reason
+            }
+        );
+        assert_eq!(refused.failure.rc, rc::NIEROUT_PERM_DENIED);
+        assert_eq!(
+            refused.failure.error,
+            "gw: route permission denied (10.0.0.1 to 10.0.0.2, 3200)"
+        );
+        let t = table("P 10.0.0.9 * *\n");
+        let refused = refusal(plan(&facts(&route, &t), free));
+        let reason = DenyReason::NoMatch;
+        assert_eq!(refused.denial, Denial::Table { line: None, reason });
+    }
+
+    #[test]
+    fn passwords_of_both_hops_are_offered() {
+        let t = table("P * * * secret\n");
+        assert!(plan(&facts(&route("secret"), &t), free).is_ok());
+        let refused = refusal(plan(&facts(&route("wrong"), &t), free));
+        let reason = DenyReason::Password;
+        assert_eq!(
+            refused.denial,
+            Denial::Table {
+                line: Some(1),
+                reason
+            }
+        );
+    }
+
+    #[test]
+    fn the_routers_own_port() {
+        // Even a table that permits everything does not let a route loop back.
+        let (route, t) = (route(""), table("P * * *\n"));
+        let facts = Facts {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 3299,
+            ..facts(&route, &t)
+        };
+        let refused = refusal(plan(&facts, free));
+        assert_eq!(refused.denial, Denial::OwnPort);
+        assert_eq!(refused.failure.rc, rc::NIEROUT_PERM_DENIED);
+        let other_port = Facts {
+            port: 3298,
+            ..facts
+        };
+        assert!(plan(&other_port, free).is_ok());
+    }
+
+    #[test]
+    fn exclusive_reverse_invoke() {
+        let (route, t) = (route(""), table("P * * *\n"));
+        let exclusive = Facts {
+            exclusive_ri: true,
+            ..facts(&route, &t)
+        };
+        let refused = refusal(plan(&exclusive, free));
+        assert_eq!(refused.denial, Denial::Exclusive);
+        assert!(refused
+            .failure
+            .detail
+            .contains("10.0.0.2:3200 is not a registered server"));
+        let registered = Facts {
+            link: Some(None),
+            ..exclusive
+        };
+        assert!(plan(&registered, free).is_ok());
+    }
+
+    #[test]
+    fn snc_required_from_the_source() {
+        let (route, t) = (route(""), table("KT p:CN=alice 10.0.0.1 *\nP * * *\n"));
+        let refused = refusal(plan(&facts(&route, &t), free));
+        assert_eq!(refused.denial, Denial::SncSource);
+        assert_eq!(refused.failure.rc, rc::NIEROUT_SNC_FAILURE);
+        assert!(refused.failure.detail.contains("this one is plaintext"));
+        let mallory = Facts {
+            snc_name: Some("p:CN=mallory"),
+            ..facts(&route, &t)
+        };
+        assert_eq!(refusal(plan(&mallory, free)).denial, Denial::SncSource);
+        let alice = Facts {
+            snc_name: Some("p:CN=alice"),
+            ..facts(&route, &t)
+        };
+        assert!(plan(&alice, free).is_ok());
+    }
+
+    #[test]
+    fn kt_line_for_the_hop() {
+        let (route, t) = (route(""), table("P * * *\nKT p:CN=srv 10.0.0.2 3200\n"));
+        // Without -K the hop cannot be TLS.
+        let refused = refusal(plan(&facts(&route, &t), free));
+        assert_eq!(refused.denial, Denial::SncHop { line: 1 });
+        assert_eq!(refused.failure.rc, rc::NIEROUT_SNC_FAILURE);
+        let snc = Facts {
+            snc_active: true,
+            ..facts(&route, &t)
+        };
+        let plan_ok = plan(&snc, free).map_err(|r| r.failure).unwrap();
+        assert_eq!(plan_ok.kt.map(|name| name.matches("p:CN=srv")), Some(true));
+        // A registered LAN router must have registered with the KT line's name.
+        let impostor = Facts {
+            link: Some(Some("p:CN=other".into())),
+            ..facts(&route, &t)
+        };
+        assert_eq!(
+            refusal(plan(&impostor, free)).denial,
+            Denial::SncHop { line: 1 }
+        );
+        let plain_link = Facts {
+            link: Some(None),
+            ..facts(&route, &t)
+        };
+        assert_eq!(
+            refusal(plan(&plain_link, free)).denial,
+            Denial::SncHop { line: 1 }
+        );
+        let server = Facts {
+            link: Some(Some("p:CN=srv".into())),
+            ..facts(&route, &t)
+        };
+        assert!(plan(&server, free).is_ok());
+    }
+
+    #[test]
+    fn client_table_full() {
+        let (route, t) = (route(""), table("P * * *\n"));
+        let refused = refusal(plan(&facts(&route, &t), || None::<()>));
+        assert_eq!(refused.denial, Denial::TableFull { line: 1 });
+        assert_eq!(refused.failure, {
+            let mut expected = RouteFailure::table_full(800);
+            expected.line = refused.failure.line;
+            expected.module = refused.failure.module;
+            expected
+        });
+    }
+
+    /// SAP's order: a denied route never takes a slot; a full table is said before a `KT`
+    /// line that cannot be met.
+    #[test]
+    fn refusals_in_order() {
+        let route = route("");
+        let asked = Cell::new(false);
+        let slot = || {
+            asked.set(true);
+            Some(())
+        };
+        let t = table("D * * *\n");
+        let own = Facts {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 3299,
+            ..facts(&route, &t)
+        };
+        assert_eq!(refusal(plan(&own, slot)).denial, Denial::OwnPort);
+        assert_eq!(
+            refusal(plan(&facts(&route, &t), slot)).denial.clone(),
+            Denial::Table {
+                line: Some(1),
+                reason: DenyReason::DenyLine
+            }
+        );
+        assert!(!asked.get(), "no slot taken for a refused route");
+        let t = table("P * * *\nKT p:CN=srv 10.0.0.2 3200\n");
+        let full = refusal(plan(&facts(&route, &t), || None::<()>));
+        assert_eq!(full.denial, Denial::TableFull { line: 1 });
+    }
+}

@@ -331,3 +331,185 @@ async fn reverse_dns(ip: std::net::IpAddr) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ni::route::RouteRequest;
+    use crate::ni::rterr::rc;
+    use tokio::io::DuplexStream;
+
+    /// A router whose first refusal penalises (so a test sees whether one was counted).
+    fn shared() -> Arc<Shared> {
+        let table = crate::routtab::parse_table(
+            "P * * *\n",
+            std::path::Path::new("t"),
+            &crate::routtab::SystemResolver::new(),
+        )
+        .unwrap();
+        let config = super::super::RouterConfig {
+            penalty: Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap()),
+            ..Default::default()
+        };
+        Arc::new(Shared::new(
+            config,
+            table,
+            crate::services::Services::builtin_only(),
+            None,
+            3299,
+            None,
+        ))
+    }
+
+    /// The payloads of the frames a client received.
+    async fn received(mut far: DuplexStream) -> Vec<Bytes> {
+        let mut bytes = Vec::new();
+        far.read_to_end(&mut bytes).await.unwrap();
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut frames = Vec::new();
+        while let Ok(Some(payload)) = frame::split_frame(&mut buf, 1 << 20) {
+            frames.push(payload);
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_penalised_answered_and_the_end() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.9:1000".parse().unwrap();
+        let (mut near, far) = tokio::io::duplex(64 * 1024);
+        let failure = RouteFailure::route_expected();
+        let penalty = Some("not a route message");
+        let end = refuse(&shared, Some(&mut near), peer, failure.into(), penalty).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_INTERN));
+        assert!(shared.turned_away(peer), "penalised");
+        drop(near);
+        let frames = received(far).await;
+        assert_eq!(frames.len(), 1);
+        let answer = RtErr::decode(&frames[0]).unwrap();
+        assert_eq!(answer.return_code, rc::NIEROUT_INTERN);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_refusal_ends_as_closed() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.10:1000".parse().unwrap();
+        let failure = RouteFailure::table_full(1);
+        let end = refuse::<DuplexStream>(&shared, None, peer, failure.into(), None).await;
+        assert_eq!(end, SessionEnd::Closed);
+        assert!(!shared.turned_away(peer), "no penalty asked for");
+    }
+
+    #[tokio::test]
+    async fn a_downstream_refusal_goes_on_as_it_is() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.11:1000".parse().unwrap();
+        let downstream = RtErr::error(40, rc::NIEROUT_PERM_DENIED, &Default::default()).encode();
+        let forward = || Refusal::Forward(Bytes::from(downstream.clone()));
+        // Not answered (a port-forwarded client), it still counts as what it was.
+        let end = refuse::<DuplexStream>(&shared, None, peer, forward(), None).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_PERM_DENIED));
+        let (mut near, far) = tokio::io::duplex(64 * 1024);
+        let end = refuse(&shared, Some(&mut near), peer, forward(), None).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_PERM_DENIED));
+        drop(near);
+        assert_eq!(received(far).await, vec![Bytes::from(downstream)]);
+    }
+
+    /// An `NI_RTERR` header: NI version 40, `opcode`, rc 0, no text, then `trailer`.
+    fn rterr(opcode: u8, trailer: &[u8]) -> Vec<u8> {
+        let mut out = b"NI_RTERR\0".to_vec();
+        out.extend_from_slice(&[40, opcode, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(trailer);
+        out
+    }
+
+    #[test]
+    fn a_route_request() {
+        // Info version 2, NI 40, 2 entries, talk mode 0, 2 unused, rest 1, length 30,
+        // offset 15, then `10.0.0.1 3299` and `10.0.0.2 3200` without passwords.
+        let mut route = b"NI_ROUTE\0\x02\x28\x02\x00\x00\x00\x01".to_vec();
+        route.extend_from_slice(&30u32.to_be_bytes());
+        route.extend_from_slice(&15u32.to_be_bytes());
+        route.extend_from_slice(b"10.0.0.1\x003299\x00\x0010.0.0.2\x003200\x00\x00");
+        assert!(
+            RouteRequest::decode(&route).is_ok(),
+            "the bytes are a route"
+        );
+        assert_eq!(classify(&route), Kind::Route);
+        // A route that does not validate is still a route: its refusal says why.
+        assert_eq!(classify(b"NI_ROUTE\0\x02"), Kind::Route);
+    }
+
+    #[test]
+    fn an_admin_request() {
+        // Version 40, command 2 (info), as `saprouter -l` sends it.
+        assert_eq!(classify(b"ROUTER_ADM\0\x28\x02\0"), Kind::Admin);
+        assert_eq!(classify(b"ROUTER_ADM\0"), Kind::Admin);
+    }
+
+    #[test]
+    fn a_keepalive() {
+        assert_eq!(classify(b"NI_PING\0"), Kind::Ping);
+        // Only the exact message is a keepalive.
+        assert_eq!(classify(b"NI_PING\0\0"), Kind::Garbage);
+        assert_eq!(classify(b"NI_PING"), Kind::Garbage);
+    }
+
+    #[test]
+    fn a_version_request() {
+        // pysap and `saprouter -l` send the trailer `*ERR`; a missing trailer is tolerated.
+        assert_eq!(classify(&rterr(1, b"*ERR")), Kind::VersionRequest);
+        assert_eq!(classify(&rterr(1, b"")), Kind::VersionRequest);
+        assert_eq!(
+            classify(&control::version_request(40).encode()),
+            Kind::VersionRequest
+        );
+    }
+
+    #[test]
+    fn sap_snc_frames() {
+        assert_eq!(classify(&rterr(70, b"\0\0\0\0SNCFRAME")), Kind::SapSnc(70));
+        assert_eq!(classify(&rterr(71, b"\0\0\0\0")), Kind::SapSnc(71));
+    }
+
+    #[test]
+    fn other_control_messages() {
+        // A version response or error information is not something a client asks.
+        assert_eq!(classify(&rterr(2, b"")), Kind::UnknownControl(2));
+        assert_eq!(classify(&rterr(0, b"")), Kind::UnknownControl(0));
+        assert_eq!(classify(&rterr(9, b"")), Kind::UnknownControl(9));
+    }
+
+    #[test]
+    fn a_broken_control_message() {
+        let truncated = b"NI_RTERR\0\x28\x01";
+        assert!(matches!(classify(truncated), Kind::BadControl(_)));
+        // A text length beyond the bytes present.
+        let mut long = rterr(1, b"");
+        long[16..20].copy_from_slice(&100u32.to_be_bytes());
+        assert!(matches!(classify(&long), Kind::BadControl(_)));
+    }
+
+    #[test]
+    fn garbage() {
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n\r\n"), Kind::Garbage);
+        assert_eq!(classify(b""), Kind::Garbage);
+        assert_eq!(classify(b"NI_ROUT"), Kind::Garbage);
+    }
+
+    #[test]
+    fn control_messages_count_towards_the_flood_limit() {
+        let controls = [
+            Kind::Ping,
+            Kind::VersionRequest,
+            Kind::SapSnc(70),
+            Kind::UnknownControl(2),
+            Kind::BadControl(RtErrError::NotRtErr),
+        ];
+        assert!(controls.iter().all(Kind::is_control));
+        assert!(![Kind::Route, Kind::Admin, Kind::Garbage]
+            .iter()
+            .any(Kind::is_control));
+    }
+}
