@@ -41,6 +41,9 @@ impl Refusal {
     }
 }
 
+/// How the detail of a refused reverse-invoke registration begins; the reason follows.
+const REGISTRATION: &str = "NiRIRegister: ";
+
 /// A failure raised by the caller of the constructor that calls this.
 #[track_caller]
 fn raised(rc: i32, error: impl Into<String>, detail: impl Into<String>) -> RouteFailure {
@@ -194,6 +197,22 @@ impl RouteFailure {
         )
     }
 
+    /// A refused reverse-invoke registration (the `ACE` list, SNC, `max_servers`, an
+    /// address conflict, a malformed handshake): return code `rc`, and the `reason` the LAN
+    /// router hears and the logs show.
+    #[track_caller]
+    pub fn registration_refused(rc: i32, reason: impl Into<String>) -> Self {
+        let detail = format!("{REGISTRATION}{}", reason.into());
+        raised(rc, "reverse-invoke registration refused", detail)
+    }
+
+    /// The reason of a refused registration: its detail without SAP's function name.
+    pub fn registration_reason(&self) -> &str {
+        self.detail
+            .strip_prefix(REGISTRATION)
+            .unwrap_or(&self.detail)
+    }
+
     /// -93 "internal error" with `detail`.
     #[track_caller]
     fn internal(detail: impl Into<String>) -> Self {
@@ -255,6 +274,14 @@ mod tests {
         assert!(excl
             .detail
             .ends_with("10.0.0.2:3200 is not a registered server (exclusive = yes)"));
+    }
+
+    #[test]
+    fn registration_text() {
+        let failure = RouteFailure::registration_refused(-100, "max_servers (1) reached");
+        assert_eq!(failure.error, "reverse-invoke registration refused");
+        assert_eq!(failure.detail, "NiRIRegister: max_servers (1) reached");
+        assert_eq!(failure.registration_reason(), "max_servers (1) reached");
     }
 
     #[test]
