@@ -20,9 +20,9 @@ use std::sync::{Arc, OnceLock};
 
 pub use families::Metrics;
 pub use hooks::{
-    admin_request, downstream_refused, failure_sent, penalty_refused, reload_finished,
-    route_closed, route_denied, route_denied_own_port, route_established, route_timer,
-    routtab_findings, session, RouteTimer,
+    admin_request, penalty_refused, reload_finished, route_closed, route_denied,
+    route_denied_own_port, route_established, route_timer, routtab_findings, session,
+    session_ended, RouteTimer, SessionEnd,
 };
 
 use crate::router::Shared;

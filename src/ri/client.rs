@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::link::{Accept, Register, LINK_VERSION, MAX_HANDSHAKE_FRAME};
 use super::mux::{self, open_channel, StreamCount};
 use super::params::{ace_permits, ClientParams, Protocol};
-use super::registry::{LinkEntry, Refusal, Registry};
+use super::registry::{LinkEntry, Registry};
 use super::RiError;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
@@ -28,8 +28,6 @@ use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
 use crate::router::limits::PendingGate;
 use crate::router::state::{Lifecycle, Shared};
-
-const MODULE: &str = "ri/client.rs";
 
 /// Registration handshakes in progress at once; more connections are closed at once.
 pub const MAX_PENDING: usize = 64;
@@ -214,10 +212,10 @@ async fn handshake(
             shared,
             &mut socket,
             peer,
-            Refusal {
-                rc: rc::NIEROUT_PERM_DENIED,
-                reason: format!("{source} not permitted by the ACE list"),
-            },
+            RouteFailure::registration_refused(
+                rc::NIEROUT_PERM_DENIED,
+                format!("{source} not permitted by the ACE list"),
+            ),
             deadline,
         )
         .await;
@@ -239,10 +237,7 @@ async fn handshake(
     let payload = match read_frame(&mut socket, deadline).await {
         Ok(p) => p,
         Err(why) => {
-            let refusal = Refusal {
-                rc: rc::NIEROUT_INTERN,
-                reason: why,
-            };
+            let refusal = RouteFailure::registration_refused(rc::NIEROUT_INTERN, why);
             refuse(shared, &mut socket, peer, refusal, deadline).await;
             return None;
         }
@@ -250,12 +245,12 @@ async fn handshake(
     let reg = match Register::decode(&payload) {
         Ok(reg) => reg,
         Err(err) => {
-            let refusal = Refusal {
-                rc: rc::NIEROUT_INTERN,
-                reason: format!(
+            let refusal = RouteFailure::registration_refused(
+                rc::NIEROUT_INTERN,
+                format!(
                     "invalid registration ({err}); this port speaks the saprouter-rs reverse-invoke protocol"
                 ),
-            };
+            );
             refuse(shared, &mut socket, peer, refusal, deadline).await;
             return None;
         }
@@ -392,10 +387,11 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     shared: &Shared,
     socket: &mut S,
     peer: SocketAddr,
-    refusal: Refusal,
+    failure: RouteFailure,
     deadline: Instant,
 ) {
-    crate::gated!(shared.refusal_log, warn, %peer, rc = refusal.rc, reason = ?refusal.reason, "reverse-invoke registration refused");
+    let reason = failure.registration_reason();
+    crate::gated!(shared.refusal_log, warn, %peer, rc = failure.rc, reason = ?reason, "reverse-invoke registration refused");
     shared.penalise(peer.ip(), "registration refused");
     if let Some(log) = &shared.connlog {
         log.write(
@@ -405,17 +401,10 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
                 "host {}/{} registration ({})",
                 peer_ip(peer),
                 peer.port(),
-                refusal.reason
+                reason
             ),
         );
     }
-    let failure = RouteFailure::new(
-        refusal.rc,
-        "reverse-invoke registration refused",
-        format!("NiRIRegister: {}", refusal.reason),
-        MODULE,
-        line!(),
-    );
     let payload = shared.errors.message(&failure, shared.hide_errors());
     let _ = timeout_at(deadline, socket.write_all(&frame::frame(&payload))).await;
     let _ = timeout_at(deadline, socket.shutdown()).await;

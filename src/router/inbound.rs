@@ -19,11 +19,12 @@ use super::conn::Side;
 use super::limits::PendingPermit;
 use super::session::{self, PreRoute};
 use super::state::Shared;
+use crate::metrics::SessionEnd;
 
 /// Content type of a TLS handshake record, the first byte of every ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 
-/// Runs one accepted connection to its end. `permit` is its client-table slot; `pending`
+/// Runs one accepted connection to its end and returns how it ended. `permit` is its client-table slot; `pending`
 /// its place in the route phase, `None` for a balancer's connection (the place is taken
 /// for the client its header names).
 pub async fn run(
@@ -33,7 +34,7 @@ pub async fn run(
     local: Option<SocketAddr>,
     permit: OwnedSemaphorePermit,
     pending: Option<PendingPermit>,
-) {
+) -> SessionEnd {
     // One deadline for the whole phase before the route: PROXY header, handshake and first
     // message.
     let deadline = Instant::now() + shared.config.timeout;
@@ -41,8 +42,8 @@ pub async fn run(
         Some(pending) => (peer, pending),
         // Boxed: the header read's state stays out of the tasks of direct connections.
         None => match Box::pin(super::proxy::admit(&shared, &mut stream, peer, deadline)).await {
-            Some(client) => client,
-            None => return,
+            Ok(client) => client,
+            Err(end) => return end,
         },
     };
     // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
@@ -61,13 +62,13 @@ pub async fn run(
             };
             // Plain TCP: the relay may move its bytes zero-copy.
             let stream = Side::Tcp(stream);
-            Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await;
+            Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await
         }
         Some(snc) => {
             Box::pin(tls_session(
                 shared, stream, peer, local, permit, pending, snc, deadline,
             ))
-            .await;
+            .await
         }
     }
 }
@@ -101,7 +102,7 @@ async fn tls_session(
     pending: PendingPermit,
     snc: crate::tls::SncTls,
     deadline: Instant,
-) {
+) -> SessionEnd {
     match snc.accept(stream, deadline).await {
         Ok((tls, name)) => {
             tracing::info!(%peer, snc_name = %name, "TLS peer authenticated");
@@ -111,12 +112,13 @@ async fn tls_session(
                 pending: Some(pending),
             };
             let tls = Side::stream(tls);
-            session::run_with(shared, tls, peer, local, permit, pre).await;
+            session::run_with(shared, tls, peer, local, permit, pre).await
         }
         Err(why) => {
             crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
             shared.penalise(peer.ip(), "TLS handshake failed");
             drop(permit);
+            SessionEnd::Closed
         }
     }
 }

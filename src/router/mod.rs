@@ -16,6 +16,7 @@ pub mod nexthop;
 pub mod penalty;
 pub mod proxy;
 pub mod ratelog;
+pub mod refusal;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
@@ -34,7 +35,6 @@ use tokio_util::task::TaskTracker;
 pub use config::{RouterConfig, Secret};
 pub use state::{Lifecycle, Shared, TraceHook};
 
-use crate::ni::rterr::rc;
 use crate::routtab::TableError;
 use crate::services::Services;
 use errors::RouteFailure;
@@ -222,8 +222,7 @@ fn accept(
         Err(_) => {
             let max = shared.config.max_clients;
             crate::gated!(shared.refusal_log, warn, %peer, max, "client table full");
-            let detail = format!("NiRClientHandle: client table full ({max} clients)");
-            return refuse(shared, tracker, stream, overflow(detail, line!()));
+            return refuse(shared, tracker, stream, RouteFailure::table_full(max));
         }
     };
     let pending = if balancer {
@@ -269,18 +268,7 @@ fn pending_refused(
             format!("NiRClientHandle: too many connections without a route ({max})")
         }
     };
-    overflow(detail, line!())
-}
-
-/// SAP's answer to a full router: -100, "max no. of clients reached".
-fn overflow(detail: String, line: u32) -> RouteFailure {
-    RouteFailure::new(
-        rc::NIEROUT_OVERFLOW,
-        "max no. of clients reached",
-        detail,
-        "router/mod.rs",
-        line,
-    )
+    RouteFailure::overflow(detail)
 }
 
 /// Answers `failure` to a refused connection, if fewer than
@@ -296,6 +284,8 @@ fn refuse(
     };
     let shared = Arc::clone(shared);
     tracker.spawn(async move {
+        // No session to wrap: the refusal is the connection's end, counted at once.
+        crate::metrics::session_ended(crate::metrics::SessionEnd::Failed(failure.rc));
         session::send_failure(&shared, &mut stream, &failure).await;
         session::linger(&mut stream).await;
         drop(writer);

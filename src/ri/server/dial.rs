@@ -13,7 +13,6 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use super::pool::{DmzPool, SlotState};
 use crate::ni::frame;
-use crate::ni::rterr::rc;
 use crate::ri::client::read_frame;
 use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
 use crate::ri::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT};
@@ -211,18 +210,11 @@ fn accept_stream(
         Err(_) => {
             lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_OVERFLOW,
-                    "max no. of clients reached",
-                    format!(
-                        "NiRClientHandle: client table full ({} clients)",
-                        shared.config.max_clients
-                    ),
-                    "ri/server/dial.rs",
-                    line!(),
-                );
-                session::send_failure(&shared, &mut conn, &failure).await;
+                let failure = RouteFailure::table_full(shared.config.max_clients);
+                let to = Some(&mut conn);
+                let end = session::refuse(&shared, to, peer, failure.into(), None).await;
                 let _ = conn.shutdown().await;
+                end
             }));
         }
     }
