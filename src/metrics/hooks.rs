@@ -14,9 +14,9 @@ use super::families::{
     AdminLabels, DenialLabels, Metrics, ResultLabels, SessionLabels, SeverityLabels,
 };
 use super::get;
+use super::status::RouteClosed;
 use crate::ni::admin::AdminCommand;
 use crate::ni::rterr::{rc, RtErr};
-use crate::router::relay::Outcome;
 
 /// How a connection ended, as far as the metrics care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +93,9 @@ pub fn route_established(timer: RouteTimer) {
 }
 
 /// A route ended: adds its byte counts (once per route, nothing per read or write).
-pub fn route_closed(outcome: &Outcome) {
+pub fn route_closed(route: impl Into<RouteClosed>) {
     if let Some(m) = get() {
+        let outcome = route.into();
         m.bytes_to_server.inc_by(outcome.to_server);
         m.bytes_to_client.inc_by(outcome.to_client);
     }

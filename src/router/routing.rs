@@ -109,7 +109,7 @@ async fn route_and_relay<C: Conn>(
             }
             crate::metrics::route_established(timer);
             let handles = format!("C{}/{}", handle.id, partner.handle);
-            if let Some(log) = &shared.connlog {
+            if let Some(log) = shared.connlog() {
                 let native = if route.talk_mode == talk_mode::NI_RAW_IO {
                     ", *** NATIVE ROUTING ***"
                 } else {
@@ -136,7 +136,7 @@ async fn route_and_relay<C: Conn>(
                 traced: handle.traced(),
                 traffic: handle.traffic(),
                 id: handle.id,
-                buffer: shared.config.relay_buffer(),
+                buffer: shared.config().relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
             // Boxed for the same reason as the session (see inbound.rs).
@@ -151,12 +151,12 @@ async fn route_and_relay<C: Conn>(
                     MODULE,
                     line!(),
                 );
-                shared_for_errors.errors.message(&failure, false)
+                shared_for_errors.errors().message(&failure, false)
             }))
             .await;
             crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
-            if let Some(log) = &shared.connlog {
+            if let Some(log) = shared.connlog() {
                 log.write(
                     Event::Disconnect,
                     &handles,
@@ -165,7 +165,7 @@ async fn route_and_relay<C: Conn>(
             }
         }
         Err(Refusal::Failure(failure)) => {
-            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
+            crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
             if caused_by_client(failure.rc) {
                 shared.penalise(peer.ip(), "route refused");
             }
@@ -175,7 +175,7 @@ async fn route_and_relay<C: Conn>(
         }
         Err(Refusal::Forward(refusal)) => {
             // A router further down refused: its NI_RTERR goes to the client as it is.
-            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, "downstream router refused the route");
+            crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, "downstream router refused the route");
             crate::metrics::downstream_refused(&refusal);
             if answer {
                 send_frame(&mut client, &refusal).await;
@@ -205,7 +205,7 @@ struct Established {
     server_leftover: Bytes,
     route: RouteRequest,
     partner: Partner,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: super::admission::ClientSlot,
 }
 
 async fn establish(
@@ -220,12 +220,12 @@ async fn establish(
         invalid_route(err)
     })?;
     let next = route.next_hop().clone();
-    let timeout = shared.config.timeout;
+    let timeout = shared.config().timeout;
 
     // Resolve once; the address checked is the address connected to (no DNS rebinding).
     // SAP's order: the host first, then the service (an empty or unknown host is -90
     // whatever the service).
-    let port = shared.services.resolve(&next.service);
+    let port = shared.services().resolve(&next.service);
     // A next hop that a LAN router registered over reverse invoke is reached through its
     // link, not through DNS and TCP.
     let registered = port.and_then(|port| {
@@ -251,13 +251,13 @@ async fn establish(
     let source = selfaddr::canonical(peer.ip());
 
     if selfaddr::is_own_listener(ip, port, &shared.own_ports()) {
-        crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
+        crate::gated!(shared.refusal_log(), warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
         crate::metrics::route_denied_own_port();
         return Err(denied(shared, peer, &next, handle, "route to the router itself").into());
     }
 
     if registered.is_none() && shared.exclusive_ri() {
-        crate::gated!(shared.refusal_log, info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
+        crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
         return Err(exclusive_refusal(shared, peer, &next, handle, ip, port).into());
     }
 
@@ -282,20 +282,20 @@ async fn establish(
             tracing::debug!(id = handle.id, line, "route permitted");
         }
         Decision::Deny { line, reason } => {
-            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
+            crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
             crate::metrics::route_denied(line);
             return Err(denied(shared, peer, &next, handle, deny_text(reason)).into());
         }
     }
 
     // The outbound connection takes a second client-table slot.
-    let slot = Arc::clone(&shared.slots).try_acquire_owned().map_err(|_| {
+    let slot = shared.admission().take_client_slot().ok_or_else(|| {
         RouteFailure::new(
             rc::NIEROUT_OVERFLOW,
             "max no. of clients reached",
             format!(
                 "NiRClientHandle: client table full ({} clients)",
-                shared.config.max_clients
+                shared.config().max_clients
             ),
             MODULE,
             line!(),
@@ -331,7 +331,7 @@ async fn establish(
             }
         }
     };
-    let partner_handle = shared.clients.next_handle();
+    let partner_handle = shared.clients().next_handle();
 
     let mut server_leftover = Bytes::new();
     if let Some(onward) = route.advanced() {
@@ -418,7 +418,7 @@ fn denied(
     why: &str,
 ) -> RouteFailure {
     let source = selfaddr::canonical(peer.ip());
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::PermDenied,
             &format!("C{}/-", handle.id),
@@ -429,7 +429,9 @@ fn denied(
         rc::NIEROUT_PERM_DENIED,
         format!(
             "{}: route permission denied ({source} to {}, {})",
-            shared.errors.host, next.host, next.service
+            shared.errors().host,
+            next.host,
+            next.service
         ),
         format!(
             "NiRRouteCheck: route permission denied ({source} to {}, {})",

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 use super::admin;
+use super::admission::ClientSlot;
 use super::conn::Conn;
 use super::connlog::Event;
 use super::errors::RouteFailure;
@@ -74,7 +74,7 @@ pub async fn send_failure<C: Conn + ?Sized>(
     failure: &RouteFailure,
 ) {
     crate::metrics::failure_sent(failure.rc);
-    let payload = shared.errors.message(failure, shared.hide_errors());
+    let payload = shared.errors().message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
 
@@ -114,21 +114,21 @@ pub async fn run_with<C: Conn>(
     mut stream: C,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pre: PreRoute,
 ) {
-    let client = shared.clients.register(peer);
+    let client = shared.clients().register(peer);
     if let Some(pending) = pre.pending {
         client.hold_pending(pending);
     }
     if shared.peer_traced(peer.ip()) {
-        shared.clients.set_traced(client.id, true);
+        shared.clients().set_traced(client.id, true);
     }
     let handles = format!("C{}/-", client.id);
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         // SAP's log names the peer unless -D; the lookup is bounded so a slow DNS server
         // costs at most a second, and only when a connection log is kept.
-        let name = if shared.config.no_dns {
+        let name = if shared.config().no_dns {
             None
         } else {
             reverse_dns(peer.ip()).await
@@ -146,7 +146,7 @@ pub async fn run_with<C: Conn>(
         // Port-forwarder: no first message to wait for; the fixed route stands in for it.
         let route = route.clone();
         routing::run_fixed_route(&shared, stream, peer, &client, &route).await;
-        if let Some(log) = &shared.connlog {
+        if let Some(log) = shared.connlog() {
             log.write(
                 Event::Disconnect,
                 &handles,
@@ -164,7 +164,7 @@ pub async fn run_with<C: Conn>(
         let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
             FirstRead::Frame(payload) => payload,
             FirstRead::TooBig(too_big) => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
+                crate::gated!(shared.refusal_log(), info, id = client.id, %peer, length = too_big.length, "first message too big");
                 shared.penalise(peer.ip(), "first message too big");
                 let failure = RouteFailure::new(
                     rc::NIEROUT_INTERN,
@@ -177,9 +177,9 @@ pub async fn run_with<C: Conn>(
                 break;
             }
             FirstRead::Timeout => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
+                crate::gated!(shared.refusal_log(), info, id = client.id, %peer, "no route received in time");
                 shared.penalise(peer.ip(), "no route in time");
-                let secs = shared.config.timeout.as_secs_f64();
+                let secs = shared.config().timeout.as_secs_f64();
                 let failure = RouteFailure::new(
                     rc::NIETIMEOUT,
                     "connection timed out",
@@ -229,7 +229,7 @@ pub async fn run_with<C: Conn>(
                 break;
             }
         } else {
-            if let Some(log) = &shared.connlog {
+            if let Some(log) = shared.connlog() {
                 log.write(Event::InvalData, &handles, "route expected");
             }
             shared.penalise(peer.ip(), "not a route message");
@@ -244,7 +244,7 @@ pub async fn run_with<C: Conn>(
             break;
         }
     }
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::Disconnect,
             &handles,

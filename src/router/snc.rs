@@ -62,7 +62,7 @@ pub async fn secure_hop(
         tracing::warn!(%target, host = %next.host, service = %next.service, %detail, "SNC hop failed; route refused");
         failure(error, detail, line!())
     };
-    let Some(snc) = &shared.config.snc else {
+    let Some(snc) = &shared.config().snc else {
         // check_hop refused this before the connection was made.
         return Err(refuse(
             "SNC not active",
@@ -109,7 +109,7 @@ pub fn check_hop(
         Some(None) => format!(
             "NiSncCheck: {target} is served by a reverse-invoke link without SNC (TLS); the KT line requires {wanted}"
         ),
-        None if shared.config.snc.is_none() => format!(
+        None if shared.config().snc.is_none() => format!(
             "NiSncInit: a KT line makes the hop to {target} SNC (name {wanted}), but the router runs without -K"
         ),
         None => return Ok(()),

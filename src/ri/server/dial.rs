@@ -190,11 +190,11 @@ fn accept_stream(
         pool.grow_now.notify_one();
     }
     let shared = Arc::clone(&lan.shared);
-    match Arc::clone(&shared.slots).try_acquire_owned() {
-        Ok(permit) => {
+    match shared.admission().take_client_slot() {
+        Some(permit) => {
             // The session is the DMZ router's, with its name for the K* lines.
             let pre = session::PreRoute {
-                deadline: Instant::now() + shared.config.timeout,
+                deadline: Instant::now() + shared.config().timeout,
                 snc_name: snc_name.clone(),
                 pending: None,
             };
@@ -208,7 +208,7 @@ fn accept_stream(
                     pre,
                 )));
         }
-        Err(_) => {
+        None => {
             lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
                 let failure = RouteFailure::new(
@@ -216,7 +216,7 @@ fn accept_stream(
                     "max no. of clients reached",
                     format!(
                         "NiRClientHandle: client table full ({} clients)",
-                        shared.config.max_clients
+                        shared.config().max_clients
                     ),
                     "ri/server/dial.rs",
                     line!(),
