@@ -71,15 +71,21 @@ pub struct Admitted {
 
 /// One client-table slot (`-C`); dropping it frees the slot.
 #[derive(Debug)]
-pub struct ClientSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct ClientSlot {
+    _held: OwnedSemaphorePermit,
+}
 
 /// One of the `--max-connecting` places, held while an outbound connect is in progress.
 #[derive(Debug)]
-pub struct ConnectPlace(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub struct ConnectPlace {
+    _held: Option<OwnedSemaphorePermit>,
+}
 
 /// One of the [`MAX_REFUSALS_IN_FLIGHT`] places, held while a refusal answer is written.
 #[derive(Debug)]
-pub struct RefusalPlace(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct RefusalPlace {
+    _held: OwnedSemaphorePermit,
+}
 
 /// The admission state of one router.
 pub struct Admission {
@@ -128,7 +134,7 @@ impl Admission {
                 local
                     .then(|| Arc::clone(&self.local_slots).try_acquire_owned().ok())
                     .flatten()
-                    .map(ClientSlot)
+                    .map(|_held| ClientSlot { _held })
             })
             .ok_or(Turned::ClientTableFull(self.max_clients))?;
         let pending = if via_balancer {
@@ -154,13 +160,15 @@ impl Admission {
         Arc::clone(&self.slots)
             .try_acquire_owned()
             .ok()
-            .map(ClientSlot)
+            .map(|_held| ClientSlot { _held })
     }
 
     /// Waits for one of the `--max-connecting` places (the caller bounds the wait by the
     /// route's deadline).
     pub async fn wait_to_connect(&self) -> ConnectPlace {
-        ConnectPlace(Arc::clone(&self.connecting).acquire_owned().await.ok())
+        ConnectPlace {
+            _held: Arc::clone(&self.connecting).acquire_owned().await.ok(),
+        }
     }
 
     /// A place to write a refusal answer, or `None` when [`MAX_REFUSALS_IN_FLIGHT`] are
@@ -169,7 +177,7 @@ impl Admission {
         Arc::clone(&self.refusals)
             .try_acquire_owned()
             .ok()
-            .map(RefusalPlace)
+            .map(|_held| RefusalPlace { _held })
     }
 
     /// True while `ip` serves a penalty.

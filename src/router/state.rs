@@ -86,7 +86,7 @@ impl Shared {
 
     /// Logs (rate-limited) and counts a connection from `peer` closed at accept because its
     /// address serves a penalty.
-    pub fn closed_under_penalty(&self, peer: std::net::SocketAddr) {
+    pub(super) fn closed_under_penalty(&self, peer: std::net::SocketAddr) {
         crate::gated!(self.refusal_log, info, %peer, "address under penalty; connection closed");
         crate::metrics::penalty_refused();
     }
