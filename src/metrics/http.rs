@@ -231,4 +231,37 @@ mod tests {
         ));
         assert!(matches!(parse(b"\x16\x03\x01\x00"), Parsed::Invalid));
     }
+
+    /// The endpoint answers from whatever status its source reports: no router needed.
+    #[test]
+    fn answers_from_the_status_source() {
+        let source: Source = Arc::new(|| Status {
+            phase: status::Phase::Stopping,
+            routed: 2,
+            preroute: 1,
+            clients_used: 5,
+            clients_max: 8,
+            tls: Some(status::TlsExpiry {
+                identity: 1_900_000_000,
+                first_ca: None,
+            }),
+        });
+        let metrics = Metrics::new();
+        let ready = answer("GET", "/readyz", &metrics, &source);
+        assert_eq!(ready.status, "503 Service Unavailable");
+        assert_eq!(ready.body, "not ready: stopping\n");
+        let scrape = answer("GET", "/metrics?x=1", &metrics, &source);
+        assert_eq!(scrape.status, "200 OK");
+        for line in [
+            "saprouter_sessions_active 2",
+            "saprouter_preroute_connections 1",
+            "saprouter_client_table_used 5",
+            "saprouter_client_table_max 8",
+            "saprouter_ready 0",
+            "role=\"identity\"} 1900000000",
+        ] {
+            assert!(scrape.body.contains(line), "{line} in\n{}", scrape.body);
+        }
+        assert!(!scrape.body.contains("role=\"ca\""), "no CA date reported");
+    }
 }

@@ -4,7 +4,8 @@
 //! local peers (the operator's admin client) when the global cap is reached.
 //!
 //! Every gate is a semaphore or a counter behind a permit whose `Drop` gives the place back,
-//! so a session that ends in any way frees what it held.
+//! so a session that ends in any way frees what it held. The route-phase gate is one part of
+//! the router's [`Admission`](super::admission::Admission); callers go through that.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

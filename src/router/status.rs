@@ -56,6 +56,46 @@ impl From<&Outcome> for RouteClosed {
 mod tests {
     use super::*;
 
+    fn shared(max_clients: usize) -> Arc<Shared> {
+        let table = crate::routtab::parse_table(
+            "P * * *\n",
+            std::path::Path::new("t"),
+            &crate::routtab::SystemResolver::new(),
+        )
+        .unwrap();
+        let config = super::super::RouterConfig {
+            max_clients,
+            ..Default::default()
+        };
+        Arc::new(Shared::new(
+            config,
+            table,
+            crate::services::Services::builtin_only(),
+            None,
+            3299,
+            None,
+        ))
+    }
+
+    #[test]
+    fn the_source_reads_the_router_at_each_call() {
+        let shared = shared(5);
+        let source = shared.status_source();
+        let now = source();
+        assert_eq!(now.phase, Phase::Running);
+        assert_eq!((now.clients_used, now.clients_max), (0, 5));
+        assert_eq!((now.routed, now.preroute), (0, 0));
+        assert_eq!(now.tls, None, "no SNC, no certificate dates");
+        let slots: Vec<_> = (0..2)
+            .map(|_| shared.admission().take_client_slot().unwrap())
+            .collect();
+        assert_eq!(source().clients_used, 2);
+        drop(slots);
+        assert_eq!(source().clients_used, 0);
+        shared.set_lifecycle(Lifecycle::SoftShutdown);
+        assert_eq!(source().phase, Phase::SoftShutdown);
+    }
+
     #[test]
     fn lifecycle_maps_to_phase() {
         assert_eq!(phase(Lifecycle::Running), Phase::Running);
