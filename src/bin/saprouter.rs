@@ -184,7 +184,7 @@ fn main() -> ExitCode {
         println!(
             "saprouter-rs {}, SAProuter {} compatible",
             env!("CARGO_PKG_VERSION"),
-            saprouter::router::errors::ROUTER_VERSION
+            saprouter::ni::admin::ROUTER_VERSION
         );
         return ExitCode::SUCCESS;
     }
@@ -560,7 +560,7 @@ async fn run_router(
     let shared = router.shared();
     shared.snc_started();
     if let Some(addr) = observe.metrics {
-        if let Err(err) = saprouter::metrics::start(addr, std::sync::Arc::clone(&shared)).await {
+        if let Err(err) = saprouter::metrics::start(addr, shared.status_source()).await {
             tracing::error!(%addr, %err, "metrics endpoint not started");
             return fail(format!("--metrics {addr}: cannot listen: {err}"));
         }
@@ -609,8 +609,8 @@ async fn signals(shared: std::sync::Arc<saprouter::router::Shared>) {
                 match shared.reload_routtab().await {
                     Ok(lines) => {
                         tracing::info!(lines, "SIGHUP: route permission table reloaded");
-                        if let Some(log) = &shared.connlog {
-                            log.read_routtab(&shared.config.routtab);
+                        if let Some(log) = shared.connlog() {
+                            log.read_routtab(&shared.config().routtab);
                         }
                     }
                     Err(err) => tracing::error!(%err, "SIGHUP: table not reloaded; the old table stays"),

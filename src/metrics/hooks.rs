@@ -12,9 +12,9 @@ use super::families::{
     AdminLabels, DenialLabels, Metrics, ResultLabels, SessionLabels, SeverityLabels,
 };
 use super::get;
+use super::status::RouteClosed;
 use crate::ni::admin::AdminCommand;
 use crate::ni::rterr::{rc, RtErr};
-use crate::router::relay::Outcome;
 
 /// How a connection ended, as far as the metrics care. The session decides it where it
 /// happens (a route stands, an error is sent, an admin request arrives) and returns it; the
@@ -89,8 +89,9 @@ pub fn route_established(timer: RouteTimer) {
 }
 
 /// A route ended: adds its byte counts (once per route, nothing per read or write).
-pub fn route_closed(outcome: &Outcome) {
+pub fn route_closed(route: impl Into<RouteClosed>) {
     if let Some(m) = get() {
+        let outcome = route.into();
         m.bytes_to_server.inc_by(outcome.to_server);
         m.bytes_to_client.inc_by(outcome.to_client);
     }

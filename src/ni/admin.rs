@@ -16,6 +16,14 @@ pub const INFO_PASSWORD_LEN: usize = 19;
 /// Size of the address mask of the trace-peer commands.
 pub const TRACE_MASK_LEN: usize = 32;
 
+/// The version a router reports: in its error records' location (`SAProuter 40.4 on
+/// 'host'`) and in the banner of `saprouter -l`.
+pub const ROUTER_VERSION: &str = "40.4";
+
+/// Start of the info lines that carry a routed client's byte counts (`saprouter -L` shows
+/// them as columns, `-l` leaves them out).
+pub const BYTES_PREFIX: &str = "Bytes of client ";
+
 /// Command codes.
 pub mod command {
     pub const INFO: u8 = 2;

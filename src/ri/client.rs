@@ -64,7 +64,7 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     // why (links full) before the route's own deadline ends it.
     let registry = Arc::new(
         Registry::new(params.max_servers, params.conn_pool_size)
-            .with_capacity_wait(shared.config.timeout.mul_f64(0.8)),
+            .with_capacity_wait(shared.config().timeout.mul_f64(0.8)),
     );
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
@@ -163,7 +163,7 @@ async fn accept_loop(
                         continue;
                     }
                     let Ok(permit) = pending.try_enter(peer.ip()) else {
-                        crate::gated!(shared.refusal_log, warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
+                        crate::gated!(shared.refusal_log(), warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
                         continue;
                     };
                     let _ = socket.set_nodelay(true);
@@ -391,9 +391,9 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     deadline: Instant,
 ) {
     let reason = failure.registration_reason();
-    crate::gated!(shared.refusal_log, warn, %peer, rc = failure.rc, reason = ?reason, "reverse-invoke registration refused");
+    crate::gated!(shared.refusal_log(), warn, %peer, rc = failure.rc, reason = ?reason, "reverse-invoke registration refused");
     shared.penalise(peer.ip(), "registration refused");
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::PermDenied,
             "RI/-",
@@ -405,7 +405,7 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
             ),
         );
     }
-    let payload = shared.errors.message(&failure, shared.hide_errors());
+    let payload = shared.errors().message(&failure, shared.hide_errors());
     let _ = timeout_at(deadline, socket.write_all(&frame::frame(&payload))).await;
     let _ = timeout_at(deadline, socket.shutdown()).await;
 }

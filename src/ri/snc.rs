@@ -42,7 +42,7 @@ pub async fn accept_link(
     peer: SocketAddr,
     deadline: Instant,
 ) -> Result<(BoxConn, Option<String>), NoLink> {
-    let Some(snc) = shared.config.snc.clone() else {
+    let Some(snc) = shared.config().snc.clone() else {
         return Ok((Box::new(socket), None));
     };
     let mut first = [0u8; 1];
@@ -128,7 +128,7 @@ pub async fn connect_link(
 ) -> Result<(BoxConn, Option<String>), String> {
     let routtab = shared.routtab();
     let kt = routtab.snc_target(peer.ip(), peer.port());
-    let Some(snc) = shared.config.snc.clone() else {
+    let Some(snc) = shared.config().snc.clone() else {
         return match kt {
             None => Ok((Box::new(socket), None)),
             Some(wanted) => Err(format!(

@@ -5,11 +5,10 @@
 //! error of that kind in SAP's router (see [`SapSite`]): scanners such as nmap and pysap's
 //! fingerprinting key on them. Where this router raised the error goes to the trace.
 
+use crate::ni::admin::ROUTER_VERSION;
 use crate::ni::rterr::{rc, rc_text, ErrorRecord, RtErr};
 use crate::ni::NI_VERSION;
 
-/// The version this router reports in its location (`SAProuter 40.4 on 'host'`).
-pub const ROUTER_VERSION: &str = "40.4";
 /// Kernel release reported in error records (scanners key on digits here).
 pub const RELEASE: &str = "753";
 /// Component field of every record.

@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
+use super::admission::ClientSlot;
 use super::conn::Side;
 use super::limits::PendingPermit;
 use super::session::{self, PreRoute};
@@ -32,12 +32,12 @@ pub async fn run(
     mut stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pending: Option<PendingPermit>,
 ) -> SessionEnd {
     // One deadline for the whole phase before the route: PROXY header, handshake and first
     // message.
-    let deadline = Instant::now() + shared.config.timeout;
+    let deadline = Instant::now() + shared.config().timeout;
     let (peer, pending) = match pending {
         Some(pending) => (peer, pending),
         // Boxed: the header read's state stays out of the tasks of direct connections.
@@ -85,10 +85,10 @@ async fn tls_wanted(
     if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {
         return None;
     }
-    if shared.config.snc.is_none() {
-        crate::gated!(shared.refusal_log, info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
+    if shared.config().snc.is_none() {
+        crate::gated!(shared.refusal_log(), info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
     }
-    shared.config.snc.clone()
+    shared.config().snc.clone()
 }
 
 /// Handshakes TLS and runs the session over it.
@@ -98,7 +98,7 @@ async fn tls_session(
     stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pending: PendingPermit,
     snc: crate::tls::SncTls,
     deadline: Instant,
@@ -115,7 +115,7 @@ async fn tls_session(
             session::run_with(shared, tls, peer, local, permit, pre).await
         }
         Err(why) => {
-            crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
+            crate::gated!(shared.refusal_log(), warn, %peer, %why, "TLS handshake failed; connection closed");
             shared.penalise(peer.ip(), "TLS handshake failed");
             drop(permit);
             SessionEnd::Closed

@@ -2,6 +2,7 @@
 //! connection, and ends as the lifecycle says (stop, soft shutdown).
 
 pub mod admin;
+pub mod admission;
 pub mod alloc;
 pub mod clients;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod session;
 mod snc;
 mod snc_identity;
 pub mod state;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -167,20 +169,20 @@ impl Router {
         match shared.lifecycle() {
             Lifecycle::SoftShutdown => {
                 tracing::info!(
-                    clients = shared.clients.len(),
+                    clients = shared.clients().len(),
                     "port released; waiting for the remaining routes"
                 );
                 let mut lifecycle = shared.lifecycle_changes();
                 tokio::select! {
                     _ = tracker.wait() => {}
                     _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping) => {
-                        shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                        shared.clients().interrupt_all(clients::Interrupt::Shutdown);
                         let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
                     }
                 }
             }
             _ => {
-                shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                shared.clients().interrupt_all(clients::Interrupt::Shutdown);
                 let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
             }
         }
@@ -194,47 +196,28 @@ impl Router {
 ///
 /// A connection from a `--proxy-from` balancer is not the client it carries: penalties,
 /// the per-source cap and the local reserves wait for the address in its header
-/// ([`proxy::admit`]); only its client-table slot is taken here.
+/// ([`proxy::admit`]); only its client-table slot is taken here ([`admission::Admission::admit`]).
 fn accept(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
-    let balancer = shared.config.proxy_from.contains(peer.ip());
-    if !balancer && shared.turned_away(peer) {
-        // Closed without a reply: a penalised scanner learns nothing and costs no write.
-        return;
-    }
-    let slot = Arc::clone(&shared.slots)
-        .try_acquire_owned()
-        // A full table keeps a few places for local peers, so the operator's admin client
-        // still gets in; a route needs a second slot and is refused all the same.
-        .or_else(|full| {
-            if !balancer && selfaddr::is_local(peer.ip()) {
-                Arc::clone(&shared.local_slots).try_acquire_owned()
-            } else {
-                Err(full)
-            }
-        });
-    let permit = match slot {
-        Ok(permit) => permit,
-        Err(_) => {
-            let max = shared.config.max_clients;
-            crate::gated!(shared.refusal_log, warn, %peer, max, "client table full");
-            return refuse(shared, tracker, stream, RouteFailure::table_full(max));
+    let balancer = shared.config().proxy_from.contains(peer.ip());
+    let admitted = match shared.admission().admit(peer.ip(), balancer) {
+        Ok(admitted) => admitted,
+        Err(admission::Turned::Penalised) => {
+            // Closed without a reply: a penalised scanner learns nothing and costs no write.
+            shared.closed_under_penalty(peer);
+            return;
         }
-    };
-    let pending = if balancer {
-        None
-    } else {
-        match shared.pending.try_enter(peer.ip()) {
-            Ok(pending) => Some(pending),
-            Err(refusal) => {
-                drop(permit);
-                let failure = pending_refused(shared, peer, refusal);
-                return refuse(shared, tracker, stream, failure);
-            }
+        Err(admission::Turned::ClientTableFull(max)) => {
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "client table full");
+                        return refuse(shared, tracker, stream, RouteFailure::table_full(max));
+        }
+        Err(admission::Turned::RoutePhaseFull(refusal)) => {
+            let failure = pending_refused(shared, peer, refusal);
+            return refuse(shared, tracker, stream, failure);
         }
     };
     let _ = stream.set_nodelay(true);
@@ -244,8 +227,8 @@ fn accept(
         stream,
         peer,
         local,
-        permit,
-        pending,
+        admitted.slot,
+        admitted.pending,
     )));
 }
 
@@ -257,14 +240,14 @@ fn pending_refused(
 ) -> RouteFailure {
     let detail = match refusal {
         limits::PendingRefusal::PerSource(max) => {
-            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route from this address");
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "too many connections without a route from this address");
             format!(
                 "NiRClientHandle: too many connections without a route from {} ({max})",
                 peer.ip()
             )
         }
         limits::PendingRefusal::Global(max) => {
-            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route");
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "too many connections without a route");
             format!("NiRClientHandle: too many connections without a route ({max})")
         }
     };
@@ -272,14 +255,14 @@ fn pending_refused(
 }
 
 /// Answers `failure` to a refused connection, if fewer than
-/// [`state::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
+/// [`admission::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
 fn refuse(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     mut stream: tokio::net::TcpStream,
     failure: RouteFailure,
 ) {
-    let Ok(writer) = Arc::clone(&shared.refusals).try_acquire_owned() else {
+    let Some(writer) = shared.admission().refusal_place() else {
         return;
     };
     let shared = Arc::clone(shared);

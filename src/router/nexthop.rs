@@ -3,7 +3,6 @@
 //! read its answer, or open a stream to a registered LAN router over a reverse-invoke link.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -126,9 +125,8 @@ pub(super) async fn connect(
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<TcpStream, RouteFailure> {
-    let connecting = Arc::clone(&shared.connecting);
     let attempt = async move {
-        let _place = connecting.acquire_owned().await;
+        let _place = shared.admission().wait_to_connect().await;
         TcpStream::connect(target).await
     };
     match timeout_at(deadline, attempt).await {

@@ -141,7 +141,7 @@ impl fmt::Display for ProxyFrom {
 
 /// The `-l` line of the setting.
 pub fn info_line(shared: &Shared) -> String {
-    let from = &shared.config.proxy_from;
+    let from = &shared.config().proxy_from;
     if from.is_empty() {
         "PROXY protocol      : off (--proxy-from)".to_string()
     } else {
@@ -224,7 +224,7 @@ pub async fn admit(
     let header = match read_header(stream, deadline).await {
         Ok(header) => header,
         Err(why) => {
-            crate::gated!(shared.refusal_log, warn, %balancer, %why, "no valid PROXY protocol header from a --proxy-from sender; connection closed");
+            crate::gated!(shared.refusal_log(), warn, %balancer, %why, "no valid PROXY protocol header from a --proxy-from sender; connection closed");
             return Err(SessionEnd::Closed);
         }
     };
@@ -239,7 +239,7 @@ pub async fn admit(
             return Err(SessionEnd::Closed);
         }
         Command::NoAddress => {
-            crate::gated!(shared.refusal_log, info, %balancer, version, "PROXY protocol header without a client IP address (UNSPEC or UNIX); connection closed");
+            crate::gated!(shared.refusal_log(), info, %balancer, version, "PROXY protocol header without a client IP address (UNSPEC or UNIX); connection closed");
             return Err(SessionEnd::Closed);
         }
     };
@@ -252,14 +252,14 @@ pub async fn admit(
     }
     // Local clients may administer the router: a balancer on another host cannot make one.
     if selfaddr::is_local(client.ip()) && !selfaddr::is_local(balancer.ip()) {
-        crate::gated!(shared.refusal_log, warn, %balancer, %client, "PROXY protocol header from a remote balancer names an address of this host; connection closed");
+        crate::gated!(shared.refusal_log(), warn, %balancer, %client, "PROXY protocol header from a remote balancer names an address of this host; connection closed");
         return Err(SessionEnd::Closed);
     }
     tracing::info!(%balancer, %client, %destination, version, "PROXY protocol: connection relayed for client");
     if shared.turned_away(client) {
         return Err(SessionEnd::Closed);
     }
-    match shared.pending.try_enter(client.ip()) {
+    match shared.admission().enter_route_phase(client.ip()) {
         Ok(pending) => Ok((client, pending)),
         Err(refusal) => {
             let failure = super::pending_refused(shared, client, refusal);
@@ -315,7 +315,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let admitted = admit(&shared, &mut stream, balancer.parse().unwrap(), deadline).await;
         let client_addr = admitted.ok().map(|(addr, pending)| {
-            assert_eq!(shared.pending.pending(), 1, "the client holds its place");
+            assert_eq!(shared.admission().in_route_phase(), 1, "the client holds its place");
             drop(pending);
             addr
         });
@@ -331,7 +331,7 @@ mod tests {
         let (client, rest, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
         assert_eq!(client, Some("192.0.2.7:40000".parse().unwrap()));
         assert_eq!(rest, b"\x16\x03\x01 and the rest");
-        assert_eq!(shared.pending.pending(), 0);
+        assert_eq!(shared.admission().in_route_phase(), 0);
         // IPv4-mapped clients are IPv4 clients.
         let mut v2 = proxyproto::V2_SIGNATURE.to_vec();
         v2.extend_from_slice(&[0x21, 0x21, 0, 36]);
@@ -380,8 +380,12 @@ mod tests {
         ] {
             let (client, _, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
             assert_eq!(client, None, "{what}");
-            assert_eq!(shared.pending.pending(), 0, "{what}");
-            assert_eq!(shared.penalties.tracked(), 0, "{what}: no one penalised");
+            assert_eq!(shared.admission().in_route_phase(), 0, "{what}");
+            assert_eq!(
+                shared.admission().penalties_tracked(),
+                0,
+                "{what}: no one penalised"
+            );
         }
     }
 

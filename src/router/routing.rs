@@ -112,7 +112,7 @@ async fn route_and_relay(
             }
             crate::metrics::route_established(timer);
             let handles = format!("C{}/{}", handle.id, partner.handle);
-            if let Some(log) = &shared.connlog {
+            if let Some(log) = shared.connlog() {
                 let native = if route.talk_mode == talk_mode::NI_RAW_IO {
                     ", *** NATIVE ROUTING ***"
                 } else {
@@ -139,7 +139,7 @@ async fn route_and_relay(
                 traced: handle.traced(),
                 traffic: handle.traffic(),
                 id: handle.id,
-                buffer: shared.config.relay_buffer(),
+                buffer: shared.config().relay_buffer(),
             };
             let shared_for_errors = Arc::clone(shared);
             // Boxed for the same reason as the session (see inbound.rs).
@@ -154,12 +154,12 @@ async fn route_and_relay(
                     MODULE,
                     line!(),
                 );
-                shared_for_errors.errors.message(&failure, false)
+                shared_for_errors.errors().message(&failure, false)
             }))
             .await;
             crate::metrics::route_closed(&outcome);
             tracing::info!(id = handle.id, to_server = outcome.to_server, to_client = outcome.to_client, interrupted = ?outcome.interrupted, "route closed");
-            if let Some(log) = &shared.connlog {
+            if let Some(log) = shared.connlog() {
                 log.write(
                     Event::Disconnect,
                     &handles,
@@ -171,12 +171,12 @@ async fn route_and_relay(
         Err(refusal) => {
             let penalty = match &refusal {
                 Refusal::Failure(failure) => {
-                    crate::gated!(shared.refusal_log, info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
+                    crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, rc = failure.rc, error = ?failure.error, detail = ?failure.detail, "route refused");
                     caused_by_client(failure.rc).then_some("route refused")
                 }
                 Refusal::Forward(_) => {
                     // A router further down refused: its NI_RTERR goes to the client as it is.
-                    crate::gated!(shared.refusal_log, info, id = handle.id, %peer, "downstream router refused the route");
+                    crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, "downstream router refused the route");
                     None
                 }
             };
@@ -207,7 +207,7 @@ struct Established {
     server_leftover: Bytes,
     route: RouteRequest,
     partner: Partner,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: super::admission::ClientSlot,
 }
 
 async fn establish(
@@ -222,12 +222,12 @@ async fn establish(
         RouteFailure::invalid_route(&err)
     })?;
     let next = route.next_hop().clone();
-    let timeout = shared.config.timeout;
+    let timeout = shared.config().timeout;
 
     // Resolve once; the address checked is the address connected to (no DNS rebinding).
     // SAP's order: the host first, then the service (an empty or unknown host is -90
     // whatever the service).
-    let port = shared.services.resolve(&next.service);
+    let port = shared.services().resolve(&next.service);
     // A next hop that a LAN router registered over reverse invoke is reached through its
     // link, not through DNS and TCP.
     let registered = port.and_then(|port| {
@@ -255,18 +255,17 @@ async fn establish(
             .map(|(hops, _)| hops.peer_snc_name(ip, port)),
         own_ports: &own_ports,
         exclusive_ri: shared.exclusive_ri(),
-        snc_active: shared.config.snc.is_some(),
-        router: &shared.errors.host,
-        max_clients: shared.config.max_clients,
+        snc_active: shared.config().snc.is_some(),
+        router: &shared.errors().host,
+        max_clients: shared.config().max_clients,
         routtab: &routtab,
     };
-    let slots = Arc::clone(&shared.slots);
     let Plan {
         line,
         target,
         kt,
         slot,
-    } = match plan(&facts, || slots.try_acquire_owned().ok()) {
+    } = match plan(&facts, || shared.admission().take_client_slot()) {
         Ok(plan) => plan,
         Err(refused) => {
             report(shared, handle, &facts, &refused);
@@ -299,7 +298,7 @@ async fn establish(
             }
         }
     };
-    let partner_handle = shared.clients.next_handle();
+    let partner_handle = shared.clients().next_handle();
 
     let mut server_leftover = Bytes::new();
     if let Some(onward) = route.advanced() {
@@ -470,12 +469,12 @@ fn report(shared: &Shared, handle: &ClientHandle, facts: &Facts<'_>, refused: &R
     let (peer, next, port) = (facts.peer, facts.next(), facts.port);
     let why = match &refused.denial {
         Denial::OwnPort => {
-            crate::gated!(shared.refusal_log, warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
+            crate::gated!(shared.refusal_log(), warn, id = handle.id, %peer, host = ?next.host, port, "route to the router's own port refused");
             crate::metrics::route_denied_own_port();
             "route to the router itself"
         }
         Denial::Exclusive => {
-            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
+            crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, host = ?next.host, port, "route refused: exclusive reverse invoke");
             "exclusive reverse invoke"
         }
         Denial::SncSource => {
@@ -485,7 +484,7 @@ fn report(shared: &Shared, handle: &ClientHandle, facts: &Facts<'_>, refused: &R
         }
         Denial::Table { line, reason } => {
             let snc_name = facts.snc_name;
-            crate::gated!(shared.refusal_log, info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
+            crate::gated!(shared.refusal_log(), info, id = handle.id, %peer, snc_name = snc_name.unwrap_or("-"), ?line, ?reason, host = ?next.host, service = ?next.service, "route permission denied");
             crate::metrics::route_denied(*line);
             reason.log_text()
         }
@@ -500,7 +499,7 @@ fn report(shared: &Shared, handle: &ClientHandle, facts: &Facts<'_>, refused: &R
             return;
         }
     };
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::PermDenied,
             &format!("C{}/-", handle.id),

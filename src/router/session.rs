@@ -9,10 +9,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 use super::admin;
+use super::admission::ClientSlot;
 use super::conn::{Conn, Side};
 use super::connlog::Event;
 use super::errors::RouteFailure;
@@ -77,7 +77,7 @@ pub async fn send_failure<C: Conn + ?Sized>(
     stream: &mut C,
     failure: &RouteFailure,
 ) {
-    let payload = shared.errors.message(failure, shared.hide_errors());
+    let payload = shared.errors().message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
 
@@ -196,21 +196,21 @@ pub async fn run_with(
     mut stream: Side,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pre: PreRoute,
 ) -> SessionEnd {
-    let client = shared.clients.register(peer);
+    let client = shared.clients().register(peer);
     if let Some(pending) = pre.pending {
         client.hold_pending(pending);
     }
     if shared.peer_traced(peer.ip()) {
-        shared.clients.set_traced(client.id, true);
+        shared.clients().set_traced(client.id, true);
     }
     let handles = format!("C{}/-", client.id);
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         // SAP's log names the peer unless -D; the lookup is bounded so a slow DNS server
         // costs at most a second, and only when a connection log is kept.
-        let name = if shared.config.no_dns {
+        let name = if shared.config().no_dns {
             None
         } else {
             reverse_dns(peer.ip()).await
@@ -236,14 +236,14 @@ pub async fn run_with(
             let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
                 FirstRead::Frame(payload) => payload,
                 FirstRead::TooBig(too_big) => {
-                    crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
+                    crate::gated!(shared.refusal_log(), info, id = client.id, %peer, length = too_big.length, "first message too big");
                     let failure = RouteFailure::too_big(&too_big);
                     let penalty = Some("first message too big");
                     break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
                 }
                 FirstRead::Timeout => {
-                    crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
-                    let secs = fmt_secs(shared.config.timeout.as_secs_f64());
+                    crate::gated!(shared.refusal_log(), info, id = client.id, %peer, "no route received in time");
+                    let secs = fmt_secs(shared.config().timeout.as_secs_f64());
                     let failure = RouteFailure::no_route_in_time(&secs);
                     let penalty = Some("no route in time");
                     break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
@@ -291,7 +291,7 @@ pub async fn run_with(
                 Kind::UnknownControl(opcode) => RouteFailure::unknown_opcode(opcode),
                 Kind::BadControl(err) => RouteFailure::bad_control(&err.to_string()),
                 Kind::Garbage => {
-                    if let Some(log) = &shared.connlog {
+                    if let Some(log) = shared.connlog() {
                         log.write(Event::InvalData, &handles, "route expected");
                     }
                     let failure = RouteFailure::route_expected();
@@ -303,7 +303,7 @@ pub async fn run_with(
             break refuse(&shared, Some(&mut stream), peer, failure.into(), None).await;
         }
     };
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::Disconnect,
             &handles,

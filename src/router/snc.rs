@@ -61,7 +61,7 @@ pub async fn secure_hop(
         tracing::warn!(%target, host = %next.host, service = %next.service, %detail, "SNC hop failed; route refused");
         failure(error, detail, line!())
     };
-    let Some(snc) = &shared.config.snc else {
+    let Some(snc) = &shared.config().snc else {
         // check_hop refused this before the connection was made.
         return Err(refuse(
             "SNC not active",

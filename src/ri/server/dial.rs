@@ -189,11 +189,11 @@ fn accept_stream(
         pool.grow_now.notify_one();
     }
     let shared = Arc::clone(&lan.shared);
-    match Arc::clone(&shared.slots).try_acquire_owned() {
-        Ok(permit) => {
+    match shared.admission().take_client_slot() {
+        Some(permit) => {
             // The session is the DMZ router's, with its name for the K* lines.
             let pre = session::PreRoute {
-                deadline: Instant::now() + shared.config.timeout,
+                deadline: Instant::now() + shared.config().timeout,
                 snc_name: snc_name.clone(),
                 pending: None,
             };
@@ -207,10 +207,10 @@ fn accept_stream(
                     pre,
                 )));
         }
-        Err(_) => {
+        None => {
             lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
-                let failure = RouteFailure::table_full(shared.config.max_clients);
+                let failure = RouteFailure::table_full(shared.config().max_clients);
                 let to = Some(&mut conn);
                 let end = session::refuse(&shared, to, peer, failure.into(), None).await;
                 let _ = conn.shutdown().await;
