@@ -68,8 +68,8 @@ fn count(m: &Metrics, end: SessionEnd) {
 
 /// Wraps one connection's task (`tracker.spawn(metrics::session(session::run_with(..)))`), so
 /// the end it returns is counted once, when it ends.
-pub fn session<F: Future<Output = SessionEnd>>(task: F) -> impl Future<Output = ()> {
-    async move { session_ended(task.await) }
+pub async fn session<F: Future<Output = SessionEnd>>(task: F) {
+    session_ended(task.await)
 }
 
 /// The start of a route request, for the set-up latency.

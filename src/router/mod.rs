@@ -213,7 +213,7 @@ fn accept(
         }
         Err(admission::Turned::ClientTableFull(max)) => {
             crate::gated!(shared.refusal_log(), warn, %peer, max, "client table full");
-                        return refuse(shared, tracker, stream, RouteFailure::table_full(max));
+            return refuse(shared, tracker, stream, RouteFailure::table_full(max));
         }
         Err(admission::Turned::RoutePhaseFull(refusal)) => {
             let failure = pending_refused(shared, peer, refusal);

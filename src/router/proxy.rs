@@ -315,7 +315,11 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let admitted = admit(&shared, &mut stream, balancer.parse().unwrap(), deadline).await;
         let client_addr = admitted.ok().map(|(addr, pending)| {
-            assert_eq!(shared.admission().in_route_phase(), 1, "the client holds its place");
+            assert_eq!(
+                shared.admission().in_route_phase(),
+                1,
+                "the client holds its place"
+            );
             drop(pending);
             addr
         });

@@ -269,7 +269,7 @@ async fn establish(
         Ok(plan) => plan,
         Err(refused) => {
             report(shared, handle, &facts, &refused);
-            return Err(refused.failure.into());
+            return Err((*refused.failure).into());
         }
     };
     tracing::debug!(id = handle.id, line, "route permitted");
@@ -395,7 +395,8 @@ enum Denial {
 #[derive(Debug)]
 struct Refused {
     denial: Denial,
-    failure: RouteFailure,
+    // Boxed: a refusal is rare, and a large error would make every `plan` result large.
+    failure: Box<RouteFailure>,
 }
 
 /// Decides a route with everything known before any I/O, in SAP's order: own port,
@@ -408,7 +409,12 @@ fn plan<'a, S>(
 ) -> Result<Plan<'a, S>, Refused> {
     let next = facts.next();
     let (ip, port, source) = (facts.ip, facts.port, facts.source());
-    let refused = |denial, failure| Err(Refused { denial, failure });
+    let refused = |denial, failure| {
+        Err(Refused {
+            denial,
+            failure: Box::new(failure),
+        })
+    };
     if selfaddr::is_own_listener(ip, port, facts.own_ports) {
         let failure = RouteFailure::denied(facts.router, source, next);
         return refused(Denial::OwnPort, failure);
@@ -715,7 +721,7 @@ mod tests {
         let (route, t) = (route(""), table("P * * *\n"));
         let refused = refusal(plan(&facts(&route, &t), || None::<()>));
         assert_eq!(refused.denial, Denial::TableFull { line: 1 });
-        assert_eq!(refused.failure, {
+        assert_eq!(*refused.failure, {
             let mut expected = RouteFailure::table_full(800);
             expected.line = refused.failure.line;
             expected.module = refused.failure.module;
