@@ -2,7 +2,6 @@
 //! connection, and ends as the lifecycle says (stop, soft shutdown).
 
 pub mod admin;
-pub mod alloc;
 pub mod clients;
 pub mod config;
 pub mod conn;
