@@ -32,12 +32,22 @@ pub fn raise_nofile() -> (u64, u64) {
     })
 }
 
+/// The ceiling for one process when the hard limit is higher (or unlimited).
+const FALLBACK_CEILING: u64 = 1 << 20;
+
 /// The kernel's ceiling for one process (`fs.nr_open`), 1 Mi when unreadable.
+#[cfg(target_os = "linux")]
 fn nr_open() -> u64 {
     std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(1 << 20)
+        .unwrap_or(FALLBACK_CEILING)
+}
+
+/// Without Linux's `fs.nr_open`: 1 Mi.
+#[cfg(not(target_os = "linux"))]
+fn nr_open() -> u64 {
+    FALLBACK_CEILING
 }
 
 /// The open-file limit now: (soft, hard), an unlimited value as `u64::MAX` (what
