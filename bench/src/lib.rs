@@ -1,6 +1,8 @@
 //! `saprouter-bench`: one run on loopback measures the router against a direct connection,
 //! socat and haproxy with the same client and sink, and writes `docs/performance.md`.
 
+#![forbid(unsafe_code)]
+
 pub mod chain;
 pub mod client;
 pub mod goals;

@@ -1,6 +1,8 @@
 //! `saprouter-bench`: measures the router against a direct connection, socat and haproxy on
 //! loopback, in one run, and writes `docs/performance.md`. See the README.
 
+#![forbid(unsafe_code)]
+
 use saprouter_bench as bench;
 
 use std::path::PathBuf;

@@ -1,7 +1,12 @@
-//! Client mode (the DMZ router): listens on `client_service` for LAN routers, checks each
-//! registration (handshake deadline, `ACE`, `max_servers`, address conflicts, vetting for
-//! pseudo addresses shared by several LAN routers), and drives
-//! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
+//! Client mode (the DMZ router). The names are SAP's: in reverse invoke the DMZ side is the
+//! *client* and the LAN side the *server*, although the LAN router opens the connections
+//! and the DMZ router accepts them (so the `client_*` keys of either role's parameter file
+//! name this side's address and port).
+//!
+//! This side listens on `client_service` for LAN routers, checks each registration
+//! (handshake deadline, `ACE`, `max_servers`, address conflicts, vetting for pseudo
+//! addresses shared by several LAN routers), and drives every accepted link; the
+//! [`Registry`] lets routes reach the registered pseudo addresses.
 //!
 //! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
 //! deadline) so a reconnect storm cannot exhaust the router; refusals are

@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod admission;
-pub mod alloc;
 pub mod clients;
 pub mod config;
 pub mod conn;
@@ -88,19 +87,10 @@ impl Router {
         let (soft, hard) = fdlimit::raise_nofile();
         tracing::info!(soft, hard, "open-file limit");
         let services = Services::system();
-        let path = config.routtab.clone();
-        let table_services = services.clone();
         let (snc, port) = (config.snc.is_some(), config.port);
-        let routtab = tokio::task::spawn_blocking(move || {
-            state::load_and_check(&path, table_services, snc, port)
-        })
-        .await
-        .map_err(|join| TableError {
-            file: config.routtab.clone(),
-            line: 0,
-            column: 0,
-            message: format!("table loader failed: {join}"),
-        })??;
+        let routtab =
+            state::load_and_check_blocking(config.routtab.clone(), services.clone(), snc, port)
+                .await?;
         let connlog = match &config.log_file {
             Some(path) => Some(
                 connlog::ConnLog::open(path, config.append, config.max_log_size).map_err(

@@ -201,14 +201,7 @@ impl Shared {
         let path = self.config.routtab.clone();
         let services = self.services.clone();
         let (snc, port) = (self.config.snc.is_some(), self.port);
-        let table = tokio::task::spawn_blocking(move || load_and_check(&path, services, snc, port))
-            .await
-            .map_err(|join| TableError {
-                file: self.config.routtab.clone(),
-                line: 0,
-                column: 0,
-                message: format!("table loader failed: {join}"),
-            })??;
+        let table = load_and_check_blocking(path, services, snc, port).await?;
         let lines = table.entries.len();
         *self.routtab.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
         Ok(lines)
@@ -359,6 +352,28 @@ pub fn load_and_check(
     Ok(table)
 }
 
+/// [`load_and_check`] on the blocking pool (file reads and name lookups block), for start-up
+/// and reload alike. A loader that panics is reported as an error of the table file, so
+/// both answer it the same way and a reload keeps the old table.
+pub async fn load_and_check_blocking(
+    path: PathBuf,
+    services: Services,
+    snc: bool,
+    port: u16,
+) -> Result<RoutTab, TableError> {
+    let file = path.clone();
+    tokio::task::spawn_blocking(move || load_and_check(&path, services, snc, port))
+        .await
+        .unwrap_or_else(|join| {
+            Err(TableError {
+                file,
+                line: 0,
+                column: 0,
+                message: format!("table loader failed: {join}"),
+            })
+        })
+}
+
 /// SAP's address masks for tracing: `*` matches any run of characters (`10.0.0.*`).
 pub fn mask_matches(mask: &str, text: &str) -> bool {
     match mask.split_once('*') {
@@ -374,7 +389,24 @@ pub fn mask_matches(mask: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_matches;
+    use super::{load_and_check_blocking, mask_matches};
+    use crate::services::Services;
+
+    #[tokio::test]
+    async fn blocking_loader_gives_the_table_or_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("saprouttab");
+        std::fs::write(&path, "P * * *\nD 10.0.0.1 * *\n").unwrap();
+        let table = load_and_check_blocking(path.clone(), Services::builtin_only(), false, 3299)
+            .await
+            .unwrap();
+        assert_eq!(table.entries.len(), 2);
+        std::fs::write(&path, "X * * *\n").unwrap();
+        let err = load_and_check_blocking(path.clone(), Services::builtin_only(), false, 3299)
+            .await
+            .unwrap_err();
+        assert_eq!((err.file.as_path(), err.line), (path.as_path(), 1));
+    }
 
     #[test]
     fn masks() {
