@@ -16,6 +16,10 @@
 //!   configuration) and the table tools `saprouter --check` and `saprouter --explain`.
 //! - [`secret`], [`timefmt`]: constant-time password comparison; the one `ctime` format.
 
+// System calls go through rustix's safe wrappers; the one unsafe call of the project (glibc's
+// mallopt) lives in the saprouter binary (src/bin/saprouter/alloc.rs), not here.
+#![forbid(unsafe_code)]
+
 pub mod adminclient;
 pub mod cli;
 pub mod metrics;
