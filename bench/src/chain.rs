@@ -182,7 +182,13 @@ pub fn measure(paths: &[hop::Path], plan: &hop::Plan, table: &mut super::table::
     hop::bulk(
         paths,
         plan,
-        &[hop::RAW_UPLOAD, hop::RAW_DOWNLOAD, hop::NI_DOWNLOAD],
+        &[
+            hop::RAW_UPLOAD,
+            hop::RAW_DOWNLOAD,
+            hop::NI_DOWNLOAD,
+            hop::CONSUMER_UPLOAD,
+            hop::CONSUMER_DOWNLOAD,
+        ],
         table,
     );
     hop::latency(paths, plan, table);

@@ -57,7 +57,8 @@ pub struct Report {
     pub quick: bool,
     pub sections: Vec<(String, String)>,
     pub tools: Vec<(String, String)>,
-    pub goals: Vec<String>,
+    /// Lists of goal lines, each under its heading.
+    pub goals: Vec<(String, Vec<String>)>,
     pub notes: Vec<String>,
 }
 
@@ -83,9 +84,9 @@ impl Report {
         for (title, body) in &self.sections {
             let _ = writeln!(out, "## {title}\n\n{body}");
         }
-        if !self.goals.is_empty() {
-            let _ = writeln!(out, "## Goals (issue 7), checked against this run\n");
-            for g in &self.goals {
+        for (heading, lines) in self.goals.iter().filter(|(_, l)| !l.is_empty()) {
+            let _ = writeln!(out, "## {heading}\n");
+            for g in lines {
                 let _ = writeln!(out, "- {g}");
             }
             out.push('\n');
