@@ -37,6 +37,8 @@ pub struct Options {
     pub baseline: Option<PathBuf>,
     /// Leave socat and haproxy out (quicker iterations).
     pub skip_peers: bool,
+    /// Bytes per bulk measurement instead of the default 1 GiB (quicker A/B iterations).
+    pub bulk_bytes: Option<u64>,
     /// Groups to run (`throughput`, `latency`, `setups`, `sessions`); empty = all.
     pub only: Vec<String>,
 }
@@ -81,6 +83,10 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
             only: opts.only.clone(),
             sink_pid: Some(sink_proc.pid()),
         }
+    };
+    let plan = hop::Plan {
+        bytes: opts.bulk_bytes.unwrap_or(plan.bytes),
+        ..plan
     };
     eprintln!("saprouter-bench: single hop ...");
     hop::measure(&started.paths, &plan, &rt, &mut single);
