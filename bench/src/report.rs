@@ -113,7 +113,9 @@ impl Report {
              certificates from `scripts/make-test-pki.sh`). `--only throughput,latency,setups,\
              sessions,chain` runs some groups, `--skip-peers` leaves socat and haproxy out, \
              `--baseline OTHER_SAPROUTER` measures a second binary beside the first (before and \
-             after a change, in one run). The session-count rows need an open-file hard limit \
+             after a change, in one run; a script that sets options or environment and `exec`s \
+             the binary works too), `--bulk-mib N` sizes each bulk measurement (quicker A/B \
+             runs). The session-count rows need an open-file hard limit \
              of about twice the session count (`ulimit -Hn`); the run says when it had to \
              measure fewer sessions.\n"
         );
