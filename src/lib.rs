@@ -10,7 +10,15 @@
 //! - [`niping`]: SAP's NI test program (echo server, timing client, self test).
 //! - [`metrics`]: Prometheus metrics, health and readiness (`--metrics`).
 //! - [`proxyproto`]: PROXY protocol headers from load balancers (`--proxy-from`); no sockets.
-//! - [`cli`]: the table tools `saprouter --check` and `saprouter --explain`.
+//! - [`ri`]: reverse invoke (the `-i` file, the link protocol, the DMZ and LAN sides).
+//! - [`adminclient`]: the client side of the admin requests (`-l`, `-s`, `-n`, ...).
+//! - [`cli`]: the `saprouter` command line (flags to a request or the router's
+//!   configuration) and the table tools `saprouter --check` and `saprouter --explain`.
+//! - [`secret`], [`timefmt`]: constant-time password comparison; the one `ctime` format.
+
+// System calls go through rustix's safe wrappers; the one unsafe call of the project (glibc's
+// mallopt) lives in the saprouter binary (src/bin/saprouter/alloc.rs), not here.
+#![forbid(unsafe_code)]
 
 pub mod adminclient;
 pub mod cli;

@@ -180,7 +180,9 @@ fn no_engine(why: &str) -> Option<Engine> {
         std::env::var_os("CI").is_none(),
         "no docker engine, and CI must run the container tests: {why}"
     );
-    eprintln!("SKIPPED: no docker engine could be used; the container tests did not run: {why}");
+    common::skipped(&format!(
+        "no docker engine could be used; the container tests did not run: {why}"
+    ));
     None
 }
 

@@ -752,8 +752,8 @@ async fn remote_peers_get_no_admin_and_no_reserve() {
         p.push(op);
         p.extend_from_slice(&[0; 40]);
         let (mut ours, theirs) = tokio::io::duplex(1 << 16);
-        let slot = Arc::clone(&shared.slots).try_acquire_owned().unwrap();
-        let pending = shared.pending.try_enter(remote.ip()).unwrap();
+        let slot = shared.admission().take_client_slot().unwrap();
+        let pending = shared.admission().enter_route_phase(remote.ip()).unwrap();
         let pre = saprouter::router::session::PreRoute {
             deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(5),
             snc_name: None,
@@ -761,7 +761,7 @@ async fn remote_peers_get_no_admin_and_no_reserve() {
         };
         let session = tokio::spawn(saprouter::router::session::run_with(
             Arc::clone(&shared),
-            theirs,
+            saprouter::router::conn::Side::stream(theirs),
             remote,
             Some(own),
             slot,
@@ -780,22 +780,26 @@ async fn remote_peers_get_no_admin_and_no_reserve() {
     }
     assert_eq!(shared.lifecycle(), Lifecycle::Running);
     assert!(!shared.hide_errors());
-    assert_eq!(shared.pending.pending(), 0, "every place was given back");
+    assert_eq!(
+        shared.admission().in_route_phase(),
+        0,
+        "every place was given back"
+    );
     // Caps for remote peers: one per source, two in all, no local reserve.
-    let a = shared.pending.try_enter(remote.ip()).unwrap();
-    assert!(shared.pending.try_enter(remote.ip()).is_err());
+    let a = shared.admission().enter_route_phase(remote.ip()).unwrap();
+    assert!(shared.admission().enter_route_phase(remote.ip()).is_err());
     let _b = shared
-        .pending
-        .try_enter("192.0.2.8".parse().unwrap())
+        .admission()
+        .enter_route_phase("192.0.2.8".parse().unwrap())
         .unwrap();
     assert!(shared
-        .pending
-        .try_enter("192.0.2.9".parse().unwrap())
+        .admission()
+        .enter_route_phase("192.0.2.9".parse().unwrap())
         .is_err());
     drop(a);
     assert!(shared
-        .pending
-        .try_enter("192.0.2.9".parse().unwrap())
+        .admission()
+        .enter_route_phase("192.0.2.9".parse().unwrap())
         .is_ok());
 }
 

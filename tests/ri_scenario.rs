@@ -23,6 +23,13 @@ fn skip_reason() -> Option<String> {
     }
 }
 
+/// Says on stderr that a scenario did not run, past the test harness's capture of
+/// `eprintln!` (which hides it for passing tests).
+fn skipped(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
+}
+
 /// The namespace scenarios run one at a time: their timing checks (a silent link noticed
 /// within 15 s) should not share two cores with another scenario.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -34,7 +41,9 @@ fn run_scenario(variant: &str) {
             std::env::var_os("CI").is_none(),
             "the DMZ/LAN scenario needs root and network namespaces under CI: {why}"
         );
-        eprintln!("SKIPPED: the DMZ/LAN scenario needs root and network namespaces ({why})");
+        skipped(&format!(
+            "the DMZ/LAN scenario needs root and network namespaces ({why})"
+        ));
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,7 +87,9 @@ fn ha_scenario_in_network_namespaces() {
             std::env::var_os("CI").is_none(),
             "the HA scenario needs root and network namespaces under CI: {why}"
         );
-        eprintln!("SKIPPED: the HA scenario needs root and network namespaces ({why})");
+        skipped(&format!(
+            "the HA scenario needs root and network namespaces ({why})"
+        ));
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

@@ -28,7 +28,8 @@ impl Chain {
 /// Test certificates for a TLS link: the directory made by `scripts/make-test-pki.sh` with
 /// `SAPROUTER1` (DMZ) and `SAPROUTER2` (LAN).
 pub fn make_pki(dir: &Path) -> Result<std::path::PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-pki.sh");
+    // The script is the workspace's (bench/ is a crate inside it).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-test-pki.sh");
     let pki = dir.join("pki");
     let out = std::process::Command::new("bash")
         .arg(&script)
@@ -182,7 +183,13 @@ pub fn measure(paths: &[hop::Path], plan: &hop::Plan, table: &mut super::table::
     hop::bulk(
         paths,
         plan,
-        &[hop::RAW_UPLOAD, hop::RAW_DOWNLOAD, hop::NI_DOWNLOAD],
+        &[
+            hop::RAW_UPLOAD,
+            hop::RAW_DOWNLOAD,
+            hop::NI_DOWNLOAD,
+            hop::CONSUMER_UPLOAD,
+            hop::CONSUMER_DOWNLOAD,
+        ],
         table,
     );
     hop::latency(paths, plan, table);

@@ -15,10 +15,20 @@ use super::wire;
 /// Sends `total` bytes (blocks of whole frames of `frame_size`, or plain for 0) to the
 /// discard service; returns bytes per second, timed until the sink's count arrives.
 pub fn upload(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> {
+    upload_with(hop, total, frame_size, &[])
+}
+
+/// As [`upload`], to the sink's user-space consumer ([`wire::CONSUMER`]).
+pub fn upload_to_consumer(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> {
+    upload_with(hop, total, frame_size, wire::CONSUMER)
+}
+
+fn upload_with(hop: &Hop, total: u64, frame_size: u32, prefix: &[u8]) -> std::io::Result<f64> {
     let total = wire::round_total(total, frame_size);
     let chunk = wire::stream_chunk(frame_size);
     let mut s = hop.open()?;
     let start = Instant::now();
+    s.write_all(prefix)?;
     let mut left = total;
     while left > 0 {
         let n = usize::try_from(left).map_or(chunk.len(), |l| l.min(chunk.len()));
@@ -40,19 +50,39 @@ pub fn upload(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> {
 
 /// Asks the source service for `total` bytes and reads them to EOF; bytes per second.
 pub fn download(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> {
+    download_with(hop, total, frame_size, 256 * 1024, false)
+}
+
+/// As [`download`], read the way a peer reads: [`wire::CONSUMER_READ`] bytes a call, every
+/// byte used.
+pub fn download_to_consumer(hop: &Hop, total: u64, frame_size: u32) -> std::io::Result<f64> {
+    download_with(hop, total, frame_size, wire::CONSUMER_READ, true)
+}
+
+fn download_with(
+    hop: &Hop,
+    total: u64,
+    frame_size: u32,
+    read_size: usize,
+    use_bytes: bool,
+) -> std::io::Result<f64> {
     let total = wire::round_total(total, frame_size);
     let mut s = hop.open()?;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; read_size];
     let start = Instant::now();
     s.write_all(&wire::source_request(total, frame_size))?;
-    let mut got = 0u64;
+    let (mut got, mut sum) = (0u64, 0u64);
     loop {
         let n = s.read(&mut buf)?;
         if n == 0 {
             break;
         }
+        if use_bytes {
+            sum = wire::fold(sum, &buf[..n]);
+        }
         got += n as u64;
     }
+    std::hint::black_box(sum);
     let secs = start.elapsed().as_secs_f64();
     if got != total {
         return Err(std::io::Error::other(format!(

@@ -170,8 +170,30 @@ pub const NI_DOWNLOAD: BulkRow = (
     FRAME,
 );
 
+/// Raw upload to the sink's user-space consumer (16 KiB reads, every byte used).
+pub const CONSUMER_UPLOAD: BulkRow = (
+    "raw upload, user-space consumer",
+    client::upload_to_consumer,
+    |h| &h.discard_raw,
+    0,
+);
+/// Raw download read by a user-space consumer in the client (16 KiB reads, every byte used).
+pub const CONSUMER_DOWNLOAD: BulkRow = (
+    "raw download, user-space consumer",
+    client::download_to_consumer,
+    |h| &h.source_raw,
+    0,
+);
+
 /// The single-hop bulk rows.
-pub const BULK_ROWS: [BulkRow; 4] = [RAW_UPLOAD, RAW_DOWNLOAD, NI_UPLOAD, NI_DOWNLOAD];
+pub const BULK_ROWS: [BulkRow; 6] = [
+    RAW_UPLOAD,
+    RAW_DOWNLOAD,
+    NI_UPLOAD,
+    NI_DOWNLOAD,
+    CONSUMER_UPLOAD,
+    CONSUMER_DOWNLOAD,
+];
 
 /// Runs the single-hop rows into `table` (columns in the order of `paths`).
 pub fn measure(paths: &[Path], plan: &Plan, rt: &tokio::runtime::Runtime, table: &mut Table) {

@@ -1,6 +1,8 @@
 //! `saprouter-bench`: measures the router against a direct connection, socat and haproxy on
 //! loopback, in one run, and writes `docs/performance.md`. See the README.
 
+#![forbid(unsafe_code)]
+
 use saprouter_bench as bench;
 
 use std::path::PathBuf;
@@ -10,14 +12,16 @@ use clap::{Arg, ArgAction, Command};
 
 const USAGE: &str = "\
 usage: saprouter-bench [--quick] [--out FILE] [--router BIN] [--baseline BIN]
-                       [--skip-peers] [--only GROUPS]
+                       [--skip-peers] [--only GROUPS] [--bulk-mib N]
 
   --quick          run every measurement briefly (smoke test)
   --out FILE       where to write the report (default docs/performance.md)
   --router BIN     saprouter binary to measure (default: the one beside this program)
   --baseline BIN   a second saprouter binary measured beside the first
   --skip-peers     leave socat and haproxy out
-  --only GROUPS    comma-separated groups: throughput,latency,setups,sessions (default all)
+  --only GROUPS    comma-separated groups: throughput,latency,setups,sessions,chain
+                   (default all)
+  --bulk-mib N     bytes per bulk measurement, in MiB (default 1024; --quick 8)
   -h, --help       this text;  --version  the version
 ";
 
@@ -71,6 +75,13 @@ fn command() -> Command {
                 .long("only")
                 .num_args(1)
                 .help("comma-separated groups: throughput,latency,setups,sessions (default all)"),
+        )
+        .arg(
+            Arg::new("bulk_mib")
+                .long("bulk-mib")
+                .num_args(1)
+                .value_parser(clap::value_parser!(u64).range(1..=65536))
+                .help("bytes per bulk measurement, in MiB"),
         )
         .arg(
             Arg::new("sink")
@@ -131,6 +142,7 @@ fn main() -> ExitCode {
         router,
         baseline: m.get_one::<String>("baseline").map(PathBuf::from),
         skip_peers: m.get_flag("skip_peers"),
+        bulk_bytes: m.get_one::<u64>("bulk_mib").map(|mib| mib << 20),
         only: m
             .get_one::<String>("only")
             .map(|s| s.split(',').map(|g| g.trim().to_string()).collect())

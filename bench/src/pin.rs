@@ -9,8 +9,9 @@
 //! The placement is a phase of the whole run (set, measured, cleared), so it is kept here
 //! rather than passed through every function that starts a process.
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
+
+use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// No placement: processes inherit the run's CPUs.
@@ -21,33 +22,22 @@ static MIDDLE: AtomicUsize = AtomicUsize::new(UNSET);
 
 /// The CPUs this process may run on, in order.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity writes into the zeroed set we own, of the size we pass.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Vec::new();
+    match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU)
+            .filter(|&cpu| set.is_set(cpu))
+            .collect(),
+        Err(_) => Vec::new(),
     }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET reads the set we own at an index below CPU_SETSIZE.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
 }
 
 /// Restricts the calling thread (and the threads and processes it starts later) to `cpus`.
 fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
-    // SAFETY: the set is zeroed and owned here; CPU_SET is given indices below CPU_SETSIZE.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
-        unsafe { libc::CPU_SET(cpu, &mut set) };
+    let mut set = CpuSet::new();
+    for &cpu in cpus.iter().filter(|&&c| c < CpuSet::MAX_CPU) {
+        set.set(cpu);
     }
-    // SAFETY: sched_setaffinity reads the set of the size we pass; 0 is the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    sched_setaffinity(None, &set)?;
+    Ok(())
 }
 
 /// The placement of one phase: the ends on `ends`, middle processes on `middle`.
@@ -98,16 +88,59 @@ pub fn middle_threads() -> usize {
     }
 }
 
-/// Starts `cmd` on the middle CPU when a placement is active (before `exec`, so that every
-/// thread the program creates inherits it and sizes its thread pool by it).
-pub fn as_middle(cmd: &mut Command) -> &mut Command {
+/// Starts `cmd`, on the middle CPU when a placement is active. A child inherits the CPUs of
+/// the thread that starts it (and every thread the program creates inherits them in turn,
+/// so it sizes its thread pool by them): the calling thread moves to the middle CPU for the
+/// spawn and back afterwards.
+pub fn spawn_middle(cmd: &mut Command) -> std::io::Result<Child> {
     let cpu = MIDDLE.load(Ordering::SeqCst);
-    if cpu != UNSET {
-        // SAFETY: the closure runs between fork and exec and only makes one system call
-        // (sched_setaffinity), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || set_affinity(&[cpu]));
-        }
+    if cpu == UNSET {
+        return cmd.spawn();
     }
-    cmd
+    let own = sched_getaffinity(None)?;
+    set_affinity(&[cpu])?;
+    let child = cmd.spawn();
+    sched_setaffinity(None, &own)?;
+    child
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+
+    /// The CPUs a child process may run on, as the kernel lists them.
+    fn child_cpus(cmd: &mut Command) -> String {
+        let out = spawn_middle(cmd.stdout(Stdio::piped()))
+            .and_then(|c| c.wait_with_output())
+            .expect("run sh");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.trim().to_string()
+    }
+
+    #[test]
+    fn middle_processes_start_on_the_middle_cpu() {
+        let before = allowed_cpus();
+        assert!(!before.is_empty());
+        let list = || {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status | cut -f2"]);
+            cmd
+        };
+        let Some(placement) = Placement::start().expect("placement") else {
+            // One CPU: nothing to place; children inherit it.
+            assert_eq!(child_cpus(&mut list()), before[0].to_string());
+            return;
+        };
+        assert_eq!(allowed_cpus(), vec![placement.ends]);
+        assert_eq!(child_cpus(&mut list()), placement.middle.to_string());
+        assert_eq!(
+            allowed_cpus(),
+            vec![placement.ends],
+            "the caller stays on the ends"
+        );
+        assert_eq!(middle_threads(), 1);
+        drop(placement);
+        assert_eq!(allowed_cpus(), before);
+    }
 }

@@ -83,19 +83,14 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
         .iter()
         .map(|f| f.parse::<u64>().ok())
         .sum::<Option<u64>>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = rustix::param::clock_ticks_per_second();
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
 /// CPU time (user + system) of the calling thread, in seconds.
 pub fn thread_cpu_secs() -> Option<f64> {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_THREAD is Linux's per-thread account.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (rc == 0).then(|| secs(usage.ru_utime) + secs(usage.ru_stime))
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(t.tv_sec as f64 + t.tv_nsec as f64 / 1e9)
 }
 
 /// Ports of the sink's services.
@@ -173,16 +168,17 @@ pub fn start_router_with(
     let errors = dir.join("stderr.log");
     for _ in 0..5 {
         let port = net::free_port()?;
-        let child = pin::as_middle(&mut Command::new(binary))
-            .current_dir(dir)
-            .args(start)
-            .args(["-S", &port.to_string(), "-R", "saprouttab"])
-            .args(ROUTER_OPTIONS)
-            .args(["-H", "127.0.0.1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&errors)?)
-            .spawn()?;
+        let child = pin::spawn_middle(
+            Command::new(binary)
+                .current_dir(dir)
+                .args(start)
+                .args(["-S", &port.to_string(), "-R", "saprouttab"])
+                .args(ROUTER_OPTIONS)
+                .args(["-H", "127.0.0.1"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&errors)?),
+        )?;
         let mut proc = Proc {
             child,
             _stdin: None,
@@ -200,13 +196,14 @@ pub fn start_router_with(
 
 /// Starts a program with arguments, output discarded.
 pub fn spawn(program: &Path, args: &[&str], dir: &Path) -> std::io::Result<Proc> {
-    let child = pin::as_middle(&mut Command::new(program))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let child = pin::spawn_middle(
+        Command::new(program)
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
     Ok(Proc {
         child,
         _stdin: None,
@@ -225,15 +222,16 @@ pub fn start_socat(target: u16) -> std::io::Result<Option<(Proc, u16)>> {
     };
     for _ in 0..5 {
         let port = net::free_port()?;
-        let child = pin::as_middle(&mut Command::new(&socat))
-            .arg(format!(
-                "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay"
-            ))
-            .arg(format!("TCP:127.0.0.1:{target},nodelay"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = pin::spawn_middle(
+            Command::new(&socat)
+                .arg(format!(
+                    "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay"
+                ))
+                .arg(format!("TCP:127.0.0.1:{target},nodelay"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
         let mut proc = Proc {
             child,
             _stdin: None,
@@ -281,13 +279,14 @@ pub fn start_haproxy(
         }
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, cfg)?;
-        let child = pin::as_middle(&mut Command::new(&haproxy))
-            .args(["-db", "-q", "-f"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = pin::spawn_middle(
+            Command::new(&haproxy)
+                .args(["-db", "-q", "-f"])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
         let mut proc = Proc {
             child,
             _stdin: None,
@@ -342,4 +341,21 @@ pub fn version(program: &Path, args: &[&str]) -> Option<String> {
 /// `SocketAddr` of a local port on 127.0.0.1.
 pub fn local(port: u16) -> SocketAddr {
     net::loopback(1, port)
+}
+
+#[cfg(test)]
+mod cpu_time_tests {
+    use super::{cpu_secs, thread_cpu_secs};
+
+    #[test]
+    fn cpu_clocks_advance_with_work() {
+        let before = thread_cpu_secs().expect("thread clock");
+        let mut x = 0u64;
+        while thread_cpu_secs().expect("thread clock") - before < 0.02 {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let own = cpu_secs(std::process::id()).expect("own /proc stat");
+        assert!(own >= 0.0 && own.is_finite());
+    }
 }

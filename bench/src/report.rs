@@ -57,7 +57,8 @@ pub struct Report {
     pub quick: bool,
     pub sections: Vec<(String, String)>,
     pub tools: Vec<(String, String)>,
-    pub goals: Vec<String>,
+    /// Lists of goal lines, each under its heading.
+    pub goals: Vec<(String, Vec<String>)>,
     pub notes: Vec<String>,
 }
 
@@ -83,9 +84,9 @@ impl Report {
         for (title, body) in &self.sections {
             let _ = writeln!(out, "## {title}\n\n{body}");
         }
-        if !self.goals.is_empty() {
-            let _ = writeln!(out, "## Goals (issue 7), checked against this run\n");
-            for g in &self.goals {
+        for (heading, lines) in self.goals.iter().filter(|(_, l)| !l.is_empty()) {
+            let _ = writeln!(out, "## {heading}\n");
+            for g in lines {
                 let _ = writeln!(out, "- {g}");
             }
             out.push('\n');
@@ -112,7 +113,9 @@ impl Report {
              certificates from `scripts/make-test-pki.sh`). `--only throughput,latency,setups,\
              sessions,chain` runs some groups, `--skip-peers` leaves socat and haproxy out, \
              `--baseline OTHER_SAPROUTER` measures a second binary beside the first (before and \
-             after a change, in one run). The session-count rows need an open-file hard limit \
+             after a change, in one run; a script that sets options or environment and `exec`s \
+             the binary works too), `--bulk-mib N` sizes each bulk measurement (quicker A/B \
+             runs). The session-count rows need an open-file hard limit \
              of about twice the session count (`ulimit -Hn`); the run says when it had to \
              measure fewer sessions.\n"
         );

@@ -1,7 +1,11 @@
 //! The sink every path ends at, run as a child process of its own (`saprouter-bench --sink`)
 //! so its descriptors do not count against the client's limit. Four services, one port each:
 //!
-//! - discard: reads to EOF, then answers the byte count (8 bytes, big-endian) and closes;
+//! - discard: reads to EOF, then answers the byte count (8 bytes, big-endian) and closes.
+//!   By default it drains fast: the runtime's reads of up to 256 KiB, the bytes untouched.
+//!   A connection that starts with [`wire::CONSUMER`] is read the way a real peer reads
+//!   instead: a thread of its own, blocking `read()` calls of [`wire::CONSUMER_READ`] bytes
+//!   into a buffer, every byte summed (the count excludes the marker);
 //! - source: reads one NI frame `SRC\0` + total (u64) + frame size (u32), sends that many
 //!   bytes (as NI frames of that size, or plain bytes for size 0), then closes;
 //! - echo: sends back every byte it reads, until EOF (also the idle sessions' end);
@@ -11,6 +15,7 @@
 //! when its standard input closes (the bench dies, the sink goes too).
 
 use std::io::{BufRead, Write};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -99,6 +104,23 @@ async fn handle(mut stream: TcpStream, service: Service) -> std::io::Result<()> 
         Service::Discard => {
             let mut buf = vec![0u8; 256 * 1024];
             let mut total = 0u64;
+            // Up to the marker's length first: a consumer connection changes reader here.
+            while total < wire::CONSUMER.len() as u64 {
+                let n = stream
+                    .read(&mut buf[total as usize..wire::CONSUMER.len()])
+                    .await?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            if buf[..total as usize] == wire::CONSUMER[..] {
+                let stream = stream.into_std()?;
+                stream.set_nonblocking(false)?;
+                return tokio::task::spawn_blocking(move || consume(stream))
+                    .await
+                    .map_err(std::io::Error::other)?;
+            }
             loop {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
@@ -146,6 +168,25 @@ async fn handle(mut stream: TcpStream, service: Service) -> std::io::Result<()> 
             Ok(())
         }
     }
+}
+
+/// The user-space consumer: blocking reads of [`wire::CONSUMER_READ`] bytes, each summed
+/// (so the bytes are used, as by a peer that parses them), to EOF; then the count.
+fn consume(mut stream: std::net::TcpStream) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut buf = vec![0u8; wire::CONSUMER_READ];
+    let (mut total, mut sum) = (0u64, 0u64);
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sum = wire::fold(sum, &buf[..n]);
+        total += n as u64;
+    }
+    std::hint::black_box(sum);
+    stream.write_all(&total.to_be_bytes())?;
+    stream.shutdown(std::net::Shutdown::Write)
 }
 
 /// Reads one NI frame of at most [`MAX_REQUEST`] bytes.

@@ -11,6 +11,26 @@ const SOURCE: &[u8; 4] = b"SRC\0";
 /// Approximate size of one bulk write.
 const BLOCK: usize = 256 * 1024;
 
+/// First bytes of an upload that asks the sink's discard service to read like a peer
+/// (blocking reads of [`CONSUMER_READ`] bytes into user space, every byte used).
+pub const CONSUMER: &[u8; 8] = b"CONSUME\0";
+/// Size of one read of the user-space consumer (sink or client): the buffer of a peer that
+/// reads what arrives and works on it.
+pub const CONSUMER_READ: usize = 16 * 1024;
+
+/// Adds `bytes` into `sum`, eight at a time: the consumer's use of what it read.
+pub fn fold(sum: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    let mut acc = sum;
+    for w in &mut words {
+        acc = acc.wrapping_add(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+    }
+    for b in words.remainder() {
+        acc = acc.wrapping_add(u64::from(*b));
+    }
+    acc
+}
+
 /// One NI frame around `payload`.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 4);
@@ -84,6 +104,19 @@ fn stream_chunk_len(frame_size: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_uses_every_byte() {
+        let bytes: Vec<u8> = (0..=20u8).collect();
+        let whole = fold(0, &bytes);
+        assert_eq!(fold(fold(0, &bytes[..8]), &bytes[8..]), whole);
+        let mut changed = bytes.clone();
+        changed[20] ^= 1;
+        assert_ne!(fold(0, &changed), whole, "the tail counts");
+        changed = bytes.clone();
+        changed[3] ^= 1;
+        assert_ne!(fold(0, &changed), whole, "the words count");
+    }
 
     #[test]
     fn source_request_round_trips() {

@@ -6,9 +6,7 @@ use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::InfoReply;
-use crate::ni::admin::client_flags;
-use crate::router::admin::BYTES_PREFIX;
-use crate::router::errors::ROUTER_VERSION;
+use crate::ni::admin::{client_flags, BYTES_PREFIX, ROUTER_VERSION};
 
 /// A time in SAP's `ctime` form (`Sun Nov 29 01:02:03 2026`), local time.
 pub fn ctime(secs: u64) -> String {

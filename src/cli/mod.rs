@@ -1,24 +1,16 @@
-//! The table tools of the `saprouter` command: `--check` (find risky lines) and
-//! `--explain` (which line decides a route, and why the earlier ones did not). The binary
-//! only hands its arguments here when one of the two flags is present.
+//! The `saprouter` command line: [`command`] reads it (SAP's flags, letter for letter),
+//! [`start`] turns a start's flags into the router's configuration, [`run`] carries out an
+//! admin request or runs the router. The table tools `--check` (find risky lines) and
+//! `--explain` (which line decides a route, and why the earlier ones did not) have command
+//! lines of their own. The binary only parses, answers help and version, and runs.
 
 pub mod check;
+pub mod command;
 pub mod explain;
+pub mod run;
+pub mod start;
 
-use std::process::ExitCode;
-
-/// Runs `--check` or `--explain` when `args` (program name first) ask for one; `None`
-/// otherwise, and the caller goes on with the router's own command line.
-pub fn dispatch(args: &[String]) -> Option<ExitCode> {
-    let wants = |flag: &str| args.iter().skip(1).any(|a| a == flag);
-    if wants("--check") {
-        return Some(ExitCode::from(check::main(args)));
-    }
-    if wants("--explain") {
-        return Some(ExitCode::from(explain::main(args)));
-    }
-    None
-}
+pub use command::{CliError, Invocation, Request};
 
 /// `text` as a JSON string literal.
 pub fn json_string(text: &str) -> String {

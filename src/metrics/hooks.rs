@@ -1,12 +1,10 @@
 //! The calls the router makes into the metrics: one line at each place where something
 //! countable happens. Each is a no-op (one atomic load) when `--metrics` is off.
 //!
-//! A connection's outcome (`saprouter_sessions_total`) is decided where it happens (a route
-//! stands, an error is sent, an admin request arrives) but counted once, when the connection
-//! ends: [`session`] wraps the connection's task and keeps its verdict in a task-local cell;
-//! the first verdict set wins (an admin request refused with -94 stays `admin`).
+//! A connection's outcome (`saprouter_sessions_total`) is what its session function returns,
+//! a [`SessionEnd`]: [`session`] wraps the connection's task and counts that value once, when
+//! the connection ends.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::time::Instant;
 
@@ -14,65 +12,64 @@ use super::families::{
     AdminLabels, DenialLabels, Metrics, ResultLabels, SessionLabels, SeverityLabels,
 };
 use super::get;
+use super::status::RouteClosed;
 use crate::ni::admin::AdminCommand;
 use crate::ni::rterr::{rc, RtErr};
-use crate::router::relay::Outcome;
 
-/// How a connection ended, as far as the metrics care.
+/// How a connection ended, as far as the metrics care. The session decides it where it
+/// happens (a route stands, an error is sent, an admin request arrives) and returns it; the
+/// first thing that happened is what it returns (an admin request refused with -94 stays
+/// `Admin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub enum SessionEnd {
     /// Nothing happened that we saw (the client closed, or sent nothing usable in time
     /// and got no answer).
     Closed,
+    /// The route stood (`NI_PONG` sent).
     Routed,
+    /// An admin request arrived.
     Admin,
     /// An error answer with this return code (-94 counts as `denied`).
     Failed(i32),
 }
 
-impl Verdict {
+impl SessionEnd {
+    /// The end of a session that passed a downstream router's refusal (an `NI_RTERR`
+    /// payload) to its client: failed with the refusal's return code.
+    pub fn forwarded(answer: &[u8]) -> Self {
+        let code = RtErr::decode(answer)
+            .map(|e| e.return_code)
+            .unwrap_or(rc::NIEROUT_INTERN);
+        SessionEnd::Failed(code)
+    }
+
     fn labels(self) -> SessionLabels {
         let (outcome, rc) = match self {
-            Verdict::Closed => ("closed", 0),
-            Verdict::Routed => ("routed", 0),
-            Verdict::Admin => ("admin", 0),
-            Verdict::Failed(code) if code == rc::NIEROUT_PERM_DENIED => ("denied", code),
-            Verdict::Failed(code) => ("error", code),
+            SessionEnd::Closed => ("closed", 0),
+            SessionEnd::Routed => ("routed", 0),
+            SessionEnd::Admin => ("admin", 0),
+            SessionEnd::Failed(code) if code == rc::NIEROUT_PERM_DENIED => ("denied", code),
+            SessionEnd::Failed(code) => ("error", code),
         };
         SessionLabels { outcome, rc }
     }
 }
 
-tokio::task_local! {
-    static VERDICT: Cell<Verdict>;
-}
-
-/// Sets the connection's verdict unless one is set already. Outside [`session`] (a caller
-/// that did not wrap its task) the verdict is counted at once instead, so nothing is lost.
-fn decide(verdict: Verdict) {
-    let in_scope = VERDICT.try_with(|cell| {
-        if cell.get() == Verdict::Closed {
-            cell.set(verdict);
-        }
-    });
-    if in_scope.is_err() {
-        if let Some(m) = get() {
-            m.sessions.get_or_create(&verdict.labels()).inc();
-        }
+/// Counts one connection's end now (a connection refused at accept has no session to wrap).
+pub fn session_ended(end: SessionEnd) {
+    if let Some(m) = get() {
+        count(m, end);
     }
 }
 
-/// Wraps one connection's task (`tracker.spawn(metrics::session(session::run_with(..)))`), so its
-/// outcome is counted once when it ends.
-pub fn session<F: Future>(task: F) -> impl Future<Output = F::Output> {
-    VERDICT.scope(Cell::new(Verdict::Closed), async move {
-        let out = task.await;
-        if let Some(m) = get() {
-            let verdict = VERDICT.try_with(Cell::get).unwrap_or(Verdict::Closed);
-            m.sessions.get_or_create(&verdict.labels()).inc();
-        }
-        out
-    })
+fn count(m: &Metrics, end: SessionEnd) {
+    m.sessions.get_or_create(&end.labels()).inc();
+}
+
+/// Wraps one connection's task (`tracker.spawn(metrics::session(session::run_with(..)))`), so
+/// the end it returns is counted once, when it ends.
+pub async fn session<F: Future<Output = SessionEnd>>(task: F) {
+    session_ended(task.await)
 }
 
 /// The start of a route request, for the set-up latency.
@@ -86,15 +83,15 @@ pub fn route_timer() -> RouteTimer {
 
 /// The route stands (`NI_PONG` sent).
 pub fn route_established(timer: RouteTimer) {
-    decide(Verdict::Routed);
     if let Some(m) = get() {
         m.observe_setup(timer.0.elapsed());
     }
 }
 
 /// A route ended: adds its byte counts (once per route, nothing per read or write).
-pub fn route_closed(outcome: &Outcome) {
+pub fn route_closed(route: impl Into<RouteClosed>) {
     if let Some(m) = get() {
+        let outcome = route.into();
         m.bytes_to_server.inc_by(outcome.to_server);
         m.bytes_to_client.inc_by(outcome.to_client);
     }
@@ -116,19 +113,6 @@ fn denial(line: String) {
     }
 }
 
-/// An `NI_RTERR` with `rc` was sent to the client.
-pub fn failure_sent(code: i32) {
-    decide(Verdict::Failed(code));
-}
-
-/// A downstream router's refusal (an `NI_RTERR` payload) was passed to the client.
-pub fn downstream_refused(answer: &[u8]) {
-    let code = RtErr::decode(answer)
-        .map(|e| e.return_code)
-        .unwrap_or(rc::NIEROUT_INTERN);
-    decide(Verdict::Failed(code));
-}
-
 /// A connection was closed at accept: its address serves a penalty.
 pub fn penalty_refused() {
     if let Some(m) = get() {
@@ -138,7 +122,6 @@ pub fn penalty_refused() {
 
 /// An admin request arrived (`None`: it did not decode).
 pub fn admin_request(command: Option<&AdminCommand>) {
-    decide(Verdict::Admin);
     if let Some(m) = get() {
         let labels = AdminLabels {
             command: command.map_or("malformed", command_name),
@@ -197,23 +180,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verdict_labels() {
-        assert_eq!(Verdict::Failed(-94).labels().outcome, "denied");
-        assert_eq!(Verdict::Failed(-5).labels().outcome, "error");
-        assert_eq!(Verdict::Failed(-5).labels().rc, -5);
-        assert_eq!(Verdict::Routed.labels().rc, 0);
+    fn session_end_labels() {
+        assert_eq!(SessionEnd::Failed(-94).labels().outcome, "denied");
+        assert_eq!(SessionEnd::Failed(-5).labels().outcome, "error");
+        assert_eq!(SessionEnd::Failed(-5).labels().rc, -5);
+        assert_eq!(SessionEnd::Routed.labels().rc, 0);
+        assert_eq!(SessionEnd::Closed.labels().outcome, "closed");
+        assert_eq!(SessionEnd::Admin.labels().outcome, "admin");
     }
 
-    #[tokio::test]
-    async fn first_verdict_wins() {
-        let seen = VERDICT
-            .scope(Cell::new(Verdict::Closed), async {
-                decide(Verdict::Admin);
-                decide(Verdict::Failed(-94));
-                VERDICT.with(Cell::get)
-            })
-            .await;
-        assert_eq!(seen, Verdict::Admin);
+    #[test]
+    fn forwarded_refusal_keeps_its_code() {
+        let answer = RtErr::error(40, -94, &Default::default()).encode();
+        assert_eq!(SessionEnd::forwarded(&answer), SessionEnd::Failed(-94));
+        assert_eq!(
+            SessionEnd::forwarded(b"not an NI_RTERR"),
+            SessionEnd::Failed(rc::NIEROUT_INTERN)
+        );
+    }
+
+    #[test]
+    fn each_end_counted_once() {
+        let m = Metrics::new();
+        count(&m, SessionEnd::Admin);
+        count(&m, SessionEnd::Failed(-100));
+        count(&m, SessionEnd::Failed(-100));
+        let text = m.encode();
+        assert!(text.contains("saprouter_sessions_total{outcome=\"admin\",rc=\"0\"} 1"));
+        assert!(text.contains("saprouter_sessions_total{outcome=\"error\",rc=\"-100\"} 2"));
     }
 
     #[test]

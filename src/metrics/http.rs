@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::families::Metrics;
-use crate::router::{Lifecycle, Shared};
+use super::status::{self, Source, Status};
 
 /// Largest request head accepted.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -70,7 +70,7 @@ impl Endpoint {
     }
 
     /// Serves until the process ends.
-    pub async fn serve(self, metrics: &'static Metrics, shared: Arc<Shared>) {
+    pub async fn serve(self, metrics: &'static Metrics, source: Source) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (stream, peer) = match self.listener.accept().await {
@@ -85,9 +85,9 @@ impl Endpoint {
                 tracing::debug!(%peer, "metrics endpoint busy; connection closed");
                 continue;
             };
-            let shared = Arc::clone(&shared);
+            let source = Arc::clone(&source);
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(DEADLINE, exchange(stream, metrics, &shared)).await;
+                let _ = tokio::time::timeout(DEADLINE, exchange(stream, metrics, &source)).await;
                 drop(permit);
             });
         }
@@ -95,7 +95,7 @@ impl Endpoint {
 }
 
 /// Reads one request head, answers it, closes.
-async fn exchange(mut stream: TcpStream, metrics: &Metrics, shared: &Shared) {
+async fn exchange(mut stream: TcpStream, metrics: &Metrics, source: &Source) {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let mut drain = true;
@@ -103,7 +103,7 @@ async fn exchange(mut stream: TcpStream, metrics: &Metrics, shared: &Shared) {
         match parse(&buf) {
             Parsed::Complete(method, path) => {
                 drain = false;
-                break answer(&method, &path, metrics, shared);
+                break answer(&method, &path, metrics, source);
             }
             Parsed::Invalid => break Response::text("400 Bad Request", "bad request\n"),
             Parsed::Partial if buf.len() >= MAX_HEAD => {
@@ -159,14 +159,14 @@ fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
-fn answer(method: &str, path: &str, metrics: &Metrics, shared: &Shared) -> Response {
+fn answer(method: &str, path: &str, metrics: &Metrics, source: &Source) -> Response {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match (method, path) {
         ("GET", "/metrics") => {
             // Concurrent scrapes must not interleave the refresh of one with the encoding of
             // another.
             let _one_at_a_time = SCRAPE.lock().unwrap_or_else(|p| p.into_inner());
-            refresh(metrics, shared);
+            refresh(metrics, &source());
             Response {
                 status: "200 OK",
                 content_type: OPENMETRICS,
@@ -174,7 +174,7 @@ fn answer(method: &str, path: &str, metrics: &Metrics, shared: &Shared) -> Respo
             }
         }
         ("GET", "/healthz") => Response::text("200 OK", "ok\n"),
-        ("GET", "/readyz") => match not_ready(shared) {
+        ("GET", "/readyz") => match not_ready(&source()) {
             None => Response::text("200 OK", "ready\n"),
             Some(why) => Response::text("503 Service Unavailable", format!("not ready: {why}\n")),
         },
@@ -183,39 +183,30 @@ fn answer(method: &str, path: &str, metrics: &Metrics, shared: &Shared) -> Respo
 }
 
 /// Why the router is not ready, or `None` when it is.
-pub fn not_ready(shared: &Shared) -> Option<&'static str> {
-    match shared.lifecycle() {
-        Lifecycle::Running if super::ri::ready() => None,
-        Lifecycle::Running => Some("not registered with the DMZ router"),
-        Lifecycle::SoftShutdown => Some("soft shutdown: the port is released"),
-        Lifecycle::Stopping => Some("stopping"),
-    }
+pub fn not_ready(now: &Status) -> Option<&'static str> {
+    status::not_ready(now.phase, super::ri::ready())
 }
 
 /// Sets the gauges that are read from the router's state rather than counted.
-fn refresh(metrics: &Metrics, shared: &Shared) {
-    let clients = shared.clients.snapshot();
-    let routed = clients.iter().filter(|c| c.partner.is_some()).count();
-    metrics.sessions_active.set(to_i64(routed));
-    metrics.preroute.set(to_i64(clients.len() - routed));
-    let max = shared.config.max_clients.max(1);
-    let free = shared.slots.available_permits().min(max);
-    metrics.clients_used.set(to_i64(max - free));
-    metrics.clients_max.set(to_i64(shared.config.max_clients));
-    metrics.ready.set(i64::from(not_ready(shared).is_none()));
+fn refresh(metrics: &Metrics, now: &Status) {
+    metrics.sessions_active.set(to_i64(now.routed));
+    metrics.preroute.set(to_i64(now.preroute));
+    metrics.clients_used.set(to_i64(now.clients_used));
+    metrics.clients_max.set(to_i64(now.clients_max));
+    metrics.ready.set(i64::from(not_ready(now).is_none()));
     super::ri::refresh(metrics);
-    refresh_tls(metrics, shared);
+    refresh_tls(metrics, now);
 }
 
 /// The SNC certificates' expiry dates (the identity may have been reloaded since).
-fn refresh_tls(metrics: &Metrics, shared: &Shared) {
+fn refresh_tls(metrics: &Metrics, now: &Status) {
     use super::families::CertRoleLabels;
-    let Some(snc) = &shared.config.snc else {
+    let Some(tls) = now.tls else {
         return;
     };
     let expiry = |role| metrics.tls_expiry.get_or_create(&CertRoleLabels { role });
-    expiry("identity").set(snc.certificate().not_after);
-    if let Some(first) = snc.ca_certificates().iter().map(|c| c.not_after).min() {
+    expiry("identity").set(tls.identity);
+    if let Some(first) = tls.first_ca {
         expiry("ca").set(first);
     }
 }
@@ -239,5 +230,38 @@ mod tests {
             Parsed::Partial
         ));
         assert!(matches!(parse(b"\x16\x03\x01\x00"), Parsed::Invalid));
+    }
+
+    /// The endpoint answers from whatever status its source reports: no router needed.
+    #[test]
+    fn answers_from_the_status_source() {
+        let source: Source = Arc::new(|| Status {
+            phase: status::Phase::Stopping,
+            routed: 2,
+            preroute: 1,
+            clients_used: 5,
+            clients_max: 8,
+            tls: Some(status::TlsExpiry {
+                identity: 1_900_000_000,
+                first_ca: None,
+            }),
+        });
+        let metrics = Metrics::new();
+        let ready = answer("GET", "/readyz", &metrics, &source);
+        assert_eq!(ready.status, "503 Service Unavailable");
+        assert_eq!(ready.body, "not ready: stopping\n");
+        let scrape = answer("GET", "/metrics?x=1", &metrics, &source);
+        assert_eq!(scrape.status, "200 OK");
+        for line in [
+            "saprouter_sessions_active 2",
+            "saprouter_preroute_connections 1",
+            "saprouter_client_table_used 5",
+            "saprouter_client_table_max 8",
+            "saprouter_ready 0",
+            "role=\"identity\"} 1900000000",
+        ] {
+            assert!(scrape.body.contains(line), "{line} in\n{}", scrape.body);
+        }
+        assert!(!scrape.body.contains("role=\"ca\""), "no CA date reported");
     }
 }

@@ -5,27 +5,29 @@
 //! this module where something countable happens; before [`install`] (or without
 //! `--metrics`) each call is a single atomic load and returns.
 //!
-//! Nothing is counted per byte or per read: relayed bytes are added from the relay's
-//! [`Outcome`](crate::router::relay::Outcome) when a route closes, and gauges that mirror
-//! router state (sessions active, pre-route connections, client-table fill) are read from the
-//! client table at scrape time. See `docs/observability.md` for the metric list.
+//! Nothing is counted per byte or per read: relayed bytes are added when a route closes
+//! ([`RouteClosed`]), and gauges that mirror router state (sessions active, pre-route
+//! connections, client-table fill) are read at scrape time from a [`Status`] the router
+//! reports through a [`status::Source`]. The metrics know nothing of the daemon's types:
+//! the router converts its state into the plain types of [`status`]. See
+//! `docs/observability.md` for the metric list.
 
 mod families;
 mod hooks;
 pub mod http;
 pub mod ri;
+pub mod status;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 pub use families::Metrics;
 pub use hooks::{
-    admin_request, downstream_refused, failure_sent, penalty_refused, reload_finished,
-    route_closed, route_denied, route_denied_own_port, route_established, route_timer,
-    routtab_findings, session, RouteTimer,
+    admin_request, penalty_refused, reload_finished, route_closed, route_denied,
+    route_denied_own_port, route_established, route_timer, routtab_findings, session,
+    session_ended, RouteTimer, SessionEnd,
 };
-
-use crate::router::Shared;
+pub use status::{Phase, RouteClosed, Status, TlsExpiry};
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
@@ -40,12 +42,12 @@ pub fn get() -> Option<&'static Metrics> {
 }
 
 /// Turns metrics on, binds `addr` and serves `/metrics`, `/healthz` and `/readyz` for
-/// `shared` in a task of its own. Returns the bound address.
-pub async fn start(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<SocketAddr> {
+/// the router whose state `source` reports, in a task of its own. Returns the bound address.
+pub async fn start(addr: SocketAddr, source: status::Source) -> std::io::Result<SocketAddr> {
     let metrics = install();
     let endpoint = http::Endpoint::bind(addr).await?;
     let bound = endpoint.local_addr()?;
     tracing::info!(addr = %bound, "metrics endpoint listening");
-    tokio::spawn(endpoint.serve(metrics, shared));
+    tokio::spawn(endpoint.serve(metrics, source));
     Ok(bound)
 }

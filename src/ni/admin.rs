@@ -16,6 +16,14 @@ pub const INFO_PASSWORD_LEN: usize = 19;
 /// Size of the address mask of the trace-peer commands.
 pub const TRACE_MASK_LEN: usize = 32;
 
+/// The version a router reports: in its error records' location (`SAProuter 40.4 on
+/// 'host'`) and in the banner of `saprouter -l`.
+pub const ROUTER_VERSION: &str = "40.4";
+
+/// Start of the info lines that carry a routed client's byte counts (`saprouter -L` shows
+/// them as columns, `-l` leaves them out).
+pub const BYTES_PREFIX: &str = "Bytes of client ";
+
 /// Command codes.
 pub mod command {
     pub const INFO: u8 = 2;
@@ -294,6 +302,20 @@ fn decode_time(bytes: [u8; 8]) -> u64 {
     u64::from_be_bytes(bytes) % (1 << 32) + TIME_BIAS
 }
 
+/// The fields laid end to end in an `N`-byte record (zero-filled behind the last field):
+/// the writer that [`Fields`] reads back.
+fn record<const N: usize>(fields: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut at = 0;
+    for field in fields {
+        if let Some(dst) = out.get_mut(at..at + field.len()) {
+            dst.copy_from_slice(field);
+        }
+        at += field.len();
+    }
+    out
+}
+
 /// A fixed-size big-endian reader over a record whose length was checked up front.
 struct Fields<'a>(&'a [u8]);
 
@@ -340,23 +362,14 @@ pub struct InfoClient {
 impl InfoClient {
     /// The 137-byte record.
     pub fn encode(&self) -> [u8; INFO_CLIENT_LEN] {
-        let mut out = [0u8; INFO_CLIENT_LEN];
-        let parts: [&[u8]; 6] = [
+        record(&[
             &self.id.to_be_bytes(),
             &[self.flags],
             &encode_time(self.connected_on),
             &padded::<45>(&self.address),
             &padded::<45>(&self.partner),
             &padded::<27>(&self.service),
-        ];
-        let mut at = 0;
-        for part in parts {
-            if let Some(dst) = out.get_mut(at..at + part.len()) {
-                dst.copy_from_slice(part);
-            }
-            at += part.len();
-        }
-        out
+        ])
     }
 
     /// Decodes one 137-byte record.
@@ -396,22 +409,13 @@ pub struct InfoServer {
 impl InfoServer {
     /// The 20-byte record.
     pub fn encode(&self) -> [u8; INFO_SERVER_LEN] {
-        let mut out = [0u8; INFO_SERVER_LEN];
-        let parts: [&[u8]; 5] = [
+        record(&[
             &self.pid.to_be_bytes(),
             &self.parent_pid.to_be_bytes(),
             &encode_time(self.started_on),
             &self.port.to_be_bytes(),
             &self.parent_port.to_be_bytes(),
-        ];
-        let mut at = 0;
-        for part in parts {
-            if let Some(dst) = out.get_mut(at..at + part.len()) {
-                dst.copy_from_slice(part);
-            }
-            at += part.len();
-        }
-        out
+        ])
     }
 
     /// Decodes the 20-byte record.

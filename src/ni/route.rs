@@ -44,6 +44,14 @@ impl RouteHop {
         }
     }
 
+    /// The same hop with its route password.
+    pub fn with_password(self, password: impl Into<String>) -> Self {
+        Self {
+            password: password.into(),
+            ..self
+        }
+    }
+
     /// Encoded length of this entry: the three strings and their NULs.
     pub fn encoded_len(&self) -> usize {
         self.host.len() + self.service.len() + self.password.len() + 3

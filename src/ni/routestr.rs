@@ -129,11 +129,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn hop(host: &str, service: &str, password: &str) -> RouteHop {
-        RouteHop {
-            host: host.into(),
-            service: service.into(),
-            password: password.into(),
-        }
+        RouteHop::new(host, service).with_password(password)
     }
 
     #[test]

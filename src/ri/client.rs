@@ -1,7 +1,12 @@
-//! Client mode (the DMZ router): listens on `client_service` for LAN routers, checks each
-//! registration (handshake deadline, `ACE`, `max_servers`, address conflicts, vetting for
-//! pseudo addresses shared by several LAN routers), and drives
-//! every accepted link; the [`Registry`] lets routes reach the registered pseudo addresses.
+//! Client mode (the DMZ router). The names are SAP's: in reverse invoke the DMZ side is the
+//! *client* and the LAN side the *server*, although the LAN router opens the connections
+//! and the DMZ router accepts them (so the `client_*` keys of either role's parameter file
+//! name this side's address and port).
+//!
+//! This side listens on `client_service` for LAN routers, checks each registration
+//! (handshake deadline, `ACE`, `max_servers`, address conflicts, vetting for pseudo
+//! addresses shared by several LAN routers), and drives every accepted link; the
+//! [`Registry`] lets routes reach the registered pseudo addresses.
 //!
 //! Registration attempts are bounded ([`MAX_PENDING`] at once, each within the handshake
 //! deadline) so a reconnect storm cannot exhaust the router; refusals are
@@ -19,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::link::{Accept, Register, LINK_VERSION, MAX_HANDSHAKE_FRAME};
 use super::mux::{self, open_channel, StreamCount};
 use super::params::{ace_permits, ClientParams, Protocol};
-use super::registry::{LinkEntry, Refusal, Registry};
+use super::registry::{LinkEntry, Registry};
 use super::RiError;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
@@ -28,8 +33,6 @@ use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
 use crate::router::limits::PendingGate;
 use crate::router::state::{Lifecycle, Shared};
-
-const MODULE: &str = "ri/client.rs";
 
 /// Registration handshakes in progress at once; more connections are closed at once.
 pub const MAX_PENDING: usize = 64;
@@ -66,7 +69,7 @@ pub async fn start(shared: Arc<Shared>, params: ClientParams) -> Result<ClientSi
     // why (links full) before the route's own deadline ends it.
     let registry = Arc::new(
         Registry::new(params.max_servers, params.conn_pool_size)
-            .with_capacity_wait(shared.config.timeout.mul_f64(0.8)),
+            .with_capacity_wait(shared.config().timeout.mul_f64(0.8)),
     );
     shared.set_registered_hops(Arc::clone(&registry) as _);
     let state = Arc::clone(&registry);
@@ -165,7 +168,7 @@ async fn accept_loop(
                         continue;
                     }
                     let Ok(permit) = pending.try_enter(peer.ip()) else {
-                        crate::gated!(shared.refusal_log, warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
+                        crate::gated!(shared.refusal_log(), warn, %peer, "reverse-invoke: too many registrations in progress; connection closed");
                         continue;
                     };
                     let _ = socket.set_nodelay(true);
@@ -214,10 +217,10 @@ async fn handshake(
             shared,
             &mut socket,
             peer,
-            Refusal {
-                rc: rc::NIEROUT_PERM_DENIED,
-                reason: format!("{source} not permitted by the ACE list"),
-            },
+            RouteFailure::registration_refused(
+                rc::NIEROUT_PERM_DENIED,
+                format!("{source} not permitted by the ACE list"),
+            ),
             deadline,
         )
         .await;
@@ -239,10 +242,7 @@ async fn handshake(
     let payload = match read_frame(&mut socket, deadline).await {
         Ok(p) => p,
         Err(why) => {
-            let refusal = Refusal {
-                rc: rc::NIEROUT_INTERN,
-                reason: why,
-            };
+            let refusal = RouteFailure::registration_refused(rc::NIEROUT_INTERN, why);
             refuse(shared, &mut socket, peer, refusal, deadline).await;
             return None;
         }
@@ -250,12 +250,12 @@ async fn handshake(
     let reg = match Register::decode(&payload) {
         Ok(reg) => reg,
         Err(err) => {
-            let refusal = Refusal {
-                rc: rc::NIEROUT_INTERN,
-                reason: format!(
+            let refusal = RouteFailure::registration_refused(
+                rc::NIEROUT_INTERN,
+                format!(
                     "invalid registration ({err}); this port speaks the saprouter-rs reverse-invoke protocol"
                 ),
-            };
+            );
             refuse(shared, &mut socket, peer, refusal, deadline).await;
             return None;
         }
@@ -392,12 +392,13 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
     shared: &Shared,
     socket: &mut S,
     peer: SocketAddr,
-    refusal: Refusal,
+    failure: RouteFailure,
     deadline: Instant,
 ) {
-    crate::gated!(shared.refusal_log, warn, %peer, rc = refusal.rc, reason = ?refusal.reason, "reverse-invoke registration refused");
+    let reason = failure.registration_reason();
+    crate::gated!(shared.refusal_log(), warn, %peer, rc = failure.rc, reason = ?reason, "reverse-invoke registration refused");
     shared.penalise(peer.ip(), "registration refused");
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::PermDenied,
             "RI/-",
@@ -405,18 +406,11 @@ async fn refuse<S: AsyncWrite + Unpin + ?Sized>(
                 "host {}/{} registration ({})",
                 peer_ip(peer),
                 peer.port(),
-                refusal.reason
+                reason
             ),
         );
     }
-    let failure = RouteFailure::new(
-        refusal.rc,
-        "reverse-invoke registration refused",
-        format!("NiRIRegister: {}", refusal.reason),
-        MODULE,
-        line!(),
-    );
-    let payload = shared.errors.message(&failure, shared.hide_errors());
+    let payload = shared.errors().message(&failure, shared.hide_errors());
     let _ = timeout_at(deadline, socket.write_all(&frame::frame(&payload))).await;
     let _ = timeout_at(deadline, socket.shutdown()).await;
 }

@@ -15,9 +15,9 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::link::{RegAddr, Register};
-use super::registry::Refusal;
 use crate::ni::rterr::rc;
 use crate::router::conn::BoxConn;
+use crate::router::errors::RouteFailure;
 use crate::router::selfaddr::canonical;
 use crate::router::state::Shared;
 use crate::routtab::RoutTab;
@@ -28,7 +28,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// Why the DMZ side did not get a link to read a registration from.
 pub enum NoLink {
     /// Answer this plaintext connection with the refusal.
-    Refuse(TcpStream, Refusal),
+    Refuse(TcpStream, RouteFailure),
     /// The TLS handshake failed (already logged); just close.
     Closed,
 }
@@ -42,7 +42,7 @@ pub async fn accept_link(
     peer: SocketAddr,
     deadline: Instant,
 ) -> Result<(BoxConn, Option<String>), NoLink> {
-    let Some(snc) = shared.config.snc.clone() else {
+    let Some(snc) = shared.config().snc.clone() else {
         return Ok((Box::new(socket), None));
     };
     let mut first = [0u8; 1];
@@ -51,10 +51,10 @@ pub async fn accept_link(
         Ok(Ok(1))
     ) && first[0] == TLS_HANDSHAKE;
     if !tls {
-        let refusal = Refusal {
-            rc: rc::NIEROUT_SNC_FAILURE,
-            reason: "this router runs with SNC (-K): registrations must use TLS".into(),
-        };
+        let refusal = RouteFailure::registration_refused(
+            rc::NIEROUT_SNC_FAILURE,
+            "this router runs with SNC (-K): registrations must use TLS",
+        );
         return Err(NoLink::Refuse(socket, refusal));
     }
     match snc.accept(socket, deadline).await {
@@ -80,7 +80,7 @@ pub fn check_registration(
     reg: &Register,
     peer: SocketAddr,
     name: Option<&str>,
-) -> Result<bool, Refusal> {
+) -> Result<bool, RouteFailure> {
     let mut ips: Vec<IpAddr> = reg
         .addrs
         .iter()
@@ -106,13 +106,13 @@ pub fn check_registration(
             Some(name) => format!("this LAN router is {name}"),
             None => "this registration is not SNC (TLS)".to_string(),
         };
-        return Err(Refusal {
-            rc: rc::NIEROUT_SNC_FAILURE,
-            reason: format!(
+        return Err(RouteFailure::registration_refused(
+            rc::NIEROUT_SNC_FAILURE,
+            format!(
                 "a KT line requires SNC name {wanted} for {ip}:{}; {this}",
                 reg.reg_service
             ),
-        });
+        ));
     }
     Ok(vetted)
 }
@@ -128,7 +128,7 @@ pub async fn connect_link(
 ) -> Result<(BoxConn, Option<String>), String> {
     let routtab = shared.routtab();
     let kt = routtab.snc_target(peer.ip(), peer.port());
-    let Some(snc) = shared.config.snc.clone() else {
+    let Some(snc) = shared.config().snc.clone() else {
         return match kt {
             None => Ok((Box::new(socket), None)),
             Some(wanted) => Err(format!(

@@ -15,15 +15,13 @@ use super::errors::RouteFailure;
 use super::selfaddr;
 use super::session::{send_failure, send_frame};
 use super::state::{Lifecycle, Shared};
-use crate::ni::admin::{client_flags, AdminCommand, AdminRequest, InfoClient, InfoServer};
+use crate::ni::admin::{
+    client_flags, AdminCommand, AdminRequest, InfoClient, InfoServer, BYTES_PREFIX,
+};
 use crate::ni::rterr::rc;
 use crate::routtab::{Decision, RouteQuery};
 
 const MODULE: &str = "router/admin.rs";
-
-/// Start of the info lines that carry a routed client's byte counts (`saprouter -L` shows
-/// them as columns, `-l` leaves them out).
-pub const BYTES_PREFIX: &str = "Bytes of client ";
 
 /// Handles one admin request on `stream` (already read: `payload`).
 pub async fn run<C: Conn>(
@@ -36,7 +34,7 @@ pub async fn run<C: Conn>(
     let request = match AdminRequest::decode(payload) {
         Ok(request) => request,
         Err(err) => {
-            crate::gated!(shared.refusal_log, info, %peer, %err, "malformed admin request");
+            crate::gated!(shared.refusal_log(), info, %peer, %err, "malformed admin request");
             shared.penalise(peer.ip(), "malformed admin request");
             crate::metrics::admin_request(None);
             let failure = RouteFailure::new(
@@ -51,7 +49,7 @@ pub async fn run<C: Conn>(
         }
     };
     let local = selfaddr::is_local(peer.ip());
-    crate::gated!(shared.refusal_log, info, %peer, local, command = ?request.command, "admin request");
+    crate::gated!(shared.refusal_log(), info, %peer, local, command = ?request.command, "admin request");
     crate::metrics::admin_request(Some(&request.command));
 
     if let AdminCommand::Info { password } = &request.command {
@@ -65,7 +63,7 @@ pub async fn run<C: Conn>(
         return;
     }
     if !local {
-        crate::gated!(shared.refusal_log, warn, %peer, command = ?request.command, "admin request from a remote host refused");
+        crate::gated!(shared.refusal_log(), warn, %peer, command = ?request.command, "admin request from a remote host refused");
         shared.penalise(peer.ip(), "remote admin request");
         let failure = RouteFailure::new(
             rc::NIEROUT_PERM_DENIED,
@@ -109,7 +107,7 @@ fn info_allowed(
     offered: Option<&str>,
 ) -> Result<(), RouteFailure> {
     let refused = |why: &str| {
-        crate::gated!(shared.refusal_log, warn, %peer, why, "info request refused");
+        crate::gated!(shared.refusal_log(), warn, %peer, why, "info request refused");
         RouteFailure::new(
             rc::NIEROUT_INFO_DENIED,
             "access denied (info request refused)",
@@ -118,7 +116,7 @@ fn info_allowed(
             line!(),
         )
     };
-    if let Some(expected) = &shared.config.info_password {
+    if let Some(expected) = &shared.config().info_password {
         if !expected.matches(offered.unwrap_or("")) {
             return Err(refused("wrong info password"));
         }
@@ -153,7 +151,7 @@ fn unix(t: SystemTime) -> u64 {
 
 /// The info reply: client records, server record, text lines, end frame.
 async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
-    let clients = shared.clients.snapshot();
+    let clients = shared.clients().snapshot();
     let mut records = Vec::with_capacity(clients.len() * crate::ni::admin::INFO_CLIENT_LEN);
     for c in &clients {
         let mut flags = client_flags::CONNECTED;
@@ -182,15 +180,18 @@ async fn send_info<C: Conn>(shared: &Shared, stream: &mut C) {
     let server = InfoServer {
         pid: std::process::id(),
         parent_pid: 0,
-        started_on: unix(shared.started_on),
-        port: shared.port,
+        started_on: unix(shared.started_on()),
+        port: shared.port(),
         parent_port: 0,
     };
     send_frame(stream, &server.encode()).await;
     for line in [
         format!("Total no. of clients: {}", clients.len()),
-        format!("Working directory   : {}", shared.working_dir.display()),
-        format!("Routtab             : {}", shared.config.routtab.display()),
+        format!("Working directory   : {}", shared.working_dir().display()),
+        format!(
+            "Routtab             : {}",
+            shared.config().routtab.display()
+        ),
         super::fdlimit::info_line(),
     ]
     .into_iter()
@@ -218,12 +219,12 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         AdminCommand::Info { .. } => Ok(()),
         AdminCommand::NewRoutTab => match shared.reload_routtab().await {
             Ok(lines) => {
-                tracing::info!(lines, path = %shared.config.routtab.display(), "route permission table reloaded");
-                if let Some(log) = &shared.connlog {
+                tracing::info!(lines, path = %shared.config().routtab.display(), "route permission table reloaded");
+                if let Some(log) = shared.connlog() {
                     log.write(
                         Event::ReadRouttab,
                         "",
-                        &shared.config.routtab.display().to_string(),
+                        &shared.config().routtab.display().to_string(),
                     );
                 }
                 Ok(())
@@ -246,7 +247,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         }
         AdminCommand::Stop => {
             tracing::info!("stop requested");
-            shared.clients.interrupt_all(Interrupt::Shutdown);
+            shared.clients().interrupt_all(Interrupt::Shutdown);
             shared.set_lifecycle(Lifecycle::Stopping);
             Ok(())
         }
@@ -258,7 +259,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         AdminCommand::Cancel(ids) => {
             let missing: Vec<String> = ids
                 .iter()
-                .filter(|&&id| !shared.clients.interrupt(id, Interrupt::Cancel))
+                .filter(|&&id| !shared.clients().interrupt(id, Interrupt::Cancel))
                 .map(u32::to_string)
                 .collect();
             tracing::info!(?ids, "cancel requested");
@@ -275,7 +276,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
             }
         }
         AdminCommand::DumpBuffers => {
-            for c in shared.clients.snapshot() {
+            for c in shared.clients().snapshot() {
                 tracing::info!(id = c.id, peer = %c.peer, partner = ?c.partner, traced = c.traced, "client table dump");
             }
             Ok(())
@@ -297,7 +298,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         }
         AdminCommand::SetTracePeer(mask) => {
             shared.set_trace_mask(&mask, true);
-            let n = shared.clients.set_traced_where(true, |c| {
+            let n = shared.clients().set_traced_where(true, |c| {
                 super::state::mask_matches(&mask, &c.peer.ip().to_string())
             });
             tracing::info!(?mask, clients = n, "tracing peers");
@@ -305,7 +306,7 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         }
         AdminCommand::ClearTracePeer(mask) => {
             shared.set_trace_mask(&mask, false);
-            let n = shared.clients.set_traced_where(false, |c| {
+            let n = shared.clients().set_traced_where(false, |c| {
                 super::state::mask_matches(&mask, &c.peer.ip().to_string())
             });
             tracing::info!(?mask, clients = n, "no longer tracing peers");
@@ -314,11 +315,11 @@ async fn execute(shared: &Shared, command: AdminCommand) -> Result<(), RouteFail
         AdminCommand::TraceConnection(ids) | AdminCommand::TraceConnection2(ids) => {
             for id in &ids {
                 let now = !shared
-                    .clients
+                    .clients()
                     .snapshot()
                     .iter()
                     .any(|c| c.id == *id && c.traced);
-                shared.clients.set_traced(*id, now);
+                shared.clients().set_traced(*id, now);
             }
             Ok(())
         }

@@ -5,7 +5,7 @@
 //! once through tracing and the line is dropped. `-J` caps the size: the full file is
 //! renamed to `<file>.old` and a new one started.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -64,7 +64,7 @@ pub struct ConnLog {
 impl ConnLog {
     /// Opens (or creates) the log; `append` keeps existing content (`-E`).
     pub fn open(path: &Path, append: bool, max_size: Option<u64>) -> io::Result<Self> {
-        let file = open_file(path, append)?;
+        let file = super::logfile::open(path, append)?;
         let written = file.metadata().map(|m| m.len()).unwrap_or(0);
         let log = Self {
             path: path.to_path_buf(),
@@ -119,7 +119,7 @@ impl ConnLog {
         let mut old = self.path.clone().into_os_string();
         old.push(".old");
         let renamed = std::fs::rename(&self.path, &old);
-        match renamed.and_then(|()| open_file(&self.path, false)) {
+        match renamed.and_then(|()| super::logfile::open(&self.path, false)) {
             Ok(file) => {
                 sink.file = file;
                 sink.written = 0;
@@ -138,17 +138,6 @@ impl ConnLog {
     pub fn read_routtab(&self, path: &Path) {
         self.write(Event::ReadRouttab, "", &path.display().to_string());
     }
-}
-
-fn open_file(path: &Path, append: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true).truncate(true);
-    }
-    options.open(path)
 }
 
 /// Escapes everything but printable ASCII, so a hostile host name cannot forge log lines.

@@ -5,11 +5,10 @@
 //! error of that kind in SAP's router (see [`SapSite`]): scanners such as nmap and pysap's
 //! fingerprinting key on them. Where this router raised the error goes to the trace.
 
+use crate::ni::admin::ROUTER_VERSION;
 use crate::ni::rterr::{rc, rc_text, ErrorRecord, RtErr};
 use crate::ni::NI_VERSION;
 
-/// The version this router reports in its location (`SAProuter 40.4 on 'host'`).
-pub const ROUTER_VERSION: &str = "40.4";
 /// Kernel release reported in error records (scanners key on digits here).
 pub const RELEASE: &str = "753";
 /// Component field of every record.
@@ -282,21 +281,29 @@ pub fn standard_text(code: i32) -> &'static str {
 
 pub use crate::timefmt::ctime_now;
 
-/// The machine's host name (as `gethostname` returns it), or `localhost`.
+/// The machine's host name (the kernel's node name, which `gethostname` returns), or
+/// `localhost` when it is empty.
 pub fn local_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length; gethostname writes at most len bytes.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    if !ok {
+    let name = rustix::system::uname();
+    let name = name.nodename().to_string_lossy();
+    if name.is_empty() {
         return "localhost".into();
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    name.into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostname_is_the_kernels() {
+        let name = local_hostname();
+        assert!(!name.is_empty());
+        if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(name, kernel.trim());
+        }
+    }
 
     #[test]
     fn ctime_shape() {

@@ -4,6 +4,11 @@
 
 use std::sync::OnceLock;
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+/// An unlimited soft or hard limit.
+const UNLIMITED: u64 = u64::MAX;
+
 /// The open-file limit after start-up: (soft, hard).
 static NOFILE: OnceLock<(u64, u64)> = OnceLock::new();
 
@@ -11,51 +16,54 @@ static NOFILE: OnceLock<(u64, u64)> = OnceLock::new();
 /// as in force afterwards.
 pub fn raise_nofile() -> (u64, u64) {
     *NOFILE.get_or_init(|| {
-        let Some((soft, hard)) = current() else {
-            return (0, 0);
-        };
+        let (soft, hard) = current();
         // An unlimited hard limit still stops at the kernel's per-process ceiling.
         let target = hard.min(nr_open());
         if soft < target {
-            let wanted = libc::rlimit {
-                rlim_cur: target,
-                rlim_max: hard,
+            let wanted = Rlimit {
+                current: Some(target),
+                maximum: Some(hard).filter(|&h| h != UNLIMITED),
             };
-            // SAFETY: setrlimit reads a fully initialised rlimit struct we own.
-            let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) };
-            if rc != 0 {
-                tracing::warn!(soft, hard, err = %std::io::Error::last_os_error(), "open-file limit not raised");
+            if let Err(err) = setrlimit(Resource::Nofile, wanted) {
+                tracing::warn!(soft, hard, %err, "open-file limit not raised");
             }
         }
-        current().unwrap_or((soft, hard))
+        current()
     })
 }
 
+/// The ceiling for one process when the hard limit is higher (or unlimited).
+const FALLBACK_CEILING: u64 = 1 << 20;
+
 /// The kernel's ceiling for one process (`fs.nr_open`), 1 Mi when unreadable.
+#[cfg(target_os = "linux")]
 fn nr_open() -> u64 {
     std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(1 << 20)
+        .unwrap_or(FALLBACK_CEILING)
 }
 
-/// The open-file limit now: (soft, hard); `None` when it cannot be read.
-pub fn current() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the rlimit struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (rc == 0).then_some((limit.rlim_cur, limit.rlim_max))
+/// Without Linux's `fs.nr_open`: 1 Mi.
+#[cfg(not(target_os = "linux"))]
+fn nr_open() -> u64 {
+    FALLBACK_CEILING
+}
+
+/// The open-file limit now: (soft, hard), an unlimited value as `u64::MAX` (what
+/// `RLIM_INFINITY` is on Linux).
+pub fn current() -> (u64, u64) {
+    let limit = getrlimit(Resource::Nofile);
+    (
+        limit.current.unwrap_or(UNLIMITED),
+        limit.maximum.unwrap_or(UNLIMITED),
+    )
 }
 
 /// The `-l` line that reports the limit.
 pub fn info_line() -> String {
-    match current() {
-        Some((soft, hard)) => format!("Open files limit    : {soft} (hard {hard})"),
-        None => "Open files limit    : unknown".to_string(),
-    }
+    let (soft, hard) = current();
+    format!("Open files limit    : {soft} (hard {hard})")
 }
 
 #[cfg(test)]

@@ -12,17 +12,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
+use super::admission::ClientSlot;
+use super::conn::Side;
 use super::limits::PendingPermit;
 use super::session::{self, PreRoute};
 use super::state::Shared;
+use crate::metrics::SessionEnd;
 
 /// Content type of a TLS handshake record, the first byte of every ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 
-/// Runs one accepted connection to its end. `permit` is its client-table slot; `pending`
+/// Runs one accepted connection to its end and returns how it ended. `permit` is its client-table slot; `pending`
 /// its place in the route phase, `None` for a balancer's connection (the place is taken
 /// for the client its header names).
 pub async fn run(
@@ -30,18 +32,18 @@ pub async fn run(
     mut stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pending: Option<PendingPermit>,
-) {
+) -> SessionEnd {
     // One deadline for the whole phase before the route: PROXY header, handshake and first
     // message.
-    let deadline = Instant::now() + shared.config.timeout;
+    let deadline = Instant::now() + shared.config().timeout;
     let (peer, pending) = match pending {
         Some(pending) => (peer, pending),
         // Boxed: the header read's state stays out of the tasks of direct connections.
         None => match Box::pin(super::proxy::admit(&shared, &mut stream, peer, deadline)).await {
-            Some(client) => client,
-            None => return,
+            Ok(client) => client,
+            Err(end) => return end,
         },
     };
     // Port-forwarder: the client speaks its own protocol (HTTPS starts with 0x16 too).
@@ -58,13 +60,15 @@ pub async fn run(
                 snc_name: None,
                 pending: Some(pending),
             };
-            Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await;
+            // Plain TCP: the relay may move its bytes zero-copy.
+            let stream = Side::Tcp(stream);
+            Box::pin(session::run_with(shared, stream, peer, local, permit, pre)).await
         }
         Some(snc) => {
             Box::pin(tls_session(
                 shared, stream, peer, local, permit, pending, snc, deadline,
             ))
-            .await;
+            .await
         }
     }
 }
@@ -81,10 +85,10 @@ async fn tls_wanted(
     if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE {
         return None;
     }
-    if shared.config.snc.is_none() {
-        crate::gated!(shared.refusal_log, info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
+    if shared.config().snc.is_none() {
+        crate::gated!(shared.refusal_log(), info, %peer, "TLS handshake on a router without -K (SNC off): treated as a plain NI message");
     }
-    shared.config.snc.clone()
+    shared.config().snc.clone()
 }
 
 /// Handshakes TLS and runs the session over it.
@@ -94,11 +98,11 @@ async fn tls_session(
     stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pending: PendingPermit,
     snc: crate::tls::SncTls,
     deadline: Instant,
-) {
+) -> SessionEnd {
     match snc.accept(stream, deadline).await {
         Ok((tls, name)) => {
             tracing::info!(%peer, snc_name = %name, "TLS peer authenticated");
@@ -107,12 +111,14 @@ async fn tls_session(
                 snc_name: Some(name),
                 pending: Some(pending),
             };
-            session::run_with(shared, tls, peer, local, permit, pre).await;
+            let tls = Side::stream(tls);
+            session::run_with(shared, tls, peer, local, permit, pre).await
         }
         Err(why) => {
-            crate::gated!(shared.refusal_log, warn, %peer, %why, "TLS handshake failed; connection closed");
+            crate::gated!(shared.refusal_log(), warn, %peer, %why, "TLS handshake failed; connection closed");
             shared.penalise(peer.ip(), "TLS handshake failed");
             drop(permit);
+            SessionEnd::Closed
         }
     }
 }

@@ -4,7 +4,8 @@
 //! local peers (the operator's admin client) when the global cap is reached.
 //!
 //! Every gate is a semaphore or a counter behind a permit whose `Drop` gives the place back,
-//! so a session that ends in any way frees what it held.
+//! so a session that ends in any way frees what it held. The route-phase gate is one part of
+//! the router's [`Admission`](super::admission::Admission); callers go through that.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -110,7 +111,7 @@ impl Drop for PendingPermit {
 
 /// The caps in force, as text lines of the info reply (`saprouter -l`).
 pub fn info_lines(shared: &super::state::Shared) -> Vec<String> {
-    let c = &shared.config;
+    let c = &shared.config();
     let log = match c.max_log_size {
         Some(bytes) => format!("{bytes} bytes per file (-J)"),
         None => "unlimited (no -J)".to_string(),
@@ -119,28 +120,27 @@ pub fn info_lines(shared: &super::state::Shared) -> Vec<String> {
         format!(
             "Max. clients        : {} (-C), {} in use",
             c.max_clients,
-            c.max_clients
-                .saturating_sub(shared.slots.available_permits())
+            shared.admission().clients_in_use()
         ),
         format!(
             "Route phase limits  : {} ms (-W); {} connections (--max-pending), {} per source (--max-pending-per-source), {} now",
             c.timeout.as_millis(),
             c.pending_limit(),
             c.max_pending_per_source,
-            shared.pending.pending()
+            shared.admission().in_route_phase()
         ),
         super::proxy::info_line(shared),
         format!(
             "Outbound connects   : {} at once (--max-connecting)",
             c.max_connecting
         ),
-        match shared.penalties.policy() {
+        match shared.admission().penalty_policy() {
             Some(p) => format!(
                 "Penalties           : {} refusals in {} s close an address for {} s, doubling up to 16x (--penalty); {} addresses tracked",
                 p.failures,
                 p.window.as_secs(),
                 p.window.as_secs(),
-                shared.penalties.tracked()
+                shared.admission().penalties_tracked()
             ),
             None => "Penalties           : off (--penalty)".to_string(),
         },

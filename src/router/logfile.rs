@@ -49,7 +49,8 @@ impl CappedFile {
     }
 }
 
-fn open(path: &Path, append: bool) -> io::Result<File> {
+/// Opens a log file for appending or anew (truncated), creating it if missing.
+pub(super) fn open(path: &Path, append: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true);
     if append {

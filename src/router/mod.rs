@@ -2,7 +2,7 @@
 //! connection, and ends as the lifecycle says (stop, soft shutdown).
 
 pub mod admin;
-pub mod alloc;
+pub mod admission;
 pub mod clients;
 pub mod config;
 pub mod conn;
@@ -14,18 +14,17 @@ pub mod limits;
 pub mod logfile;
 pub mod nexthop;
 pub mod penalty;
-pub(crate) mod pipes;
 pub mod proxy;
 pub mod ratelog;
+pub mod refusal;
 pub mod relay;
 mod routing;
 pub mod selfaddr;
 pub mod session;
 mod snc;
 mod snc_identity;
-pub mod splice;
-mod splice_ni;
 pub mod state;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +36,6 @@ use tokio_util::task::TaskTracker;
 pub use config::{RouterConfig, Secret};
 pub use state::{Lifecycle, Shared, TraceHook};
 
-use crate::ni::rterr::rc;
 use crate::routtab::TableError;
 use crate::services::Services;
 use errors::RouteFailure;
@@ -89,19 +87,10 @@ impl Router {
         let (soft, hard) = fdlimit::raise_nofile();
         tracing::info!(soft, hard, "open-file limit");
         let services = Services::system();
-        let path = config.routtab.clone();
-        let table_services = services.clone();
         let (snc, port) = (config.snc.is_some(), config.port);
-        let routtab = tokio::task::spawn_blocking(move || {
-            state::load_and_check(&path, table_services, snc, port)
-        })
-        .await
-        .map_err(|join| TableError {
-            file: config.routtab.clone(),
-            line: 0,
-            column: 0,
-            message: format!("table loader failed: {join}"),
-        })??;
+        let routtab =
+            state::load_and_check_blocking(config.routtab.clone(), services.clone(), snc, port)
+                .await?;
         let connlog = match &config.log_file {
             Some(path) => Some(
                 connlog::ConnLog::open(path, config.append, config.max_log_size).map_err(
@@ -170,20 +159,20 @@ impl Router {
         match shared.lifecycle() {
             Lifecycle::SoftShutdown => {
                 tracing::info!(
-                    clients = shared.clients.len(),
+                    clients = shared.clients().len(),
                     "port released; waiting for the remaining routes"
                 );
                 let mut lifecycle = shared.lifecycle_changes();
                 tokio::select! {
                     _ = tracker.wait() => {}
                     _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping) => {
-                        shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                        shared.clients().interrupt_all(clients::Interrupt::Shutdown);
                         let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
                     }
                 }
             }
             _ => {
-                shared.clients.interrupt_all(clients::Interrupt::Shutdown);
+                shared.clients().interrupt_all(clients::Interrupt::Shutdown);
                 let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
             }
         }
@@ -197,48 +186,28 @@ impl Router {
 ///
 /// A connection from a `--proxy-from` balancer is not the client it carries: penalties,
 /// the per-source cap and the local reserves wait for the address in its header
-/// ([`proxy::admit`]); only its client-table slot is taken here.
+/// ([`proxy::admit`]); only its client-table slot is taken here ([`admission::Admission::admit`]).
 fn accept(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
-    let balancer = shared.config.proxy_from.contains(peer.ip());
-    if !balancer && shared.turned_away(peer) {
-        // Closed without a reply: a penalised scanner learns nothing and costs no write.
-        return;
-    }
-    let slot = Arc::clone(&shared.slots)
-        .try_acquire_owned()
-        // A full table keeps a few places for local peers, so the operator's admin client
-        // still gets in; a route needs a second slot and is refused all the same.
-        .or_else(|full| {
-            if !balancer && selfaddr::is_local(peer.ip()) {
-                Arc::clone(&shared.local_slots).try_acquire_owned()
-            } else {
-                Err(full)
-            }
-        });
-    let permit = match slot {
-        Ok(permit) => permit,
-        Err(_) => {
-            let max = shared.config.max_clients;
-            crate::gated!(shared.refusal_log, warn, %peer, max, "client table full");
-            let detail = format!("NiRClientHandle: client table full ({max} clients)");
-            return refuse(shared, tracker, stream, overflow(detail, line!()));
+    let balancer = shared.config().proxy_from.contains(peer.ip());
+    let admitted = match shared.admission().admit(peer.ip(), balancer) {
+        Ok(admitted) => admitted,
+        Err(admission::Turned::Penalised) => {
+            // Closed without a reply: a penalised scanner learns nothing and costs no write.
+            shared.closed_under_penalty(peer);
+            return;
         }
-    };
-    let pending = if balancer {
-        None
-    } else {
-        match shared.pending.try_enter(peer.ip()) {
-            Ok(pending) => Some(pending),
-            Err(refusal) => {
-                drop(permit);
-                let failure = pending_refused(shared, peer, refusal);
-                return refuse(shared, tracker, stream, failure);
-            }
+        Err(admission::Turned::ClientTableFull(max)) => {
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "client table full");
+            return refuse(shared, tracker, stream, RouteFailure::table_full(max));
+        }
+        Err(admission::Turned::RoutePhaseFull(refusal)) => {
+            let failure = pending_refused(shared, peer, refusal);
+            return refuse(shared, tracker, stream, failure);
         }
     };
     let _ = stream.set_nodelay(true);
@@ -248,8 +217,8 @@ fn accept(
         stream,
         peer,
         local,
-        permit,
-        pending,
+        admitted.slot,
+        admitted.pending,
     )));
 }
 
@@ -261,44 +230,35 @@ fn pending_refused(
 ) -> RouteFailure {
     let detail = match refusal {
         limits::PendingRefusal::PerSource(max) => {
-            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route from this address");
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "too many connections without a route from this address");
             format!(
                 "NiRClientHandle: too many connections without a route from {} ({max})",
                 peer.ip()
             )
         }
         limits::PendingRefusal::Global(max) => {
-            crate::gated!(shared.refusal_log, warn, %peer, max, "too many connections without a route");
+            crate::gated!(shared.refusal_log(), warn, %peer, max, "too many connections without a route");
             format!("NiRClientHandle: too many connections without a route ({max})")
         }
     };
-    overflow(detail, line!())
-}
-
-/// SAP's answer to a full router: -100, "max no. of clients reached".
-fn overflow(detail: String, line: u32) -> RouteFailure {
-    RouteFailure::new(
-        rc::NIEROUT_OVERFLOW,
-        "max no. of clients reached",
-        detail,
-        "router/mod.rs",
-        line,
-    )
+    RouteFailure::overflow(detail)
 }
 
 /// Answers `failure` to a refused connection, if fewer than
-/// [`state::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
+/// [`admission::MAX_REFUSALS_IN_FLIGHT`] refusals are being written; otherwise just closes it.
 fn refuse(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     mut stream: tokio::net::TcpStream,
     failure: RouteFailure,
 ) {
-    let Ok(writer) = Arc::clone(&shared.refusals).try_acquire_owned() else {
+    let Some(writer) = shared.admission().refusal_place() else {
         return;
     };
     let shared = Arc::clone(shared);
     tracker.spawn(async move {
+        // No session to wrap: the refusal is the connection's end, counted at once.
+        crate::metrics::session_ended(crate::metrics::SessionEnd::Failed(failure.rc));
         session::send_failure(&shared, &mut stream, &failure).await;
         session::linger(&mut stream).await;
         drop(writer);

@@ -3,7 +3,6 @@
 //! read its answer, or open a stream to a registered LAN router over a reverse-invoke link.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -12,6 +11,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::conn::BoxConn;
 use super::errors::RouteFailure;
+use super::refusal::Refusal;
 use super::session::fmt_secs;
 use super::state::Shared;
 use crate::ni::frame::{self, NI_PONG};
@@ -22,20 +22,6 @@ const MODULE: &str = "router/nexthop.rs";
 
 /// Largest answer accepted from a downstream router before its route stands.
 const MAX_DOWNSTREAM_ANSWER: usize = 64 * 1024;
-
-/// Why a route does not stand.
-pub(super) enum Refusal {
-    /// Answer the client with this failure.
-    Failure(RouteFailure),
-    /// Pass a downstream router's NI_RTERR payload to the client.
-    Forward(Bytes),
-}
-
-impl From<RouteFailure> for Refusal {
-    fn from(failure: RouteFailure) -> Self {
-        Refusal::Failure(failure)
-    }
-}
 
 /// A route's host field, checked: an address literal, or a name to look up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,9 +125,8 @@ pub(super) async fn connect(
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<TcpStream, RouteFailure> {
-    let connecting = Arc::clone(&shared.connecting);
     let attempt = async move {
-        let _place = connecting.acquire_owned().await;
+        let _place = shared.admission().wait_to_connect().await;
         TcpStream::connect(target).await
     };
     match timeout_at(deadline, attempt).await {

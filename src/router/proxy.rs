@@ -25,6 +25,7 @@ use super::limits::PendingPermit;
 use super::selfaddr;
 use super::session;
 use super::state::Shared;
+use crate::metrics::SessionEnd;
 use crate::proxyproto::{self, Command, Header, HeaderError, Scan, MAX_HEADER};
 
 /// One network of `--proxy-from`: an address and a prefix length.
@@ -140,7 +141,7 @@ impl fmt::Display for ProxyFrom {
 
 /// The `-l` line of the setting.
 pub fn info_line(shared: &Shared) -> String {
-    let from = &shared.config.proxy_from;
+    let from = &shared.config().proxy_from;
     if from.is_empty() {
         "PROXY protocol      : off (--proxy-from)".to_string()
     } else {
@@ -212,19 +213,19 @@ async fn read_header_now(stream: &mut TcpStream) -> Result<Header, Failure> {
 
 /// Reads a balancer's header and admits the client it names: returns the client's address
 /// (which then stands for the connection's source) and its place in the route phase, or
-/// `None` when the connection is to be closed (no valid header, a health check, a client
-/// under penalty, or the route phase full for it: then -100 is sent as at accept).
+/// how the connection ended when it is to be closed (no valid header, a health check, a
+/// client under penalty, or the route phase full for it: then -100 is sent as at accept).
 pub async fn admit(
     shared: &Shared,
     stream: &mut TcpStream,
     balancer: SocketAddr,
     deadline: Instant,
-) -> Option<(SocketAddr, PendingPermit)> {
+) -> Result<(SocketAddr, PendingPermit), SessionEnd> {
     let header = match read_header(stream, deadline).await {
         Ok(header) => header,
         Err(why) => {
-            crate::gated!(shared.refusal_log, warn, %balancer, %why, "no valid PROXY protocol header from a --proxy-from sender; connection closed");
-            return None;
+            crate::gated!(shared.refusal_log(), warn, %balancer, %why, "no valid PROXY protocol header from a --proxy-from sender; connection closed");
+            return Err(SessionEnd::Closed);
         }
     };
     let version = header.version;
@@ -235,11 +236,11 @@ pub async fn admit(
         } => (source, destination),
         Command::Local => {
             tracing::debug!(%balancer, version, "PROXY protocol health check (LOCAL/UNKNOWN); connection closed");
-            return None;
+            return Err(SessionEnd::Closed);
         }
         Command::NoAddress => {
-            crate::gated!(shared.refusal_log, info, %balancer, version, "PROXY protocol header without a client IP address (UNSPEC or UNIX); connection closed");
-            return None;
+            crate::gated!(shared.refusal_log(), info, %balancer, version, "PROXY protocol header without a client IP address (UNSPEC or UNIX); connection closed");
+            return Err(SessionEnd::Closed);
         }
     };
     let client = SocketAddr::new(selfaddr::canonical(source.ip()), source.port());
@@ -247,24 +248,24 @@ pub async fn admit(
     // the balancer speaking for itself, like LOCAL.
     if client == SocketAddr::new(selfaddr::canonical(balancer.ip()), balancer.port()) {
         tracing::debug!(%balancer, version, "PROXY protocol health check (the balancer's own address); connection closed");
-        return None;
+        return Err(SessionEnd::Closed);
     }
     // Local clients may administer the router: a balancer on another host cannot make one.
     if selfaddr::is_local(client.ip()) && !selfaddr::is_local(balancer.ip()) {
-        crate::gated!(shared.refusal_log, warn, %balancer, %client, "PROXY protocol header from a remote balancer names an address of this host; connection closed");
-        return None;
+        crate::gated!(shared.refusal_log(), warn, %balancer, %client, "PROXY protocol header from a remote balancer names an address of this host; connection closed");
+        return Err(SessionEnd::Closed);
     }
     tracing::info!(%balancer, %client, %destination, version, "PROXY protocol: connection relayed for client");
     if shared.turned_away(client) {
-        return None;
+        return Err(SessionEnd::Closed);
     }
-    match shared.pending.try_enter(client.ip()) {
-        Ok(pending) => Some((client, pending)),
+    match shared.admission().enter_route_phase(client.ip()) {
+        Ok(pending) => Ok((client, pending)),
         Err(refusal) => {
             let failure = super::pending_refused(shared, client, refusal);
-            session::send_failure(shared, stream, &failure).await;
+            let end = session::refuse(shared, Some(stream), client, failure.into(), None).await;
             session::linger(stream).await;
-            None
+            Err(end)
         }
     }
 }
@@ -313,8 +314,12 @@ mod tests {
         client.shutdown().await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let admitted = admit(&shared, &mut stream, balancer.parse().unwrap(), deadline).await;
-        let client_addr = admitted.map(|(addr, pending)| {
-            assert_eq!(shared.pending.pending(), 1, "the client holds its place");
+        let client_addr = admitted.ok().map(|(addr, pending)| {
+            assert_eq!(
+                shared.admission().in_route_phase(),
+                1,
+                "the client holds its place"
+            );
             drop(pending);
             addr
         });
@@ -330,7 +335,7 @@ mod tests {
         let (client, rest, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
         assert_eq!(client, Some("192.0.2.7:40000".parse().unwrap()));
         assert_eq!(rest, b"\x16\x03\x01 and the rest");
-        assert_eq!(shared.pending.pending(), 0);
+        assert_eq!(shared.admission().in_route_phase(), 0);
         // IPv4-mapped clients are IPv4 clients.
         let mut v2 = proxyproto::V2_SIGNATURE.to_vec();
         v2.extend_from_slice(&[0x21, 0x21, 0, 36]);
@@ -379,8 +384,12 @@ mod tests {
         ] {
             let (client, _, shared) = admit_bytes(&bytes, "192.0.2.1:5000").await;
             assert_eq!(client, None, "{what}");
-            assert_eq!(shared.pending.pending(), 0, "{what}");
-            assert_eq!(shared.penalties.tracked(), 0, "{what}: no one penalised");
+            assert_eq!(shared.admission().in_route_phase(), 0, "{what}");
+            assert_eq!(
+                shared.admission().penalties_tracked(),
+                0,
+                "{what}: no one penalised"
+            );
         }
     }
 

@@ -1,5 +1,7 @@
 //! One accepted connection, from its first byte to its end: read the first message within
-//! the `-W` deadline, then dispatch on its eyecatcher (route, admin, version request).
+//! the `-W` deadline, tell what it is ([`classify`]), then dispatch on that (route, admin,
+//! control messages before the route); every refusal goes through [`refuse`], and the
+//! session returns how it ended ([`SessionEnd`]) for the metrics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,19 +9,21 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 use super::admin;
-use super::conn::Conn;
+use super::admission::ClientSlot;
+use super::conn::{Conn, Side};
 use super::connlog::Event;
 use super::errors::RouteFailure;
 use super::limits::PendingPermit;
+use super::refusal::Refusal;
 use super::routing;
 use super::state::Shared;
+use crate::metrics::SessionEnd;
 use crate::ni::control::{self, opcode};
 use crate::ni::frame::{self, FrameTooBig, MAX_FIRST_FRAME, NI_PING};
-use crate::ni::rterr::{rc, RtErr, RTERR_EYECATCHER};
+use crate::ni::rterr::{RtErr, RtErrError, RTERR_EYECATCHER};
 use crate::ni::{admin::ADMIN_EYECATCHER, route::ROUTE_EYECATCHER, NI_VERSION};
 
 /// Control messages (version requests, keepalives) a client may send before its route;
@@ -73,8 +77,7 @@ pub async fn send_failure<C: Conn + ?Sized>(
     stream: &mut C,
     failure: &RouteFailure,
 ) {
-    crate::metrics::failure_sent(failure.rc);
-    let payload = shared.errors.message(failure, shared.hide_errors());
+    let payload = shared.errors().message(failure, shared.hide_errors());
     send_frame(stream, &payload).await;
 }
 
@@ -108,27 +111,106 @@ pub struct PreRoute {
     pub pending: Option<PendingPermit>,
 }
 
-/// Runs one connection to its end, with what is known of it before its first message.
-pub async fn run_with<C: Conn>(
+/// What a connection's first message (or a control message before its route) is, from its
+/// bytes alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `NI_ROUTE`: a route request.
+    Route,
+    /// `ROUTER_ADM`: an admin request (`-l`, `-n`, `-s`, ...).
+    Admin,
+    /// `NI_PING`: a keepalive.
+    Ping,
+    /// `NI_RTERR` asking for the router's NI version.
+    VersionRequest,
+    /// `NI_RTERR` carrying SAP's own SNC handshake (this opcode).
+    SapSnc(u8),
+    /// `NI_RTERR` with an opcode a client does not send before its route.
+    UnknownControl(u8),
+    /// `NI_RTERR` that does not decode.
+    BadControl(RtErrError),
+    /// None of these.
+    Garbage,
+}
+
+impl Kind {
+    /// Control messages: a client may send a few before its route
+    /// ([`MAX_CONTROL_MESSAGES`]).
+    pub fn is_control(&self) -> bool {
+        !matches!(self, Kind::Route | Kind::Admin | Kind::Garbage)
+    }
+}
+
+/// Tells what a message received before the route is, by its eyecatcher and, for control
+/// messages, its opcode.
+pub fn classify(payload: &[u8]) -> Kind {
+    if payload.starts_with(ROUTE_EYECATCHER) {
+        Kind::Route
+    } else if payload.starts_with(ADMIN_EYECATCHER) {
+        Kind::Admin
+    } else if payload == NI_PING {
+        Kind::Ping
+    } else if payload.starts_with(RTERR_EYECATCHER) {
+        match RtErr::decode(payload) {
+            Ok(message) => match message.opcode {
+                opcode::VERSION_REQUEST => Kind::VersionRequest,
+                opcode::SNC_REQUEST | opcode::SNC_ACK => Kind::SapSnc(message.opcode),
+                other => Kind::UnknownControl(other),
+            },
+            Err(err) => Kind::BadControl(err),
+        }
+    } else {
+        Kind::Garbage
+    }
+}
+
+/// The one way a session refuses its client: count the refusal towards the source's
+/// penalty when it is the client's doing (`penalty` names why), answer with the refusal
+/// (unless `client` is `None`: a client that is never answered), and say how the session
+/// ended.
+pub async fn refuse<C: Conn + ?Sized>(
+    shared: &Shared,
+    client: Option<&mut C>,
+    peer: SocketAddr,
+    refusal: Refusal,
+    penalty: Option<&'static str>,
+) -> SessionEnd {
+    if let Some(why) = penalty {
+        shared.penalise(peer.ip(), why);
+    }
+    match (&refusal, client) {
+        (Refusal::Failure(failure), Some(client)) => send_failure(shared, client, failure).await,
+        (Refusal::Forward(answer), Some(client)) => send_frame(client, answer).await,
+        // A client that hears nothing of its refusal ends as if it had closed; a downstream
+        // router's refusal is counted as what it is all the same.
+        (Refusal::Failure(_), None) => return SessionEnd::Closed,
+        (Refusal::Forward(_), None) => {}
+    }
+    refusal.end()
+}
+
+/// Runs one connection to its end, with what is known of it before its first message;
+/// returns how it ended.
+pub async fn run_with(
     shared: Arc<Shared>,
-    mut stream: C,
+    mut stream: Side,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    permit: OwnedSemaphorePermit,
+    permit: ClientSlot,
     pre: PreRoute,
-) {
-    let client = shared.clients.register(peer);
+) -> SessionEnd {
+    let client = shared.clients().register(peer);
     if let Some(pending) = pre.pending {
         client.hold_pending(pending);
     }
     if shared.peer_traced(peer.ip()) {
-        shared.clients.set_traced(client.id, true);
+        shared.clients().set_traced(client.id, true);
     }
     let handles = format!("C{}/-", client.id);
-    if let Some(log) = &shared.connlog {
+    if let Some(log) = shared.connlog() {
         // SAP's log names the peer unless -D; the lookup is bounded so a slow DNS server
         // costs at most a second, and only when a connection log is kept.
-        let name = if shared.config.no_dns {
+        let name = if shared.config().no_dns {
             None
         } else {
             reverse_dns(peer.ip()).await
@@ -142,109 +224,86 @@ pub async fn run_with<C: Conn>(
     }
     tracing::debug!(id = client.id, %peer, "connection accepted");
 
-    if let Some(route) = shared.fixed_route() {
+    let end = if let Some(route) = shared.fixed_route() {
         // Port-forwarder: no first message to wait for; the fixed route stands in for it.
         let route = route.clone();
-        routing::run_fixed_route(&shared, stream, peer, &client, &route).await;
-        if let Some(log) = &shared.connlog {
-            log.write(
-                Event::Disconnect,
-                &handles,
-                &format!("host {}/{}", peer.ip(), peer.port()),
-            );
+        routing::run_fixed_route(&shared, stream, peer, &client, &route).await
+    } else {
+        let deadline = pre.deadline;
+        let mut buf = BytesMut::with_capacity(1024);
+        let mut controls = 0;
+        loop {
+            let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
+                FirstRead::Frame(payload) => payload,
+                FirstRead::TooBig(too_big) => {
+                    crate::gated!(shared.refusal_log(), info, id = client.id, %peer, length = too_big.length, "first message too big");
+                    let failure = RouteFailure::too_big(&too_big);
+                    let penalty = Some("first message too big");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+                FirstRead::Timeout => {
+                    crate::gated!(shared.refusal_log(), info, id = client.id, %peer, "no route received in time");
+                    let secs = fmt_secs(shared.config().timeout.as_secs_f64());
+                    let failure = RouteFailure::no_route_in_time(&secs);
+                    let penalty = Some("no route in time");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+                FirstRead::Closed => break SessionEnd::Closed,
+            };
+            let kind = classify(&payload);
+            if kind.is_control() {
+                controls += 1;
+                if controls > MAX_CONTROL_MESSAGES {
+                    let failure = RouteFailure::control_flood();
+                    let penalty = Some("too many control messages");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+            }
+            let failure = match kind {
+                Kind::Route => {
+                    // Hand over what followed the route and release the read buffer with it.
+                    let leftover = std::mem::take(&mut buf).freeze();
+                    let snc_name = pre.snc_name.as_deref();
+                    break routing::run(
+                        &shared, stream, peer, &client, payload, leftover, snc_name,
+                    )
+                    .await;
+                }
+                Kind::Admin => {
+                    // Boxed: the admin exchange's state stays out of every routed session's task.
+                    Box::pin(admin::run(&shared, &mut stream, peer, local, &payload)).await;
+                    break SessionEnd::Admin;
+                }
+                // Keepalives before the route are ignored (NI_ROUT_IO semantics); they do not
+                // extend the route deadline.
+                Kind::Ping => continue,
+                Kind::VersionRequest => {
+                    send_frame(&mut stream, &control::version_response(NI_VERSION).encode()).await;
+                    continue;
+                }
+                Kind::SapSnc(opcode) => {
+                    tracing::info!(
+                        opcode,
+                        "SAP SNC handshake refused: this router speaks SNC as TLS"
+                    );
+                    RouteFailure::sap_snc()
+                }
+                Kind::UnknownControl(opcode) => RouteFailure::unknown_opcode(opcode),
+                Kind::BadControl(err) => RouteFailure::bad_control(&err.to_string()),
+                Kind::Garbage => {
+                    if let Some(log) = shared.connlog() {
+                        log.write(Event::InvalData, &handles, "route expected");
+                    }
+                    let failure = RouteFailure::route_expected();
+                    let penalty = Some("not a route message");
+                    break refuse(&shared, Some(&mut stream), peer, failure.into(), penalty).await;
+                }
+            };
+            // A control message this router does not take ends the connection.
+            break refuse(&shared, Some(&mut stream), peer, failure.into(), None).await;
         }
-        drop(permit);
-        return;
-    }
-
-    let deadline = pre.deadline;
-    let mut buf = BytesMut::with_capacity(1024);
-    let mut controls = 0;
-    loop {
-        let payload = match read_first_frame(&mut stream, &mut buf, deadline).await {
-            FirstRead::Frame(payload) => payload,
-            FirstRead::TooBig(too_big) => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, length = too_big.length, "first message too big");
-                shared.penalise(peer.ip(), "first message too big");
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "Network packet too big",
-                    format!("NiBufIIn: {too_big}"),
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            FirstRead::Timeout => {
-                crate::gated!(shared.refusal_log, info, id = client.id, %peer, "no route received in time");
-                shared.penalise(peer.ip(), "no route in time");
-                let secs = shared.config.timeout.as_secs_f64();
-                let failure = RouteFailure::new(
-                    rc::NIETIMEOUT,
-                    "connection timed out",
-                    format!(
-                        "RTPENDLIST::timeoutPend: no route received within {}s (CONNECTED)",
-                        fmt_secs(secs)
-                    ),
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            FirstRead::Closed => break,
-        };
-
-        if payload.starts_with(ROUTE_EYECATCHER) {
-            // Hand over what followed the route and release the read buffer with it.
-            let leftover = std::mem::take(&mut buf).freeze();
-            let snc_name = pre.snc_name.as_deref();
-            routing::run(&shared, stream, peer, &client, payload, leftover, snc_name).await;
-            break;
-        } else if payload.starts_with(ADMIN_EYECATCHER) {
-            // Boxed: the admin exchange's state stays out of every routed session's task.
-            Box::pin(admin::run(&shared, &mut stream, peer, local, &payload)).await;
-            break;
-        } else if payload.starts_with(RTERR_EYECATCHER) || payload.as_ref() == NI_PING {
-            controls += 1;
-            if controls > MAX_CONTROL_MESSAGES {
-                shared.penalise(peer.ip(), "too many control messages");
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_INTERN,
-                    "internal error",
-                    "NiRClientHandle: too many control messages before the route",
-                    "router/session.rs",
-                    line!(),
-                );
-                send_failure(&shared, &mut stream, &failure).await;
-                break;
-            }
-            if payload.as_ref() == NI_PING {
-                // Keepalives before the route are ignored (NI_ROUT_IO semantics); they do
-                // not extend the route deadline.
-                continue;
-            }
-            if !answer_control(&shared, &mut stream, &payload).await {
-                break;
-            }
-        } else {
-            if let Some(log) = &shared.connlog {
-                log.write(Event::InvalData, &handles, "route expected");
-            }
-            shared.penalise(peer.ip(), "not a route message");
-            let failure = RouteFailure::new(
-                rc::NIEROUT_INTERN,
-                "internal error",
-                "NiRClientHandle: route expected",
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(&shared, &mut stream, &failure).await;
-            break;
-        }
-    }
-    if let Some(log) = &shared.connlog {
+    };
+    if let Some(log) = shared.connlog() {
         log.write(
             Event::Disconnect,
             &handles,
@@ -252,57 +311,7 @@ pub async fn run_with<C: Conn>(
         );
     }
     drop(permit);
-}
-
-/// Answers a control message received before the route. Returns true when the client may
-/// go on (a version request), false when the connection ends.
-async fn answer_control<C: Conn>(shared: &Shared, stream: &mut C, payload: &[u8]) -> bool {
-    let message = match RtErr::decode(payload) {
-        Ok(message) => message,
-        Err(err) => {
-            let failure = RouteFailure::new(
-                rc::NIEROUT_INTERN,
-                "internal error",
-                format!("NiBufIProcMsg: {err}"),
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            return false;
-        }
-    };
-    match message.opcode {
-        opcode::VERSION_REQUEST => {
-            send_frame(stream, &control::version_response(NI_VERSION).encode()).await;
-            true
-        }
-        opcode::SNC_REQUEST | opcode::SNC_ACK => {
-            tracing::info!(
-                opcode = message.opcode,
-                "SAP SNC handshake refused: this router speaks SNC as TLS"
-            );
-            let failure = RouteFailure::new(
-                rc::NIEROUT_SNC_FAILURE,
-                "SNC not supported",
-                "SAP SNC frames are not supported: this router speaks SNC as TLS 1.3 with X.509 certificates (p:<DN> names); connect with TLS and a client certificate",
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            false
-        }
-        other => {
-            let failure = RouteFailure::new(
-                rc::NIEVERSION,
-                "invalid client version",
-                format!("NiBufIProcMsg: unknown opcode {other} received"),
-                "router/session.rs",
-                line!(),
-            );
-            send_failure(shared, stream, &failure).await;
-            false
-        }
-    }
+    end
 }
 
 /// Seconds as SAP prints them in details: `5` for whole seconds, `2.5` otherwise.
@@ -320,5 +329,187 @@ async fn reverse_dns(ip: std::net::IpAddr) -> Option<String> {
     match tokio::time::timeout(std::time::Duration::from_secs(1), lookup).await {
         Ok(Ok(Some(name))) if name != ip.to_string() => Some(name),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ni::route::RouteRequest;
+    use crate::ni::rterr::rc;
+    use tokio::io::DuplexStream;
+
+    /// A router whose first refusal penalises (so a test sees whether one was counted).
+    fn shared() -> Arc<Shared> {
+        let table = crate::routtab::parse_table(
+            "P * * *\n",
+            std::path::Path::new("t"),
+            &crate::routtab::SystemResolver::new(),
+        )
+        .unwrap();
+        let config = super::super::RouterConfig {
+            penalty: Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap()),
+            ..Default::default()
+        };
+        Arc::new(Shared::new(
+            config,
+            table,
+            crate::services::Services::builtin_only(),
+            None,
+            3299,
+            None,
+        ))
+    }
+
+    /// The payloads of the frames a client received.
+    async fn received(mut far: DuplexStream) -> Vec<Bytes> {
+        let mut bytes = Vec::new();
+        far.read_to_end(&mut bytes).await.unwrap();
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut frames = Vec::new();
+        while let Ok(Some(payload)) = frame::split_frame(&mut buf, 1 << 20) {
+            frames.push(payload);
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_penalised_answered_and_the_end() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.9:1000".parse().unwrap();
+        let (mut near, far) = tokio::io::duplex(64 * 1024);
+        let failure = RouteFailure::route_expected();
+        let penalty = Some("not a route message");
+        let end = refuse(&shared, Some(&mut near), peer, failure.into(), penalty).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_INTERN));
+        assert!(shared.turned_away(peer), "penalised");
+        drop(near);
+        let frames = received(far).await;
+        assert_eq!(frames.len(), 1);
+        let answer = RtErr::decode(&frames[0]).unwrap();
+        assert_eq!(answer.return_code, rc::NIEROUT_INTERN);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_refusal_ends_as_closed() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.10:1000".parse().unwrap();
+        let failure = RouteFailure::table_full(1);
+        let end = refuse::<DuplexStream>(&shared, None, peer, failure.into(), None).await;
+        assert_eq!(end, SessionEnd::Closed);
+        assert!(!shared.turned_away(peer), "no penalty asked for");
+    }
+
+    #[tokio::test]
+    async fn a_downstream_refusal_goes_on_as_it_is() {
+        let shared = shared();
+        let peer: SocketAddr = "192.0.2.11:1000".parse().unwrap();
+        let downstream = RtErr::error(40, rc::NIEROUT_PERM_DENIED, &Default::default()).encode();
+        let forward = || Refusal::Forward(Bytes::from(downstream.clone()));
+        // Not answered (a port-forwarded client), it still counts as what it was.
+        let end = refuse::<DuplexStream>(&shared, None, peer, forward(), None).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_PERM_DENIED));
+        let (mut near, far) = tokio::io::duplex(64 * 1024);
+        let end = refuse(&shared, Some(&mut near), peer, forward(), None).await;
+        assert_eq!(end, SessionEnd::Failed(rc::NIEROUT_PERM_DENIED));
+        drop(near);
+        assert_eq!(received(far).await, vec![Bytes::from(downstream)]);
+    }
+
+    /// An `NI_RTERR` header: NI version 40, `opcode`, rc 0, no text, then `trailer`.
+    fn rterr(opcode: u8, trailer: &[u8]) -> Vec<u8> {
+        let mut out = b"NI_RTERR\0".to_vec();
+        out.extend_from_slice(&[40, opcode, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(trailer);
+        out
+    }
+
+    #[test]
+    fn a_route_request() {
+        // Info version 2, NI 40, 2 entries, talk mode 0, 2 unused, rest 1, length 30,
+        // offset 15, then `10.0.0.1 3299` and `10.0.0.2 3200` without passwords.
+        let mut route = b"NI_ROUTE\0\x02\x28\x02\x00\x00\x00\x01".to_vec();
+        route.extend_from_slice(&30u32.to_be_bytes());
+        route.extend_from_slice(&15u32.to_be_bytes());
+        route.extend_from_slice(b"10.0.0.1\x003299\x00\x0010.0.0.2\x003200\x00\x00");
+        assert!(
+            RouteRequest::decode(&route).is_ok(),
+            "the bytes are a route"
+        );
+        assert_eq!(classify(&route), Kind::Route);
+        // A route that does not validate is still a route: its refusal says why.
+        assert_eq!(classify(b"NI_ROUTE\0\x02"), Kind::Route);
+    }
+
+    #[test]
+    fn an_admin_request() {
+        // Version 40, command 2 (info), as `saprouter -l` sends it.
+        assert_eq!(classify(b"ROUTER_ADM\0\x28\x02\0"), Kind::Admin);
+        assert_eq!(classify(b"ROUTER_ADM\0"), Kind::Admin);
+    }
+
+    #[test]
+    fn a_keepalive() {
+        assert_eq!(classify(b"NI_PING\0"), Kind::Ping);
+        // Only the exact message is a keepalive.
+        assert_eq!(classify(b"NI_PING\0\0"), Kind::Garbage);
+        assert_eq!(classify(b"NI_PING"), Kind::Garbage);
+    }
+
+    #[test]
+    fn a_version_request() {
+        // pysap and `saprouter -l` send the trailer `*ERR`; a missing trailer is tolerated.
+        assert_eq!(classify(&rterr(1, b"*ERR")), Kind::VersionRequest);
+        assert_eq!(classify(&rterr(1, b"")), Kind::VersionRequest);
+        assert_eq!(
+            classify(&control::version_request(40).encode()),
+            Kind::VersionRequest
+        );
+    }
+
+    #[test]
+    fn sap_snc_frames() {
+        assert_eq!(classify(&rterr(70, b"\0\0\0\0SNCFRAME")), Kind::SapSnc(70));
+        assert_eq!(classify(&rterr(71, b"\0\0\0\0")), Kind::SapSnc(71));
+    }
+
+    #[test]
+    fn other_control_messages() {
+        // A version response or error information is not something a client asks.
+        assert_eq!(classify(&rterr(2, b"")), Kind::UnknownControl(2));
+        assert_eq!(classify(&rterr(0, b"")), Kind::UnknownControl(0));
+        assert_eq!(classify(&rterr(9, b"")), Kind::UnknownControl(9));
+    }
+
+    #[test]
+    fn a_broken_control_message() {
+        let truncated = b"NI_RTERR\0\x28\x01";
+        assert!(matches!(classify(truncated), Kind::BadControl(_)));
+        // A text length beyond the bytes present.
+        let mut long = rterr(1, b"");
+        long[16..20].copy_from_slice(&100u32.to_be_bytes());
+        assert!(matches!(classify(&long), Kind::BadControl(_)));
+    }
+
+    #[test]
+    fn garbage() {
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n\r\n"), Kind::Garbage);
+        assert_eq!(classify(b""), Kind::Garbage);
+        assert_eq!(classify(b"NI_ROUT"), Kind::Garbage);
+    }
+
+    #[test]
+    fn control_messages_count_towards_the_flood_limit() {
+        let controls = [
+            Kind::Ping,
+            Kind::VersionRequest,
+            Kind::SapSnc(70),
+            Kind::UnknownControl(2),
+            Kind::BadControl(RtErrError::NotRtErr),
+        ];
+        assert!(controls.iter().all(Kind::is_control));
+        assert!(![Kind::Route, Kind::Admin, Kind::Garbage]
+            .iter()
+            .any(Kind::is_control));
     }
 }

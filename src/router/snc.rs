@@ -22,7 +22,7 @@ fn failure(error: &str, detail: String, line: u32) -> RouteFailure {
 }
 
 /// Checks a route's source against the `KT` lines naming its host: when there are any, the
-/// connection must be TLS with one of their names.
+/// connection must be TLS with one of their names. Pure: the caller logs a refusal.
 pub fn check_source(
     routtab: &RoutTab,
     peer: SocketAddr,
@@ -41,7 +41,6 @@ pub fn check_source(
             peer.ip()
         ),
     };
-    tracing::warn!(%peer, %detail, "SNC source check failed; route refused");
     Err(failure("SNC required", detail, line!()))
 }
 
@@ -62,7 +61,7 @@ pub async fn secure_hop(
         tracing::warn!(%target, host = %next.host, service = %next.service, %detail, "SNC hop failed; route refused");
         failure(error, detail, line!())
     };
-    let Some(snc) = &shared.config.snc else {
+    let Some(snc) = &shared.config().snc else {
         // check_hop refused this before the connection was made.
         return Err(refuse(
             "SNC not active",
@@ -91,9 +90,10 @@ pub async fn secure_hop(
 /// Checks, before connecting, that a hop a `KT` line names can be SNC with that name: a
 /// TCP hop needs `-K` (the TLS handshake follows in [`secure_hop`]); a reverse-invoke hop
 /// (`link` is `Some`, holding the name its links were authenticated with) must have been
-/// registered by a LAN router with that name.
+/// registered by a LAN router with that name. `snc_active`: the router runs with `-K`.
+/// Pure: the caller logs a refusal.
 pub fn check_hop(
-    shared: &Shared,
+    snc_active: bool,
     kt: Option<&SncName>,
     link: Option<Option<String>>,
     target: SocketAddr,
@@ -109,12 +109,11 @@ pub fn check_hop(
         Some(None) => format!(
             "NiSncCheck: {target} is served by a reverse-invoke link without SNC (TLS); the KT line requires {wanted}"
         ),
-        None if shared.config.snc.is_none() => format!(
+        None if !snc_active => format!(
             "NiSncInit: a KT line makes the hop to {target} SNC (name {wanted}), but the router runs without -K"
         ),
         None => return Ok(()),
     };
-    tracing::warn!(%target, %detail, "SNC hop failed; route refused");
     Err(failure("SNC check failed", detail, line!()))
 }
 

@@ -16,7 +16,7 @@ impl Shared {
     /// At start, with `-K`: records the certificate in use, warns when it expires soon, and
     /// starts the daily expiry check. Call from within the runtime.
     pub fn snc_started(&self) {
-        let Some(snc) = self.config.snc.clone() else {
+        let Some(snc) = self.config().snc.clone() else {
             return;
         };
         self.record_snc_certificate(&snc.certificate());
@@ -35,7 +35,7 @@ impl Shared {
     /// check of the start is refused with the file named, and the one in force stays.
     /// Without `-K`, nothing to do. The error is the text `-n` reports.
     pub async fn reload_snc(&self) -> Result<(), String> {
-        let Some(snc) = self.config.snc.clone() else {
+        let Some(snc) = self.config().snc.clone() else {
             return Ok(());
         };
         let loader = snc.clone();
@@ -62,7 +62,7 @@ impl Shared {
     /// The trace and `-G` lines naming the certificate now in use.
     fn record_snc_certificate(&self, info: &CertInfo) {
         tracing::info!(subject = %info.subject, serial = %info.serial, not_after = %utc(info.not_after), "SNC certificate in use");
-        if let Some(log) = &self.connlog {
+        if let Some(log) = self.connlog() {
             log.write(
                 Event::SncCertificate,
                 "",
@@ -101,7 +101,7 @@ fn warn_if_expiring(snc: &SncTls, when: &'static str) {
 /// The `-l` lines: the router's SNC name, its certificate and the CA certificates (none
 /// without `-K`).
 pub fn info_lines(shared: &Shared) -> Vec<String> {
-    let Some(snc) = &shared.config.snc else {
+    let Some(snc) = &shared.config().snc else {
         return Vec::new();
     };
     let now = unix_now();

@@ -1,5 +1,5 @@
 //! What all sessions of one router share: settings, the current table, the client table,
-//! the slot semaphore of `-C`, runtime switches and the router's lifecycle.
+//! the admission gate, runtime switches and the router's lifecycle.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -7,21 +7,18 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
+use super::admission::{Admission, Limits};
 use super::clients::ClientTable;
 use super::config::RouterConfig;
 use super::conn::RegisteredHops;
 use super::connlog::ConnLog;
 use super::errors::ErrorFactory;
-use super::limits::PendingGate;
 use super::ratelog::LogGate;
 use crate::ni::route::RouteRequest;
 use crate::routtab::{RoutTab, SystemResolver, TableError};
 use crate::services::Services;
-
-/// Refusal replies written at once; beyond this a refused connection is just closed.
-pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
 /// Where the router is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,35 +40,25 @@ pub type InfoLines = Box<dyn Fn() -> Vec<String> + Send + Sync>;
 /// State shared by the listener and every session.
 pub struct Shared {
     /// Settings from the command line.
-    pub config: RouterConfig,
+    config: RouterConfig,
     /// Service names to ports.
-    pub services: Services,
+    services: Services,
     /// The clients of `-l`.
-    pub clients: Arc<ClientTable>,
-    /// One permit per client-table slot (`-C`); a routed session holds two.
-    pub slots: Arc<Semaphore>,
+    clients: Arc<ClientTable>,
+    /// Client-table slots, route-phase places, connect places, refusal writers, penalties.
+    admission: Admission,
     /// Builds the error records sent to clients.
-    pub errors: ErrorFactory,
-    /// Client-table places kept for local peers when `slots` is exhausted (admin access).
-    pub local_slots: Arc<Semaphore>,
-    /// Places for connections without a route (global and per source).
-    pub pending: Arc<PendingGate>,
-    /// One permit per outbound connect in progress (`--max-connecting`).
-    pub connecting: Arc<Semaphore>,
-    /// Refusals being written at once (a flood beyond this is closed without a reply).
-    pub refusals: Arc<Semaphore>,
+    errors: ErrorFactory,
     /// Rate limit of log lines a peer can cause (refusals, bad messages, timeouts).
-    pub refusal_log: LogGate,
-    /// Per-source penalties (`--penalty`; off by default).
-    pub penalties: super::penalty::Penalties,
+    refusal_log: LogGate,
     /// `-G` log, when configured.
-    pub connlog: Option<ConnLog>,
+    connlog: Option<ConnLog>,
     /// Process start time.
-    pub started_on: SystemTime,
+    started_on: SystemTime,
     /// Working directory at start (the `-l` output shows it).
-    pub working_dir: PathBuf,
+    working_dir: PathBuf,
     /// Port actually listened on.
-    pub port: u16,
+    port: u16,
     routtab: RwLock<Arc<RoutTab>>,
     hide_errors: AtomicBool,
     trace_level: AtomicU8,
@@ -90,20 +77,77 @@ impl Shared {
     /// True when `peer` serves a penalty: the caller closes the connection at accept
     /// (logged, rate-limited, and counted).
     pub fn turned_away(&self, peer: std::net::SocketAddr) -> bool {
-        if !self.penalties.is_blocked(peer.ip()) {
+        if !self.admission.is_penalised(peer.ip()) {
             return false;
         }
+        self.closed_under_penalty(peer);
+        true
+    }
+
+    /// Logs (rate-limited) and counts a connection from `peer` closed at accept because its
+    /// address serves a penalty.
+    pub(super) fn closed_under_penalty(&self, peer: std::net::SocketAddr) {
         crate::gated!(self.refusal_log, info, %peer, "address under penalty; connection closed");
         crate::metrics::penalty_refused();
-        true
     }
 
     /// Counts a refusal that `ip` caused (see [`super::penalty`]); logs when it starts a
     /// penalty.
     pub fn penalise(&self, ip: std::net::IpAddr, reason: &'static str) {
-        if let super::penalty::Recorded::Blocked(length) = self.penalties.record(ip) {
+        if let super::penalty::Recorded::Blocked(length) = self.admission.count_refusal(ip) {
             crate::gated!(self.refusal_log, warn, %ip, reason, seconds = length.as_secs(), "address penalised: its connections are closed at accept");
         }
+    }
+
+    /// Settings from the command line.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// Service names to ports.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The clients of `-l`.
+    pub fn clients(&self) -> &Arc<ClientTable> {
+        &self.clients
+    }
+
+    /// The admission gate: client-table slots, route-phase places, connect places, refusal
+    /// writers and penalties.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Builds the error records sent to clients.
+    pub fn errors(&self) -> &ErrorFactory {
+        &self.errors
+    }
+
+    /// Rate limit of log lines a peer can cause (refusals, bad messages, timeouts).
+    pub fn refusal_log(&self) -> &LogGate {
+        &self.refusal_log
+    }
+
+    /// The `-G` log, when configured.
+    pub fn connlog(&self) -> Option<&ConnLog> {
+        self.connlog.as_ref()
+    }
+
+    /// Process start time.
+    pub fn started_on(&self) -> SystemTime {
+        self.started_on
+    }
+
+    /// Working directory at start (the `-l` output shows it).
+    pub fn working_dir(&self) -> &Path {
+        &self.working_dir
+    }
+
+    /// Port actually listened on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Assembles the shared state around a loaded table.
@@ -119,16 +163,9 @@ impl Shared {
         Self {
             services,
             clients: Arc::new(ClientTable::default()),
-            slots: Arc::new(Semaphore::new(config.max_clients.max(1))),
+            admission: Admission::new(Limits::of(&config)),
             errors: ErrorFactory::local(),
-            local_slots: Arc::new(Semaphore::new(super::limits::LOCAL_RESERVE)),
-            pending: PendingGate::new(config.pending_limit(), config.max_pending_per_source),
-            connecting: Arc::new(Semaphore::new(
-                config.max_connecting.clamp(1, Semaphore::MAX_PERMITS),
-            )),
-            refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
             refusal_log: LogGate::default(),
-            penalties: super::penalty::Penalties::new(config.penalty),
             connlog,
             started_on: SystemTime::now(),
             working_dir: std::env::current_dir().unwrap_or_default(),
@@ -164,14 +201,7 @@ impl Shared {
         let path = self.config.routtab.clone();
         let services = self.services.clone();
         let (snc, port) = (self.config.snc.is_some(), self.port);
-        let table = tokio::task::spawn_blocking(move || load_and_check(&path, services, snc, port))
-            .await
-            .map_err(|join| TableError {
-                file: self.config.routtab.clone(),
-                line: 0,
-                column: 0,
-                message: format!("table loader failed: {join}"),
-            })??;
+        let table = load_and_check_blocking(path, services, snc, port).await?;
         let lines = table.entries.len();
         *self.routtab.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
         Ok(lines)
@@ -322,6 +352,28 @@ pub fn load_and_check(
     Ok(table)
 }
 
+/// [`load_and_check`] on the blocking pool (file reads and name lookups block), for start-up
+/// and reload alike. A loader that panics is reported as an error of the table file, so
+/// both answer it the same way and a reload keeps the old table.
+pub async fn load_and_check_blocking(
+    path: PathBuf,
+    services: Services,
+    snc: bool,
+    port: u16,
+) -> Result<RoutTab, TableError> {
+    let file = path.clone();
+    tokio::task::spawn_blocking(move || load_and_check(&path, services, snc, port))
+        .await
+        .unwrap_or_else(|join| {
+            Err(TableError {
+                file,
+                line: 0,
+                column: 0,
+                message: format!("table loader failed: {join}"),
+            })
+        })
+}
+
 /// SAP's address masks for tracing: `*` matches any run of characters (`10.0.0.*`).
 pub fn mask_matches(mask: &str, text: &str) -> bool {
     match mask.split_once('*') {
@@ -337,7 +389,24 @@ pub fn mask_matches(mask: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_matches;
+    use super::{load_and_check_blocking, mask_matches};
+    use crate::services::Services;
+
+    #[tokio::test]
+    async fn blocking_loader_gives_the_table_or_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("saprouttab");
+        std::fs::write(&path, "P * * *\nD 10.0.0.1 * *\n").unwrap();
+        let table = load_and_check_blocking(path.clone(), Services::builtin_only(), false, 3299)
+            .await
+            .unwrap();
+        assert_eq!(table.entries.len(), 2);
+        std::fs::write(&path, "X * * *\n").unwrap();
+        let err = load_and_check_blocking(path.clone(), Services::builtin_only(), false, 3299)
+            .await
+            .unwrap_err();
+        assert_eq!((err.file.as_path(), err.line), (path.as_path(), 1));
+    }
 
     #[test]
     fn masks() {

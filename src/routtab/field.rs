@@ -71,6 +71,16 @@ fn hop_limit(input: &str) -> IResult<&str, Option<&str>> {
     alt((value(None, char('*')), map(digit1, Some)))(input)
 }
 
+/// A `#` where a field is expected: the comment came too early.
+fn no_comment(text: &str) -> Result<(), String> {
+    if text.starts_with('#') {
+        return Err("a '#' comment may only follow the last field \
+                    (write the omitted fields out as '*')"
+            .to_string());
+    }
+    Ok(())
+}
+
 /// A host field: `*`, an IPv4 pattern (octets decimal, `*` or 8 binary digits with `x`),
 /// IPv4 CIDR, an IPv6 address or prefix, or a host name resolved now.
 pub(crate) fn host(
@@ -81,11 +91,7 @@ pub(crate) fn host(
     if text == "*" {
         return Ok(HostPattern::Any);
     }
-    if text.starts_with('#') {
-        return Err("a '#' comment may only follow the last field \
-                    (write the omitted fields out as '*')"
-            .to_string());
-    }
+    no_comment(text)?;
     if text.contains(':') {
         return ipv6(text);
     }
@@ -271,11 +277,7 @@ pub(crate) fn service(text: &str, resolver: &dyn Resolver) -> Result<ServicePatt
     if text == "*" {
         return Ok(ServicePattern::Any);
     }
-    if text.starts_with('#') {
-        return Err("a '#' comment may only follow the last field \
-                    (write the omitted fields out as '*')"
-            .to_string());
-    }
+    no_comment(text)?;
     if text.bytes().all(|b| b.is_ascii_digit()) {
         let port = port(text)?;
         return Ok(ServicePattern::Range(port, port));

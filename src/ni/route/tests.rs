@@ -35,11 +35,7 @@ fn v7_3() -> Vec<u8> {
 }
 
 fn hop(host: &str, service: &str, password: &str) -> RouteHop {
-    RouteHop {
-        host: host.into(),
-        service: service.into(),
-        password: password.into(),
-    }
+    RouteHop::new(host, service).with_password(password)
 }
 
 #[test]

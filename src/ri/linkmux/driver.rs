@@ -9,7 +9,7 @@
 //! (TLS) carries the same frames through user-space buffers.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -307,7 +307,7 @@ async fn body_tcp(
                     store.rx_pipe = take().ok();
                 }
                 if let Some(pipe) = store.rx_pipe.as_mut() {
-                    match pipe.fill_from(tcp.as_raw_fd(), left) {
+                    match pipe.fill_from(tcp.as_fd(), left) {
                         Ok(n) => {
                             store.wake_rx();
                             return Ok(n);
@@ -453,9 +453,7 @@ async fn splice_body(tcp: &TcpStream, pipe: &mut Pipe, len: usize) -> io::Result
     let mut left = len;
     while left > 0 {
         tcp.writable().await?;
-        match tcp.try_io(Interest::WRITABLE, || {
-            drain_some(pipe, tcp.as_raw_fd(), left)
-        }) {
+        match tcp.try_io(Interest::WRITABLE, || drain_some(pipe, tcp.as_fd(), left)) {
             Ok(0) => return Err(io::Error::other("stream pipe shorter than its frame")),
             Ok(n) => left -= n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -467,7 +465,7 @@ async fn splice_body(tcp: &TcpStream, pipe: &mut Pipe, len: usize) -> io::Result
 
 /// Splices at most `max` bytes out of `pipe`: the pool's `drain_to` moves what the pipe
 /// holds, so its count is narrowed to the frame's body for the call.
-fn drain_some(pipe: &mut Pipe, to: RawFd, max: usize) -> io::Result<usize> {
+fn drain_some(pipe: &mut Pipe, to: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
     let held = pipe.held;
     pipe.held = held.min(max);
     let result = pipe.drain_to(to);

@@ -10,7 +10,7 @@
 //! first). The stream's flow control bounds both to one window.
 
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -23,7 +23,7 @@ use super::driver::Shared;
 use super::frame::MAX_WINDOW;
 use super::machine::RecvEnd;
 // The router's pipe pool (the one place this module names it).
-pub(super) use crate::router::pipes::{give_back, take, Pipe};
+pub(super) use crate::router::relay::pipe::{give_back, take, Pipe};
 
 /// Bytes one stream may hand over before the writer has sent them: one window, so a
 /// stream out of credit holds no more than what its peer would accept next.
@@ -125,7 +125,7 @@ impl LinkStream {
                 let Some(pipe) = store.tx_pipe.as_mut() else {
                     return Err(link_gone());
                 };
-                match pipe.fill_from(from.as_raw_fd(), room) {
+                match pipe.fill_from(from.as_fd(), room) {
                     Ok(n) => {
                         if n > 0 {
                             state.machine.queue(self.id, n);
@@ -208,7 +208,7 @@ impl LinkStream {
                     return Err(link_gone());
                 };
                 let n = if let Some(pipe) = store.rx_pipe.as_mut().filter(|p| p.held > 0) {
-                    pipe.drain_to(to.as_raw_fd())?
+                    pipe.drain_to(to.as_fd())?
                 } else if !store.rx_buf.is_empty() {
                     let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf)?;
                     store.rx_buf.advance(n);

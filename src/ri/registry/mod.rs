@@ -31,6 +31,7 @@ use super::link::{RegAddr, Register};
 use super::mux::{MuxStream, Opener, StreamCount, SESSIONS_PER_LINK};
 use crate::ni::rterr::rc;
 use crate::router::conn::{BoxConn, BoxFuture, RegisteredHops};
+use crate::router::errors::RouteFailure;
 use crate::router::selfaddr::canonical;
 
 mod choice;
@@ -122,24 +123,6 @@ fn same_addr(a: &RegAddr, b: &RegAddr) -> bool {
         (RegAddr::Ip(x), RegAddr::Ip(y)) => x == y,
         (RegAddr::Name(x), RegAddr::Name(y)) => x.eq_ignore_ascii_case(y),
         _ => false,
-    }
-}
-
-/// Why a registration is refused: SAP return code and the text sent back and logged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Return code in the `NI_RTERR`.
-    pub rc: i32,
-    /// Short reason.
-    pub reason: String,
-}
-
-impl Refusal {
-    fn new(rc: i32, reason: impl Into<String>) -> Self {
-        Self {
-            rc,
-            reason: reason.into(),
-        }
     }
 }
 
@@ -314,7 +297,7 @@ impl Registry {
         reg: &Register,
         peer: SocketAddr,
         link: LinkEntry,
-    ) -> Result<Admitted, Refusal> {
+    ) -> Result<Admitted, RouteFailure> {
         self.register_vetted(reg, peer, link, false)
     }
 
@@ -328,7 +311,7 @@ impl Registry {
         peer: SocketAddr,
         link: LinkEntry,
         vetted: bool,
-    ) -> Result<Admitted, Refusal> {
+    ) -> Result<Admitted, RouteFailure> {
         let admitted = self.admit(reg, peer, link, vetted)?;
         self.registered.notify_waiters();
         Ok(admitted)
@@ -340,9 +323,9 @@ impl Registry {
         peer: SocketAddr,
         link: LinkEntry,
         vetted: bool,
-    ) -> Result<Admitted, Refusal> {
+    ) -> Result<Admitted, RouteFailure> {
         if reg.link_index >= self.pool_size {
-            return Err(Refusal::new(
+            return Err(RouteFailure::registration_refused(
                 rc::NIEROUT_OVERFLOW,
                 format!(
                     "link {} beyond the pool of {} links",
@@ -371,7 +354,7 @@ impl Registry {
         });
         let shared_ok = self.max_servers >= 2 && vetted && holders.clone().all(|s| s.vetted);
         if let Some(other) = holders.next().filter(|_| !shared_ok) {
-            return Err(Refusal::new(
+            return Err(RouteFailure::registration_refused(
                 rc::NIESERV_USED,
                 format!(
                     "pseudo address already registered by server [{}] from {}",
@@ -387,7 +370,7 @@ impl Registry {
             Some(i) => i,
             None => {
                 if servers.len() >= self.max_servers {
-                    return Err(Refusal::new(
+                    return Err(RouteFailure::registration_refused(
                         rc::NIEROUT_OVERFLOW,
                         format!("max_servers ({}) reached", self.max_servers),
                     ));

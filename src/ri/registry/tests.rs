@@ -45,7 +45,7 @@ fn entry(r: &Registry, from: &str) -> (LinkEntry, OpenRequests) {
     )
 }
 
-fn add(r: &Registry, reg: &Register, from: &str) -> Result<(Admitted, LinkEntry), Refusal> {
+fn add(r: &Registry, reg: &Register, from: &str) -> Result<(Admitted, LinkEntry), RouteFailure> {
     let (mut link, _requests) = entry(r, from);
     link.index = reg.link_index;
     r.register(reg, peer(from), link.clone()).map(|a| (a, link))
@@ -103,7 +103,7 @@ fn max_servers_counts_distinct_instances() {
     add(&r, &reg(1, 1, 5002, &["10.0.0.2"], false), "10.0.0.2").unwrap();
     let refused = add(&r, &reg(2, 0, 5003, &["10.0.0.3"], false), "10.0.0.3").unwrap_err();
     assert_eq!(refused.rc, rc::NIEROUT_OVERFLOW);
-    assert_eq!(refused.reason, "max_servers (1) reached");
+    assert_eq!(refused.registration_reason(), "max_servers (1) reached");
     assert_eq!(r.server_count(), 1);
 }
 
@@ -114,9 +114,11 @@ fn another_instance_cannot_take_a_registered_address() {
     let refused = add(&r, &reg(2, 0, 5002, &["10.0.0.2"], false), "10.0.0.9").unwrap_err();
     assert_eq!(refused.rc, rc::NIESERV_USED);
     assert!(
-        refused.reason.contains("already registered by server [0]"),
+        refused
+            .registration_reason()
+            .contains("already registered by server [0]"),
         "{}",
-        refused.reason
+        refused.registration_reason()
     );
     let refused = add(&r, &reg(3, 0, 5002, &["10.0.0.9"], true), "10.0.0.2").unwrap_err();
     assert_eq!(refused.rc, rc::NIESERV_USED, "observed source counts too");
@@ -151,7 +153,10 @@ fn same_slot_replaces_the_stale_link_atomically() {
 fn slot_beyond_the_pool_is_refused() {
     let r = Registry::new(1, 2);
     let refused = add(&r, &reg(1, 2, 5002, &["10.0.0.2"], false), "10.0.0.2").unwrap_err();
-    assert_eq!(refused.reason, "link 2 beyond the pool of 2 links");
+    assert_eq!(
+        refused.registration_reason(),
+        "link 2 beyond the pool of 2 links"
+    );
 }
 
 #[test]

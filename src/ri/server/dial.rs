@@ -13,12 +13,11 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use super::pool::{DmzPool, SlotState};
 use crate::ni::frame;
-use crate::ni::rterr::rc;
 use crate::ri::client::read_frame;
 use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
 use crate::ri::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT};
 use crate::ri::params::ServerParams;
-use crate::router::conn::BoxConn;
+use crate::router::conn::{BoxConn, Side};
 use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::Lifecycle;
@@ -190,39 +189,32 @@ fn accept_stream(
         pool.grow_now.notify_one();
     }
     let shared = Arc::clone(&lan.shared);
-    match Arc::clone(&shared.slots).try_acquire_owned() {
-        Ok(permit) => {
+    match shared.admission().take_client_slot() {
+        Some(permit) => {
             // The session is the DMZ router's, with its name for the K* lines.
             let pre = session::PreRoute {
-                deadline: Instant::now() + shared.config.timeout,
+                deadline: Instant::now() + shared.config().timeout,
                 snc_name: snc_name.clone(),
                 pending: None,
             };
             lan.sessions
                 .spawn(crate::metrics::session(session::run_with(
                     shared,
-                    conn,
+                    Side::stream(conn),
                     peer,
                     Some(local),
                     permit,
                     pre,
                 )));
         }
-        Err(_) => {
+        None => {
             lan.sessions.spawn(crate::metrics::session(async move {
                 let mut conn = conn;
-                let failure = RouteFailure::new(
-                    rc::NIEROUT_OVERFLOW,
-                    "max no. of clients reached",
-                    format!(
-                        "NiRClientHandle: client table full ({} clients)",
-                        shared.config.max_clients
-                    ),
-                    "ri/server/dial.rs",
-                    line!(),
-                );
-                session::send_failure(&shared, &mut conn, &failure).await;
+                let failure = RouteFailure::table_full(shared.config().max_clients);
+                let to = Some(&mut conn);
+                let end = session::refuse(&shared, to, peer, failure.into(), None).await;
                 let _ = conn.shutdown().await;
+                end
             }));
         }
     }

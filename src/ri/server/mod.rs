@@ -1,4 +1,8 @@
-//! Server mode (the LAN router): dials out to every DMZ router `client_hostname` lists,
+//! Server mode (the LAN router). The names are SAP's: in reverse invoke the LAN side is the
+//! *server* and the DMZ side the *client*, although this side opens the connections (it
+//! serves the routes the DMZ router hands it).
+//!
+//! This side dials out to every DMZ router `client_hostname` lists,
 //! registers with each, and serves every stream a DMZ router opens as a connection accepted
 //! from that DMZ router. Nothing listens for reverse invoke on this side.
 //!

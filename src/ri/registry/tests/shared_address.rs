@@ -7,7 +7,7 @@ fn add_vetted(
     reg: &Register,
     from: &str,
     vetted: bool,
-) -> Result<(Admitted, LinkEntry), Refusal> {
+) -> Result<(Admitted, LinkEntry), RouteFailure> {
     let (mut link, _requests) = entry(r, from);
     link.index = reg.link_index;
     r.register_vetted(reg, peer(from), link.clone(), vetted)
@@ -61,7 +61,7 @@ fn a_vetted_second_instance_shares_the_pseudo_address() {
     // max_servers still bounds distinct instances.
     let third = reg(3, 0, 5002, &["10.9.9.9"], false);
     let refused = add_vetted(&r, &third, "10.0.0.23", true).unwrap_err();
-    assert_eq!(refused.reason, "max_servers (2) reached");
+    assert_eq!(refused.registration_reason(), "max_servers (2) reached");
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn an_unvetted_registrant_never_shares() {
     .unwrap_err();
     assert_eq!(refused.rc, rc::NIESERV_USED);
     assert_eq!(
-        refused.reason,
+        refused.registration_reason(),
         "pseudo address already registered by server [0] from 10.0.0.21:40000"
     );
     // Unvetted holder, vetted newcomer: each registrant must be vetted.

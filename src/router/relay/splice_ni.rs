@@ -12,13 +12,12 @@
 //! readiness. Only an empty pipe's would-block (or a read) clears it.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
+use rustix::net::RecvFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::pipes::Pipe;
-use super::splice::no_splice;
+use super::pipe::{no_splice, Pipe};
 use crate::ni::frame::FrameTracker;
 
 /// Frames at least this long (header included) are spliced; shorter ones are read.
@@ -29,9 +28,9 @@ const STACK: usize = 8 * 1024;
 const MAX_FRAMES: usize = 64;
 
 /// Moves the next frames from `from` into the (empty) pipe, at most `limit` bytes, or
-/// straight to `to` when short. Returns the bytes taken from `from`; 0 is EOF. `long_frames` remembers whether the stream
-/// carries long frames (then peeking pays off).
-pub fn fill(
+/// straight to `to` when short. Returns the bytes taken from `from`; 0 is EOF.
+/// `long_frames` remembers whether the stream carries long frames (then peeking pays off).
+pub(super) fn fill(
     from: &TcpStream,
     to: &TcpStream,
     pipe: &mut Pipe,
@@ -110,9 +109,9 @@ pub fn fill(
 /// holds bytes it may mean the pipe is full, so it must not.
 fn splice_in(from: &TcpStream, pipe: &mut Pipe, len: usize) -> io::Result<usize> {
     if pipe.held == 0 {
-        from.try_io(Interest::READABLE, || pipe.fill_from(from.as_raw_fd(), len))
+        from.try_io(Interest::READABLE, || pipe.fill_from(from, len))
     } else {
-        pipe.fill_from(from.as_raw_fd(), len)
+        pipe.fill_from(from, len)
     }
 }
 
@@ -147,18 +146,6 @@ fn through_stack(
 
 /// Copies up to `head.len()` bytes from the front of the receive queue without taking them.
 fn peek(from: &TcpStream, head: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: recv into a valid buffer of the given length on a descriptor we hold open.
-    let rc = unsafe {
-        libc::recv(
-            from.as_raw_fd(),
-            head.as_mut_ptr().cast(),
-            head.len(),
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc as usize)
-    }
+    let (n, _) = rustix::net::recv(from, head, RecvFlags::PEEK | RecvFlags::DONTWAIT)?;
+    Ok(n)
 }

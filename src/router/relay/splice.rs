@@ -1,151 +1,48 @@
-//! The relay between two TCP connections, zero-copy: `splice(2)` moves bytes socket → pipe →
-//! socket inside the kernel. Same contract as the generic relay in `relay.rs` (exact
-//! half-close, nothing lost or duplicated, pending bytes first, interrupts told at frame
-//! boundaries on NI routes), with two differences in how, not what:
+//! The zero-copy relay between two TCP connections: `splice(2)` moves bytes socket → pipe
+//! → socket inside the kernel. Same contract as the copy relay (see the module header of
+//! `relay`), with two differences in how, not what:
 //!
 //! - No buffer and no pipe is held while a direction waits for data; a pipe is taken from a
 //!   per-thread pool when bytes arrive and given back once they are passed on.
 //! - Towards an NI client the frame tracker must see every frame header (`splice_ni`).
 //!
-//! When no pipe can be had (descriptor limit), the direction carries on with the generic
-//! buffered pump.
+//! When no pipe can be had (descriptor limit), or the sockets refuse `splice(2)`, the
+//! direction carries on with the copy relay's pump over the same sockets.
 
-use std::any::Any;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio::time::timeout;
 
-use super::clients::Interrupt;
-use super::conn::{BoxConn, Conn};
-use super::pipes::{self, Pipe};
-use super::relay::{self, interrupted, Log, Pumped, Relay, BOUNDARY_GRACE};
+use super::pipe::{self, no_splice, Pipe};
+use super::{copy, interrupted, join, Direction, Outcome, Pipes, Pumped, BOUNDARY_GRACE};
 use crate::ni::frame::FrameTracker;
+use crate::router::clients::{Interrupt, Traffic};
 
 /// Bytes moved per splice into a pipe, at most (what a pipe holds).
-const CHUNK: usize = pipes::SIZE;
+const CHUNK: usize = pipe::SIZE;
 /// The stack buffer for small messages.
 const STACK: usize = 8 * 1024;
 /// Buffer for the rare end of an interrupted NI stream.
 const FINISH_BUFFER: usize = 8 * 1024;
 
-/// One end of a route: a TCP connection (eligible for the zero-copy relay) or any other
-/// stream (reverse-invoke stream, TLS session).
-pub enum Side {
-    /// A plain TCP connection.
-    Tcp(TcpStream),
-    /// Anything else.
-    Other(BoxConn),
-}
-
-impl Side {
-    /// Classifies a connection of any type.
-    pub fn of<C: Conn>(conn: C) -> Side {
-        let mut slot = Some(conn);
-        let tcp = (&mut slot as &mut dyn Any)
-            .downcast_mut::<Option<TcpStream>>()
-            .and_then(Option::take);
-        match (tcp, slot) {
-            (Some(tcp), _) => Side::Tcp(tcp),
-            (None, Some(conn)) => Side::Other(Box::new(conn)),
-            // Cannot happen (a matching downcast yields the stream); a closed stream ends
-            // the relay at once instead of a panic.
-            (None, None) => Side::Other(Box::new(tokio::io::duplex(1).0)),
-        }
-    }
-
-    /// As a boxed stream, for the generic relay.
-    pub fn boxed(self) -> BoxConn {
-        match self {
-            Side::Tcp(tcp) => Box::new(tcp),
-            Side::Other(conn) => conn,
-        }
-    }
-}
-
-/// Relays between the two ends of a route: zero-copy when both are TCP, else the generic
-/// buffered relay.
-pub async fn relay(
-    client: Side,
-    server: Side,
-    relay: Relay,
-    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
-) -> relay::Outcome {
-    match (client, server) {
-        (Side::Tcp(client), Side::Tcp(server)) => run(client, server, relay, notice).await,
-        (client, server) => {
-            let (client_read, client_write) = tokio::io::split(client.boxed());
-            let (server_read, server_write) = tokio::io::split(server.boxed());
-            // Boxed: the generic relay's state stays out of every TCP session's task.
-            Box::pin(relay::run_split(
-                client_read,
-                client_write,
-                server_read,
-                server_write,
-                relay,
-                notice,
-            ))
-            .await
-        }
-    }
-}
-
 /// Relays between two TCP connections; see the module header.
-pub async fn run(
-    client: TcpStream,
-    server: TcpStream,
-    relay: Relay,
-    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
-) -> relay::Outcome {
-    let Relay {
-        ni_mode,
-        client_pending,
-        server_pending,
-        interrupts,
-        traced,
-        id,
-        traffic,
-        buffer,
-    } = relay;
-    let upstream = pump(
-        &client,
-        &server,
-        client_pending,
-        None,
-        interrupts.clone(),
-        &|_| None,
-        Log {
-            traced,
-            id,
-            direction: "to server",
-            counter: &traffic.to_partner,
-            buffer,
-        },
-    );
-    let notice_if_ni = |why: Interrupt| ni_mode.then(|| notice(why));
-    let downstream = pump(
-        &server,
-        &client,
-        server_pending,
-        ni_mode.then(FrameTracker::new),
-        interrupts,
-        &notice_if_ni,
-        Log {
-            traced,
-            id,
-            direction: "to client",
-            counter: &traffic.to_client,
-            buffer,
-        },
-    );
+pub(super) async fn run(
+    client: &TcpStream,
+    server: &TcpStream,
+    upstream: Direction<'_>,
+    downstream: Direction<'_>,
+    traffic: &Traffic,
+    pipes: &Pipes,
+) -> Outcome {
+    let upstream = pump(client, server, upstream, pipes);
+    let downstream = pump(server, client, downstream, pipes);
     tokio::pin!(upstream, downstream);
-    relay::join(upstream, downstream, &traffic).await
+    join(upstream, downstream, traffic).await
 }
 
 /// Why the splice loop of one direction stopped.
@@ -162,16 +59,20 @@ enum Stop {
     NoPipe,
 }
 
-/// One direction, `from` → `to`. Same results as `relay::pump`.
+/// One direction, `from` → `to`. Same results as `copy::pump`.
 async fn pump(
     from: &TcpStream,
     to: &TcpStream,
-    pending: Bytes,
-    mut tracker: Option<FrameTracker>,
-    mut interrupts: watch::Receiver<Option<Interrupt>>,
-    notice: &(dyn Fn(Interrupt) -> Option<Vec<u8>> + Sync),
-    log: Log<'_>,
+    direction: Direction<'_>,
+    pipes: &Pipes,
 ) -> Result<Pumped, u64> {
+    let Direction {
+        pending,
+        mut tracker,
+        mut interrupts,
+        notice,
+        log,
+    } = direction;
     let mut bytes = 0u64;
     if !pending.is_empty() {
         TcpRef(to).write_all(&pending).await.map_err(|_| 0u64)?;
@@ -195,7 +96,7 @@ async fn pump(
                 why = &mut wait => break Stop::Interrupted(why),
                 ready = from.readable() => if ready.is_err() { break Stop::Failed },
             }
-            let mut pipe = match pipes::take() {
+            let mut pipe = match pipes.take() {
                 Ok(pipe) => pipe,
                 Err(_) => break Stop::NoPipe,
             };
@@ -208,27 +109,30 @@ async fn pump(
                 limit,
             ) {
                 Ok(0) => {
-                    pipes::give_back(pipe);
+                    pipe::give_back(pipe);
                     break Stop::Eof;
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    pipes::give_back(pipe);
+                    pipe::give_back(pipe);
                     continue;
                 }
                 // splice(2) not available for these descriptors: nothing moved, go buffered.
                 Err(e) if no_splice(&e) => {
-                    pipes::give_back(pipe);
+                    pipe::give_back(pipe);
                     break Stop::NoPipe;
                 }
                 Err(_) => break Stop::Failed,
             };
+            log.holding(moved);
             while pipe.held > 0 {
                 tokio::select! {
                     biased;
                     ready = to.writable() => if ready.is_err() {
                         // What left the pipe before the failure did reach the peer.
-                        bytes += moved.saturating_sub(pipe.held) as u64;
+                        let passed = moved.saturating_sub(pipe.held);
+                        bytes += passed as u64;
+                        log.relayed(passed);
                         break 'relay Stop::Failed;
                     },
                     why = &mut wait => {
@@ -236,22 +140,25 @@ async fn pump(
                         match timeout(BOUNDARY_GRACE, drain(to, &mut pipe)).await {
                             Ok(Ok(())) => {
                                 bytes += moved as u64;
+                                log.relayed(moved);
                                 break 'relay Stop::Interrupted(why);
                             }
                             _ => break 'relay Stop::Abandoned(why),
                         }
                     }
                 }
-                match to.try_io(Interest::WRITABLE, || pipe.drain_to(to.as_raw_fd())) {
+                match to.try_io(Interest::WRITABLE, || pipe.drain_to(to)) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => {
-                        bytes += moved.saturating_sub(pipe.held) as u64;
+                        let passed = moved.saturating_sub(pipe.held);
+                        bytes += passed as u64;
+                        log.relayed(passed);
                         break 'relay Stop::Failed;
                     }
                 }
             }
-            pipes::give_back(pipe);
+            pipe::give_back(pipe);
             bytes += moved as u64;
             log.relayed(moved);
         }
@@ -281,15 +188,16 @@ async fn pump(
             interrupted: Some(why),
         }),
         Stop::Interrupted(why) => {
-            let mut buf = vec![0u8; FINISH_BUFFER];
+            let mut buf = vec![0u8; FINISH_BUFFER.min(limit)];
             let (mut reader, mut writer) = (TcpRef(from), TcpRef(to));
             // Boxed, like the fallback below: rare paths must not enlarge every session.
-            Box::pin(relay::finish(
+            bytes += Box::pin(copy::finish(
                 &mut reader,
                 &mut writer,
                 &mut buf,
                 tracker.as_mut(),
                 notice(why),
+                &log,
             ))
             .await;
             Ok(Pumped {
@@ -298,17 +206,15 @@ async fn pump(
             })
         }
         Stop::NoPipe => {
-            let rest = Box::pin(relay::pump(
-                TcpRef(from),
-                TcpRef(to),
-                Bytes::new(),
+            // The copy pump takes over from where this direction stood.
+            let rest = Direction {
+                pending: Bytes::new(),
                 tracker,
                 interrupts,
                 notice,
                 log,
-            ))
-            .await;
-            match rest {
+            };
+            match Box::pin(copy::pump(TcpRef(from), TcpRef(to), rest)).await {
                 Ok(p) => Ok(Pumped {
                     bytes: bytes + p.bytes,
                     interrupted: p.interrupted,
@@ -347,9 +253,7 @@ fn fill_plain(
     limit: usize,
 ) -> io::Result<usize> {
     if *bulk {
-        let n = from.try_io(Interest::READABLE, || {
-            pipe.fill_from(from.as_raw_fd(), limit)
-        })?;
+        let n = from.try_io(Interest::READABLE, || pipe.fill_from(from, limit))?;
         if n > 0 && n < STACK / 2 {
             *bulk = false;
         }
@@ -373,16 +277,11 @@ fn fill_plain(
     Ok(n)
 }
 
-/// splice(2) is not available for these descriptors.
-pub(super) fn no_splice(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
-}
-
 /// Splices everything the pipe holds into `to`.
 async fn drain(to: &TcpStream, pipe: &mut Pipe) -> io::Result<()> {
     while pipe.held > 0 {
         to.writable().await?;
-        match to.try_io(Interest::WRITABLE, || pipe.drain_to(to.as_raw_fd())) {
+        match to.try_io(Interest::WRITABLE, || pipe.drain_to(to)) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
@@ -392,7 +291,7 @@ async fn drain(to: &TcpStream, pipe: &mut Pipe) -> io::Result<()> {
 }
 
 /// A shared reference to a TCP stream as `AsyncRead + AsyncWrite`, so both directions can
-/// use one stream at once, and the generic pump can take over a direction.
+/// use one stream at once, and the copy pump can take over a direction.
 struct TcpRef<'a>(&'a TcpStream);
 
 impl AsyncRead for TcpRef<'_> {

@@ -1,0 +1,199 @@
+//! Pipes for `splice(2)`: the kernel moves relayed bytes socket → pipe → socket without
+//! copying them through user space. A session holds a pipe only while bytes are in flight;
+//! empty pipes go back to a small per-thread pool, so idle sessions hold none (and no
+//! descriptors beyond their two sockets).
+//!
+//! The system calls go through rustix, which wraps them in safe functions over owned and
+//! borrowed descriptors: this module has no `unsafe` of its own.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::pipe::{PipeFlags, SpliceFlags};
+
+use super::Pipes;
+
+/// Pipe size asked for.
+pub(crate) const SIZE: usize = 256 * 1024;
+
+/// Empty pipes kept per worker thread for the next chunk.
+const POOL: usize = 64;
+
+/// One pipe: read end, write end, and what it holds.
+pub(crate) struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Bytes written into the pipe and not yet spliced out.
+    pub(crate) held: usize,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Self> {
+        let (read, write) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+        // Larger pipes move more per system call; the kernel may refuse (per-user pipe
+        // budget), then the default size stays.
+        let _ = rustix::pipe::fcntl_setpipe_size(&write, SIZE);
+        Ok(Self {
+            read,
+            write,
+            held: 0,
+        })
+    }
+
+    /// Moves up to `len` bytes from socket `from` into the pipe. `Ok(0)` is EOF.
+    pub(crate) fn fill_from(&mut self, from: impl AsFd, len: usize) -> io::Result<usize> {
+        let n = splice(from, &self.write, len)?;
+        self.held += n;
+        Ok(n)
+    }
+
+    /// Moves what the pipe holds (as much as `to` takes now) into socket `to`.
+    pub(crate) fn drain_to(&mut self, to: impl AsFd) -> io::Result<usize> {
+        let n = splice(&self.read, to, self.held)?;
+        self.held -= n.min(self.held);
+        Ok(n)
+    }
+
+    /// Copies `bytes` into the pipe (it must have room: callers only do this when empty).
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = rustix::io::write(&self.write, rest)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.held += n;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+}
+
+/// Splices without blocking between a socket and a pipe (neither has an offset).
+fn splice(from: impl AsFd, to: impl AsFd, len: usize) -> io::Result<usize> {
+    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+    Ok(rustix::pipe::splice(from, None, to, None, len, flags)?)
+}
+
+/// `splice(2)` is not available for these descriptors.
+pub(super) fn no_splice(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let code = e.raw_os_error();
+    code == Some(Errno::INVAL.raw_os_error()) || code == Some(Errno::NOSYS.raw_os_error())
+}
+
+thread_local! {
+    static FREE: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty pipe from this thread's pool, or a new one.
+pub(crate) fn take() -> io::Result<Pipe> {
+    match FREE.with(|free| free.borrow_mut().pop()) {
+        Some(pipe) => Ok(pipe),
+        None => Pipe::new(),
+    }
+}
+
+/// Returns a pipe to the pool; a pipe still holding bytes is closed instead (they belong to
+/// a stream that ended).
+pub(crate) fn give_back(pipe: Pipe) {
+    if pipe.held != 0 {
+        return;
+    }
+    FREE.with(|free| {
+        let mut free = free.borrow_mut();
+        if free.len() < POOL {
+            free.push(pipe);
+        }
+    });
+}
+
+impl Pipes {
+    /// A pipe for the next chunk; an error when none can be had.
+    pub(super) fn take(&self) -> io::Result<Pipe> {
+        match self {
+            Pipes::Pool => take(),
+            #[cfg(test)]
+            Pipes::RunsDry(left) => {
+                use std::sync::atomic::Ordering;
+                let had =
+                    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                match had {
+                    Ok(_) => take(),
+                    // What pipe2 says at the descriptor limit.
+                    Err(_) => Err(io::Error::from_raw_os_error(
+                        rustix::io::Errno::MFILE.raw_os_error(),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn bytes_go_through_a_pipe_unchanged() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (b, _) = listener.accept().unwrap();
+        let listener2 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(listener2.local_addr().unwrap()).unwrap();
+        let (mut d, _) = listener2.accept().unwrap();
+        a.write_all(b"hello splice").unwrap();
+        let mut pipe = take().unwrap();
+        pipe.put(b">> ").unwrap();
+        let mut moved = 0;
+        while moved < 12 {
+            match pipe.fill_from(&b, 64) {
+                Ok(n) => moved += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(pipe.held, 15);
+        while pipe.held > 0 {
+            pipe.drain_to(&c).unwrap();
+        }
+        let mut got = [0u8; 15];
+        d.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b">> hello splice");
+        give_back(pipe);
+        assert_eq!(take().unwrap().held, 0);
+    }
+
+    #[test]
+    fn a_pipe_still_holding_bytes_is_not_pooled() {
+        FREE.with(|free| free.borrow_mut().clear());
+        let mut pipe = take().unwrap();
+        pipe.put(b"left over").unwrap();
+        give_back(pipe);
+        assert_eq!(FREE.with(|free| free.borrow().len()), 0);
+        give_back(take().unwrap());
+        assert_eq!(FREE.with(|free| free.borrow().len()), 1);
+    }
+
+    #[test]
+    fn a_supply_that_runs_dry_says_so_like_pipe2() {
+        let pipes = Pipes::RunsDry(1.into());
+        assert!(pipes.take().is_ok());
+        let err = pipes.take().err().expect("dry");
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::MFILE.raw_os_error())
+        );
+        assert!(!no_splice(&err), "a missing pipe is not a refused splice");
+    }
+
+    #[test]
+    fn splice_refused_is_told_apart() {
+        let refused = io::Error::from_raw_os_error(rustix::io::Errno::INVAL.raw_os_error());
+        assert!(no_splice(&refused));
+        assert!(!no_splice(&io::ErrorKind::WouldBlock.into()));
+    }
+}

@@ -1,0 +1,454 @@
+//! The relay's contract, checked on every path over real loopback TCP connections: each
+//! case below runs through the copy relay (both ends other streams, and one end plain TCP),
+//! the zero-copy relay (NI-aware towards an NI client), and the zero-copy relay without
+//! pipes (none at all, and running out midway), in raw and in NI talk mode.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use super::{run_with, Outcome, Pipes, Relay};
+use crate::ni::frame::frame;
+use crate::router::clients::{Interrupt, Traffic};
+use crate::router::config::{RouterConfig, MIN_RELAY_BUFFER};
+use crate::router::conn::Side;
+
+thread_local! {
+    /// The most bytes a direction held read and not yet written, since the last reset. The
+    /// relay runs on the test's thread (a current-thread runtime).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Called by the relay whenever a direction holds `n` bytes (see `Log::holding`).
+pub(super) fn note_held(n: usize) {
+    HELD.with(|held| held.set(held.get().max(n)));
+}
+
+/// The ways bytes can go.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// Both ends other streams (TLS, reverse invoke): the copy relay.
+    Copy,
+    /// The client plain TCP, the server another stream (an SNC hop): the copy relay.
+    Mixed,
+    /// Both plain TCP: zero-copy, NI-aware towards an NI client.
+    Splice,
+    /// Both plain TCP, but no pipe to be had: the copy relay over the sockets from the start.
+    NoPipe,
+    /// Both plain TCP, pipes run out after a few chunks: the copy relay takes over midway.
+    RunsDry,
+}
+
+const PATHS: [Path; 5] = [
+    Path::Copy,
+    Path::Mixed,
+    Path::Splice,
+    Path::NoPipe,
+    Path::RunsDry,
+];
+
+/// The route's talk mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Raw,
+    Ni,
+}
+
+/// The cases of the contract.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    /// The client sends and closes; its FIN reaches the server, which then still answers.
+    HalfCloseFromClient,
+    /// The server sends and closes; its FIN reaches the client, which then still sends.
+    HalfCloseFromServer,
+    /// Bytes behind the route message and behind `NI_PONG` go first, ahead of new bytes.
+    PendingFirst,
+    /// The client resets after its bytes arrived: the route ends, the server sees it end.
+    ResetByClient,
+    /// The server resets after its bytes arrived: the route ends, the client sees it end.
+    ResetByServer,
+    /// Bulk both ways with this relay buffer (`-B`/`-Q`): never more held per direction.
+    BufferBound(usize),
+    /// A cancel while a long frame is half through: the frame completes, then the notice.
+    InterruptInFrame,
+    /// A shutdown between frames: the notice at once, nothing after it.
+    InterruptAtBoundary,
+    /// A cancel while a frame is half through and the server stalls: no notice (it would
+    /// cut the frame), the stream just ends.
+    InterruptStalledFrame,
+}
+
+/// What the relay is given for the server's sake in these tests.
+fn default_buffer() -> usize {
+    RouterConfig::default().relay_buffer()
+}
+
+/// The notice an NI client gets on interrupt (its content is the caller's business).
+fn notice(why: Interrupt) -> Vec<u8> {
+    format!("NI_RTERR {}", why.return_code()).into_bytes()
+}
+
+/// NI frames of sizes around every threshold of the relay (short frames read through the
+/// stack, long ones spliced, a frame longer than a pipe, an empty one).
+fn frames(seed: u8) -> Vec<u8> {
+    let sizes = [
+        0usize, 1, 3, 100, 4096, 8187, 8188, 9000, 70_000, 5, 300_000, 17, 65_536,
+    ];
+    let mut out = Vec::new();
+    for (k, size) in sizes.into_iter().enumerate() {
+        let body: Vec<u8> = (0..size)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed ^ k as u8))
+            .collect();
+        out.extend_from_slice(&frame(&body));
+    }
+    out
+}
+
+/// A connected pair of loopback sockets.
+async fn connected() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (a.unwrap(), b.unwrap().0)
+}
+
+/// The client program's socket and the server program's socket.
+struct Ends {
+    client: TcpStream,
+    server: TcpStream,
+}
+
+/// The relay running between them, and its controls.
+struct Running {
+    interrupt: watch::Sender<Option<Interrupt>>,
+    traffic: Arc<Traffic>,
+    relay: JoinHandle<Outcome>,
+}
+
+async fn rig(
+    path: Path,
+    mode: Mode,
+    pending: (Vec<u8>, Vec<u8>),
+    buffer: usize,
+) -> (Ends, Running) {
+    let (client, client_end) = connected().await;
+    let (server_end, server) = connected().await;
+    let (client_side, server_side) = match path {
+        Path::Copy => (Side::stream(client_end), Side::stream(server_end)),
+        Path::Mixed => (Side::Tcp(client_end), Side::stream(server_end)),
+        Path::Splice | Path::NoPipe | Path::RunsDry => {
+            (Side::Tcp(client_end), Side::Tcp(server_end))
+        }
+    };
+    let pipes = match path {
+        Path::NoPipe => Pipes::RunsDry(0.into()),
+        Path::RunsDry => Pipes::RunsDry(3.into()),
+        _ => Pipes::Pool,
+    };
+    let (interrupt, interrupts) = watch::channel(None);
+    let traffic = Arc::new(Traffic::default());
+    let relay = Relay {
+        ni_mode: mode == Mode::Ni,
+        client_pending: pending.0.into(),
+        server_pending: pending.1.into(),
+        interrupts,
+        traced: false,
+        id: 1,
+        traffic: Arc::clone(&traffic),
+        buffer,
+    };
+    let relay =
+        tokio::spawn(
+            async move { run_with(client_side, server_side, relay, &notice, &pipes).await },
+        );
+    let running = Running {
+        interrupt,
+        traffic,
+        relay,
+    };
+    (Ends { client, server }, running)
+}
+
+/// Everything until EOF (or a reset), within a deadline.
+async fn read_all<R: AsyncRead + Unpin>(reader: &mut R) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let read = async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the stream ends");
+    got
+}
+
+/// Exactly `n` bytes, within a deadline.
+async fn read_n(reader: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut got = vec![0u8; n];
+    timeout(Duration::from_secs(10), reader.read_exact(&mut got))
+        .await
+        .expect("the bytes arrive")
+        .expect("the stream stays open");
+    got
+}
+
+/// Closes with a reset (RST) instead of a FIN.
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+/// Both programs send their bytes and close, while both read until EOF. Returns what the
+/// server and the client received.
+async fn exchange(ends: &mut Ends, up: &[u8], down: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut client_read, mut client_write) = ends.client.split();
+    let (mut server_read, mut server_write) = ends.server.split();
+    let (_, _, at_server, at_client) = tokio::join!(
+        async {
+            client_write.write_all(up).await.unwrap();
+            client_write.shutdown().await.unwrap();
+        },
+        async {
+            server_write.write_all(down).await.unwrap();
+            server_write.shutdown().await.unwrap();
+        },
+        read_all(&mut server_read),
+        read_all(&mut client_read),
+    );
+    (at_server, at_client)
+}
+
+/// Runs `case` through `path` in `mode` and checks what both programs receive, the outcome
+/// and the `-L` counters.
+async fn check(case: Case, path: Path, mode: Mode) {
+    let what = format!("{case:?} via {path:?} in {mode:?} mode");
+    let buffer = match case {
+        Case::BufferBound(buffer) => buffer,
+        _ => default_buffer(),
+    };
+    let pending = match case {
+        Case::PendingFirst => (
+            frame(b"client bytes behind the route message"),
+            frame(b"server bytes behind NI_PONG"),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
+    HELD.with(|held| held.set(0));
+    let (mut ends, mut running) = rig(path, mode, pending.clone(), buffer).await;
+    let (up, down) = (frames(1), frames(2));
+    let ni = mode == Mode::Ni;
+    let expected = match case {
+        Case::HalfCloseFromClient => {
+            ends.client.write_all(&up).await.unwrap();
+            ends.client.shutdown().await.unwrap();
+            assert!(
+                read_all(&mut ends.server).await == up,
+                "{what}: server got it all, then the FIN"
+            );
+            ends.server.write_all(&down).await.unwrap();
+            ends.server.shutdown().await.unwrap();
+            assert!(
+                read_all(&mut ends.client).await == down,
+                "{what}: the answer after the client's FIN"
+            );
+            outcome(up.len(), down.len(), None)
+        }
+        Case::HalfCloseFromServer => {
+            ends.server.write_all(&down).await.unwrap();
+            ends.server.shutdown().await.unwrap();
+            assert!(
+                read_all(&mut ends.client).await == down,
+                "{what}: client got it all, then the FIN"
+            );
+            ends.client.write_all(&up).await.unwrap();
+            ends.client.shutdown().await.unwrap();
+            assert!(
+                read_all(&mut ends.server).await == up,
+                "{what}: the request after the server's FIN"
+            );
+            outcome(up.len(), down.len(), None)
+        }
+        Case::PendingFirst | Case::BufferBound(_) => {
+            let (at_server, at_client) = exchange(&mut ends, &up, &down).await;
+            assert!(
+                at_server == [&pending.0[..], &up].concat(),
+                "{what}: to the server"
+            );
+            assert!(
+                at_client == [&pending.1[..], &down].concat(),
+                "{what}: to the client"
+            );
+            outcome(
+                pending.0.len() + up.len(),
+                pending.1.len() + down.len(),
+                None,
+            )
+        }
+        Case::ResetByClient => {
+            let first = frame(&[9u8; 10_000]);
+            ends.client.write_all(&first).await.unwrap();
+            assert_eq!(read_n(&mut ends.server, first.len()).await, first, "{what}");
+            let Ends { client, mut server } = ends;
+            reset(client);
+            assert!(
+                read_all(&mut server).await.is_empty(),
+                "{what}: the server sees the end"
+            );
+            outcome(first.len(), 0, None)
+        }
+        Case::ResetByServer => {
+            let first = frame(&[8u8; 10_000]);
+            ends.server.write_all(&first).await.unwrap();
+            assert_eq!(read_n(&mut ends.client, first.len()).await, first, "{what}");
+            let Ends { mut client, server } = ends;
+            reset(server);
+            assert!(
+                read_all(&mut client).await.is_empty(),
+                "{what}: the client sees the end"
+            );
+            outcome(0, first.len(), None)
+        }
+        Case::InterruptInFrame | Case::InterruptAtBoundary | Case::InterruptStalledFrame => {
+            let why = match case {
+                Case::InterruptAtBoundary => Interrupt::Shutdown,
+                _ => Interrupt::Cancel,
+            };
+            let short = frame(b"short frame before");
+            let long = frame(&[5u8; 100_000]);
+            let after = frame(b"frame after the interrupt");
+            let sent_before = match case {
+                Case::InterruptAtBoundary => [&short[..], &long].concat(),
+                _ => [&short[..], &long[..4 + 50_000]].concat(),
+            };
+            ends.server.write_all(&sent_before).await.unwrap();
+            assert_eq!(
+                read_n(&mut ends.client, sent_before.len()).await,
+                sent_before,
+                "{what}"
+            );
+            running.interrupt.send_replace(Some(why));
+            let rest_of_long = &long[sent_before.len() - short.len()..];
+            if !matches!(case, Case::InterruptStalledFrame) {
+                ends.server
+                    .write_all(&[rest_of_long, &after].concat())
+                    .await
+                    .unwrap();
+            }
+            let at_client = read_all(&mut ends.client).await;
+            let passed_after = match case {
+                // The frame in flight completes; nothing of the next one.
+                Case::InterruptInFrame if ni => rest_of_long.to_vec(),
+                _ => Vec::new(),
+            };
+            let told = match case {
+                Case::InterruptStalledFrame => Vec::new(),
+                _ if ni => frame(&notice(why)),
+                _ => Vec::new(),
+            };
+            assert!(
+                at_client == [&passed_after[..], &told].concat(),
+                "{what}: after the interrupt the client got {} bytes, {:?}...",
+                at_client.len(),
+                &at_client[..at_client.len().min(40)]
+            );
+            assert!(
+                read_all(&mut ends.server).await.is_empty(),
+                "{what}: the server's side is closed"
+            );
+            outcome(0, sent_before.len() + passed_after.len(), Some(why))
+        }
+    };
+    let got = timeout(Duration::from_secs(10), &mut running.relay)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the relay ends"))
+        .unwrap();
+    assert_eq!(got, expected, "{what}: outcome");
+    assert_eq!(
+        running.traffic.get(),
+        (expected.to_server, expected.to_client),
+        "{what}: the -L counters"
+    );
+    let held = HELD.with(Cell::get);
+    assert!(held > 0, "{what}: the relay reported what it held");
+    assert!(
+        held <= buffer,
+        "{what}: held {held} bytes, more than the buffer of {buffer}"
+    );
+}
+
+fn outcome(to_server: usize, to_client: usize, interrupted: Option<Interrupt>) -> Outcome {
+    Outcome {
+        to_server: to_server as u64,
+        to_client: to_client as u64,
+        interrupted,
+    }
+}
+
+/// Runs `case` through every path in both talk modes.
+async fn on_every_path(case: Case) {
+    for path in PATHS {
+        for mode in [Mode::Raw, Mode::Ni] {
+            check(case, path, mode).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_close_from_the_client_lets_the_server_answer() {
+    on_every_path(Case::HalfCloseFromClient).await;
+}
+
+#[tokio::test]
+async fn half_close_from_the_server_lets_the_client_send() {
+    on_every_path(Case::HalfCloseFromServer).await;
+}
+
+#[tokio::test]
+async fn pending_bytes_go_first() {
+    on_every_path(Case::PendingFirst).await;
+}
+
+#[tokio::test]
+async fn a_reset_by_the_client_ends_the_route() {
+    on_every_path(Case::ResetByClient).await;
+}
+
+#[tokio::test]
+async fn a_reset_by_the_server_ends_the_route() {
+    on_every_path(Case::ResetByServer).await;
+}
+
+#[tokio::test]
+async fn no_direction_holds_more_than_its_buffer() {
+    for buffer in [MIN_RELAY_BUFFER, 3000, 20_000] {
+        on_every_path(Case::BufferBound(buffer)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_interrupt_inside_a_frame_waits_for_its_end() {
+    on_every_path(Case::InterruptInFrame).await;
+}
+
+#[tokio::test]
+async fn an_interrupt_between_frames_is_told_at_once() {
+    on_every_path(Case::InterruptAtBoundary).await;
+}
+
+#[tokio::test]
+async fn an_interrupt_never_cuts_a_stalled_frame() {
+    on_every_path(Case::InterruptStalledFrame).await;
+}
