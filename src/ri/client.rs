@@ -21,14 +21,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::link::{Accept, Register, LINK_VERSION, MAX_HANDSHAKE_FRAME};
-use super::mux::{self, open_channel, StreamCount};
+use super::carrier::{self, End, Kind};
+use super::link::{Accept, Register, MAX_HANDSHAKE_FRAME};
+use super::mux::{self, StreamCount};
 use super::params::{ace_permits, ClientParams, Protocol};
 use super::registry::{LinkEntry, Registry};
 use super::RiError;
 use crate::ni::frame;
 use crate::ni::rterr::rc;
-use crate::router::conn::BoxConn;
+use crate::router::conn::Side;
 use crate::router::connlog::Event;
 use crate::router::errors::RouteFailure;
 use crate::router::limits::PendingGate;
@@ -196,8 +197,8 @@ async fn accept_loop(
 
 /// A registered link, ready to be driven.
 struct Registered {
-    socket: BoxConn,
-    requests: mux::OpenRequests,
+    socket: Side,
+    requests: carrier::Requests,
     instance: u64,
     entry: LinkEntry,
 }
@@ -272,7 +273,10 @@ async fn handshake(
     // Vetted: named by an ACE line of a non-empty list (the source passed it above), or by
     // KT lines. Only vetted LAN routers may share a pseudo address (active-active).
     let vetted = super::registry::vetted(&params.ace, source, kt_vetted);
-    let (opener, requests) = open_channel();
+    // The version offered is the version answered: 1 (yamux) from LAN routers of earlier
+    // builds, 2 (linkmux) from this one. `Register::decode` took only versions spoken here.
+    let kind = Kind::of_version(reg.version).unwrap_or(Kind::Yamux);
+    let (opener, requests) = carrier::open_channel(kind);
     let entry = LinkEntry {
         id: registry.next_link_id(),
         index: reg.link_index,
@@ -282,6 +286,7 @@ async fn handshake(
         cancel: CancellationToken::new(),
         since: SystemTime::now(),
         snc_name,
+        kind,
     };
     let admitted = match registry.register_vetted(&reg, peer, entry.clone(), vetted) {
         Ok(admitted) => admitted,
@@ -291,7 +296,7 @@ async fn handshake(
         }
     };
     let accept = Accept {
-        version: LINK_VERSION,
+        version: kind.version(),
         pool_size: registry.pool_size(),
         server_number: admitted.server_number,
         link_id: entry.id,
@@ -303,7 +308,7 @@ async fn handshake(
         return None;
     }
     let addrs: Vec<String> = reg.addrs.iter().map(ToString::to_string).collect();
-    tracing::info!(%peer, server = admitted.server_number, link = entry.id, slot = reg.link_index, reg_service = reg.reg_service, addrs = %addrs.join(","), replaced = ?admitted.replaced, "reverse-invoke: LAN router registered");
+    tracing::info!(%peer, server = admitted.server_number, link = entry.id, slot = reg.link_index, reg_service = reg.reg_service, addrs = %addrs.join(","), replaced = ?admitted.replaced, mux = %kind, "reverse-invoke: LAN router registered");
     Some(Registered {
         socket,
         requests,
@@ -320,12 +325,14 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
         instance,
         entry,
     } = link;
-    let session = mux::session(socket, yamux::Mode::Client, requests);
     let cancel = entry.cancel.clone();
     let control_cancel = cancel.clone();
     let mut control_seen = false;
     let end = tokio::select! {
-        end = session.drive(
+        end = carrier::drive(
+            socket,
+            End::Dmz,
+            requests,
             move |stream| {
                 // The LAN router opens exactly one stream: the control stream.
                 if control_seen {
@@ -335,7 +342,7 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
                 control_seen = true;
                 let cancel = control_cancel.clone();
                 tokio::spawn(async move {
-                    mux::run_control(stream, cancel.clone()).await;
+                    carrier::run_control(stream, cancel.clone()).await;
                     cancel.cancel();
                 });
                 true
@@ -350,7 +357,7 @@ async fn serve(registry: Arc<Registry>, link: Registered, stop: CancellationToke
 }
 
 /// Reads one handshake frame before `deadline`, and not a byte more: the DMZ router's
-/// first yamux frames (streams opened on a link the moment it registered) may follow its
+/// first multiplexer frames (streams opened on a link the moment it registered) may follow its
 /// acceptance in the same segment, and they belong to the link's session.
 pub(crate) async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
     socket: &mut S,

@@ -7,9 +7,12 @@
 //!    index, pseudo port, flags, addresses).
 //! 2. DMZ → LAN, one NI frame: [`Accept`] (`RI_ACCEPT\0`, version, pool size, server
 //!    number, link id) or an `NI_RTERR` saying why not (ACE, `max_servers`, conflict).
-//! 3. From then on the TCP connection carries a yamux session. The DMZ router opens one
-//!    stream per routed session; the LAN router opens exactly one stream, the control
-//!    stream, on which both sides send [`HEARTBEAT`] frames every [`HEARTBEAT_INTERVAL`].
+//! 3. From then on the TCP connection carries the multiplexer of the version in the
+//!    acceptance (1: yamux, 2: linkmux; the DMZ router answers with the version offered,
+//!    and a LAN router whose offer of 2 an earlier DMZ router refuses registers again with
+//!    1: [`super::carrier`], [`super::server`]). The DMZ router opens one stream per routed session; the
+//!    LAN router opens exactly one stream, the control stream, on which both sides send
+//!    [`HEARTBEAT`] frames every [`HEARTBEAT_INTERVAL`].
 //!
 //! The full layout is in docs/reverse-invoke.md. Every decoder here checks a length before
 //! it reads and never allocates from a count it has not bounded.
@@ -23,8 +26,18 @@ pub const REGISTER_EYECATCHER: &[u8; 12] = b"RI_REGISTER\0";
 pub const ACCEPT_EYECATCHER: &[u8; 10] = b"RI_ACCEPT\0";
 /// A heartbeat on the control stream (an NI frame with this payload).
 pub const HEARTBEAT: &[u8; 9] = b"RI_ALIVE\0";
-/// The link protocol version this build speaks.
-pub const LINK_VERSION: u8 = 1;
+/// Link protocol version 1: the link carries a yamux session ([`super::mux`]).
+pub const YAMUX_VERSION: u8 = 1;
+/// Link protocol version 2: the link carries linkmux frames ([`super::linkmux`]).
+pub const LINKMUX_VERSION: u8 = 2;
+/// The highest link protocol version this build speaks: what its LAN routers offer first.
+/// It speaks every version from [`YAMUX_VERSION`] up to this one.
+pub const LINK_VERSION: u8 = LINKMUX_VERSION;
+
+/// Whether this build speaks link protocol `version`.
+pub fn speaks(version: u8) -> bool {
+    (YAMUX_VERSION..=LINK_VERSION).contains(&version)
+}
 /// Most addresses one registration may carry.
 pub const MAX_REG_ADDRS: usize = 16;
 /// Largest handshake frame either side reads (a full registration is about 4 KiB).
@@ -120,7 +133,7 @@ pub enum LinkError {
     #[error("{0} truncated")]
     Truncated(&'static str),
     /// A version this build does not speak.
-    #[error("link protocol version {0} not supported (this router speaks {LINK_VERSION})")]
+    #[error("link protocol version {0} not supported (this router speaks {YAMUX_VERSION} to {LINK_VERSION})")]
     Version(u8),
     /// No address, or more than [`MAX_REG_ADDRS`].
     #[error("{0} registered addresses (1 to {MAX_REG_ADDRS} allowed)")]
@@ -239,7 +252,7 @@ impl Register {
     pub fn decode(payload: &[u8]) -> Result<Self, LinkError> {
         let mut r = eyecatcher(payload, REGISTER_EYECATCHER, "RI_REGISTER")?;
         let version = r.u8()?;
-        if version != LINK_VERSION {
+        if !speaks(version) {
             return Err(LinkError::Version(version));
         }
         let instance = r.u64()?;
@@ -302,7 +315,7 @@ impl Accept {
     pub fn decode(payload: &[u8]) -> Result<Self, LinkError> {
         let mut r = eyecatcher(payload, ACCEPT_EYECATCHER, "RI_ACCEPT")?;
         let version = r.u8()?;
-        if version != LINK_VERSION {
+        if !speaks(version) {
             return Err(LinkError::Version(version));
         }
         let pool_size = r.u16()?;

@@ -20,7 +20,7 @@ fn sample() -> Register {
 fn register_layout_is_exact() {
     let bytes = sample().encode();
     let mut want = b"RI_REGISTER\0".to_vec();
-    want.push(1);
+    want.push(2);
     want.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
     want.extend_from_slice(&[0, 2]);
     want.extend_from_slice(&5002u16.to_be_bytes());
@@ -48,6 +48,35 @@ fn accept_layout_is_exact() {
     assert_eq!(bytes, b"RI_ACCEPT\0\x01\x00\x03\x00\x07\x0a\x0b\x0c\x0d");
     assert_eq!(Accept::decode(&bytes), Ok(a));
     assert_eq!(Reply::decode(&bytes), Ok(Reply::Accept(a)));
+}
+
+#[test]
+fn both_versions_have_their_byte_and_no_other() {
+    // Version 1 (yamux) and 2 (linkmux) differ in the version byte alone.
+    for version in [YAMUX_VERSION, LINKMUX_VERSION] {
+        let r = Register {
+            version,
+            ..sample()
+        };
+        let bytes = r.encode();
+        assert_eq!(bytes[12], version);
+        assert_eq!(bytes[13..], sample().encode()[13..]);
+        assert_eq!(Register::decode(&bytes), Ok(r));
+        let a = Accept {
+            version,
+            pool_size: 1,
+            server_number: 1,
+            link_id: 1,
+        };
+        let bytes = a.encode();
+        assert_eq!(bytes[10], version);
+        assert_eq!(Accept::decode(&bytes), Ok(a));
+    }
+    assert_eq!(
+        LINK_VERSION, LINKMUX_VERSION,
+        "LAN routers offer linkmux first"
+    );
+    assert!(!speaks(0) && speaks(1) && speaks(2) && !speaks(3));
 }
 
 #[test]
@@ -128,9 +157,16 @@ fn hostile_registers() {
     let mut flags = base.clone();
     flags[count_at - 1] = 0x03;
     assert_eq!(Register::decode(&flags), Err(LinkError::Flags(0x03)));
-    let mut v2 = base.clone();
-    v2[12] = 2;
-    assert_eq!(Register::decode(&v2), Err(LinkError::Version(2)));
+    for (version, spoken) in [(0u8, false), (1, true), (2, true), (3, false), (255, false)] {
+        let mut v = base.clone();
+        v[12] = version;
+        let decoded = Register::decode(&v);
+        if spoken {
+            assert_eq!(decoded.map(|r| r.version), Ok(version));
+        } else {
+            assert_eq!(decoded, Err(LinkError::Version(version)));
+        }
+    }
     assert_eq!(
         Register::decode(b"NI_ROUTE\0"),
         Err(LinkError::Eyecatcher("RI_REGISTER"))

@@ -8,13 +8,16 @@
 //! - [`params`]: the `-i` parameter file with SAP's names and defaults ([`ace`]: `ACE` lines).
 //! - [`link`]: the registration handshake and control-stream messages (sans-IO);
 //!   [`control`]: heartbeat tokens and their echoes (round-trip times).
-//! - [`mux`]: the yamux session of one link: driver, stream counting, heartbeats.
+//! - [`carrier`]: the multiplexer a link runs, chosen by the handshake's version: [`mux`]
+//!   (version 1: the yamux session of one link: driver, stream counting, heartbeats) or
+//!   [`linkmux`] (version 2: this project's own, with `splice(2)` on plain TCP links).
 //! - [`registry`]: the DMZ side's registrations, behind the router's `RegisteredHops`.
 //! - [`client`]: client mode (DMZ): the registration port.
 //! - [`server`]: server mode (LAN): the outbound links and the sessions over them.
 //! - [`snc`]: SNC as TLS on the links (`-K`): TLS, and the `KT` name checks.
 
 pub mod ace;
+pub mod carrier;
 pub mod client;
 pub mod control;
 pub mod link;

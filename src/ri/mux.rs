@@ -419,8 +419,9 @@ fn poll_inbound<S: AsyncRead + AsyncWrite + Unpin>(
 /// echo their tokens; time our own heartbeats by their echoes ([`super::control`]). Returns
 /// when the stream fails or the peer breaks the protocol; the caller then ends the link
 /// (liveness itself is the driver's job).
-pub async fn run_control(stream: yamux::Stream, cancel: CancellationToken) {
-    let (mut reader, mut writer) = tokio::io::split(stream.compat());
+/// It runs the same on a stream of either multiplexer ([`super::carrier::run_control`]).
+pub async fn run_control<S: AsyncRead + AsyncWrite>(stream: S, cancel: CancellationToken) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     // Tokens to echo, from the reading half to the writing half; a peer sending faster than
     // we echo loses echoes, never memory.
     let (echo_tx, mut echo_rx) = mpsc::channel::<u64>(4);

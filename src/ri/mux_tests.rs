@@ -125,14 +125,14 @@ async fn heartbeats_keep_an_idle_link_alive() {
     // The DMZ side (client mode) takes the first inbound stream as its control stream.
     let c = tokio::spawn(client.drive(
         move |stream| {
-            tokio::spawn(run_control(stream, dmz_cancel.clone()));
+            tokio::spawn(run_control(stream.compat(), dmz_cancel.clone()));
             true
         },
         cancel.clone(),
     ));
     let s = tokio::spawn(server.drive(|_| false, cancel.clone()));
     let control = server_opener.open().await.unwrap();
-    tokio::spawn(run_control(control, cancel.clone()));
+    tokio::spawn(run_control(control.compat(), cancel.clone()));
     tokio::time::sleep(DEAD_AFTER * 4).await;
     assert!(!c.is_finished() && !s.is_finished(), "link died while idle");
     cancel.cancel();
@@ -180,7 +180,7 @@ async fn oversized_control_messages_end_the_control_stream() {
             let done = done_tx.take();
             let cancel = inner_cancel.clone();
             tokio::spawn(async move {
-                run_control(stream, cancel).await;
+                run_control(stream.compat(), cancel).await;
                 if let Some(done) = done {
                     let _ = done.send(());
                 }

@@ -16,7 +16,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::link::{RegAddr, Register};
 use crate::ni::rterr::rc;
-use crate::router::conn::BoxConn;
+use crate::router::conn::Side;
 use crate::router::errors::RouteFailure;
 use crate::router::selfaddr::canonical;
 use crate::router::state::Shared;
@@ -41,9 +41,9 @@ pub async fn accept_link(
     socket: TcpStream,
     peer: SocketAddr,
     deadline: Instant,
-) -> Result<(BoxConn, Option<String>), NoLink> {
+) -> Result<(Side, Option<String>), NoLink> {
     let Some(snc) = shared.config().snc.clone() else {
-        return Ok((Box::new(socket), None));
+        return Ok((Side::Tcp(socket), None));
     };
     let mut first = [0u8; 1];
     let tls = matches!(
@@ -60,7 +60,7 @@ pub async fn accept_link(
     match snc.accept(socket, deadline).await {
         Ok((stream, name)) => {
             tracing::info!(%peer, snc_name = %name, "reverse-invoke: TLS link authenticated");
-            Ok((Box::new(stream), Some(name)))
+            Ok((Side::stream(stream), Some(name)))
         }
         Err(why) => {
             tracing::warn!(%peer, %why, "reverse-invoke: TLS handshake failed; registration connection closed");
@@ -125,12 +125,12 @@ pub async fn connect_link(
     socket: TcpStream,
     peer: SocketAddr,
     deadline: Instant,
-) -> Result<(BoxConn, Option<String>), String> {
+) -> Result<(Side, Option<String>), String> {
     let routtab = shared.routtab();
     let kt = routtab.snc_target(peer.ip(), peer.port());
     let Some(snc) = shared.config().snc.clone() else {
         return match kt {
-            None => Ok((Box::new(socket), None)),
+            None => Ok((Side::Tcp(socket), None)),
             Some(wanted) => Err(format!(
                 "a KT line requires SNC name {wanted} for the DMZ router at {peer}, but this router runs without -K"
             )),
@@ -148,7 +148,7 @@ pub async fn connect_link(
         }
     }
     tracing::info!(%peer, snc_name = %name, "reverse-invoke: TLS link to the DMZ router authenticated");
-    Ok((Box::new(stream), Some(name)))
+    Ok((Side::stream(stream), Some(name)))
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ pub fn streams_per_link(text: &str) -> Vec<usize> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            (f.len() == 5 && f[2].contains(':')).then(|| f[3].parse().ok())?
+            (f.len() == 6 && f[2].contains(':')).then(|| f[3].parse().ok())?
         })
         .collect()
 }

@@ -29,17 +29,18 @@ impl Registry {
                 if s.vetted { ", vetted" } else { "" }
             ));
             out.push(format!(
-                "  conns {} (CONN ID  SLOT  PEER  STREAMS  TOTAL)",
+                "  conns {} (CONN ID  SLOT  PEER  STREAMS  TOTAL  MUX)",
                 s.links.len()
             ));
             for l in &s.links {
                 out.push(format!(
-                    "  {:>4}  {:>4}  {}  {}  {}",
+                    "  {:>4}  {:>4}  {}  {}  {}  {}",
                     l.id,
                     l.index,
                     l.peer,
                     l.streams.open(),
-                    l.streams.total()
+                    l.streams.total(),
+                    l.kind
                 ));
             }
         }

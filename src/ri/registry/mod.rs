@@ -27,8 +27,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::carrier::{Kind, Opener};
 use super::link::{RegAddr, Register};
-use super::mux::{MuxStream, Opener, StreamCount, SESSIONS_PER_LINK};
+use super::mux::{StreamCount, SESSIONS_PER_LINK};
 use crate::ni::rterr::rc;
 use crate::router::conn::{BoxConn, BoxFuture, RegisteredHops};
 use crate::router::errors::RouteFailure;
@@ -58,6 +59,8 @@ pub struct LinkEntry {
     pub since: SystemTime,
     /// The LAN router's authenticated SNC name, when the link is TLS (`-K`).
     pub snc_name: Option<String>,
+    /// The multiplexer it runs (the version of its registration).
+    pub kind: Kind,
 }
 
 /// One registered LAN router.
@@ -530,7 +533,7 @@ impl RegisteredHops for Registry {
                         match link.opener.open().await {
                             Ok(stream) => {
                                 tracing::debug!(link = link.id, %addr, port, "reverse-invoke stream opened");
-                                let conn: BoxConn = Box::new(MuxStream::with_guard(stream, guard));
+                                let conn: BoxConn = Box::new(stream.counted(guard));
                                 return Ok(conn);
                             }
                             Err(err) => last_error = Some(err),

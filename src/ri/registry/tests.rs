@@ -35,11 +35,12 @@ fn entry(r: &Registry, from: &str) -> (LinkEntry, OpenRequests) {
             id: r.next_link_id(),
             index: 0,
             peer: peer(from),
-            opener,
+            opener: opener.into(),
             streams: StreamCount::default(),
             cancel: CancellationToken::new(),
             since: SystemTime::now(),
             snc_name: None,
+            kind: crate::ri::carrier::Kind::Yamux,
         },
         requests,
     )
@@ -193,7 +194,7 @@ fn live_link(r: &Registry, index: u16, cancel: &CancellationToken) -> LinkEntry 
     ));
     let (mut link, _) = entry(r, "10.0.0.2");
     link.index = index;
-    link.opener = opener;
+    link.opener = opener.into();
     link
 }
 

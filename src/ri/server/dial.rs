@@ -1,6 +1,11 @@
 //! One link from this LAN router to a DMZ router: connect, register (the handshake of
-//! docs/reverse-invoke.md), then drive the yamux session and serve every stream the DMZ
-//! router opens as a session accepted from it.
+//! docs/reverse-invoke.md), then drive the link's multiplexer and serve every stream the
+//! DMZ router opens as a session accepted from it.
+//!
+//! The registration offers link protocol version 2 (linkmux). A DMZ router of an earlier
+//! build refuses it (-93, `link protocol version 2 not supported`) and closes; this side
+//! then registers again at once, on a new connection, with version 1 (yamux), and keeps
+//! offering 1 to that DMZ router until one of its links ends.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,11 +18,13 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use super::pool::{DmzPool, SlotState};
 use crate::ni::frame;
+use crate::ni::rterr::rc;
+use crate::ri::carrier::{self, End, Kind, RawStream};
 use crate::ri::client::read_frame;
-use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, LINK_VERSION};
-use crate::ri::mux::{self, open_channel, MuxStream, StreamCount, GROW_AT};
+use crate::ri::link::{valid_name, Accept, RegAddr, Register, Reply, YAMUX_VERSION};
+use crate::ri::mux::{StreamCount, GROW_AT};
 use crate::ri::params::ServerParams;
-use crate::router::conn::{BoxConn, Side};
+use crate::router::conn::Side;
 use crate::router::errors::RouteFailure;
 use crate::router::session;
 use crate::router::state::Lifecycle;
@@ -29,8 +36,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A registered link.
 pub(super) struct Link {
-    socket: BoxConn,
+    socket: Side,
     accept: Accept,
+    kind: Kind,
     local: SocketAddr,
     peer: SocketAddr,
     /// The DMZ router's authenticated SNC name, when the link is TLS (`-K`).
@@ -38,8 +46,53 @@ pub(super) struct Link {
 }
 
 /// Connects slot `index` of `pool` to its DMZ router and registers; the reason to log when
-/// that fails.
+/// that fails. Falls back to version 1 when the DMZ router refuses the version offered.
 pub(super) async fn connect_and_register(pool: &DmzPool, index: usize) -> Result<Link, String> {
+    let offer = pool.offer.load(Ordering::Relaxed);
+    match register(pool, index, offer).await? {
+        Registration::Registered(link) => Ok(link),
+        Registration::VersionRefused(why) if offer > YAMUX_VERSION => {
+            tracing::info!(dmz = %pool.addr, slot = index, offered = offer, %why, "reverse-invoke: the DMZ router refused link protocol version {offer}; registering with version {YAMUX_VERSION} (yamux)");
+            pool.offer.store(YAMUX_VERSION, Ordering::Relaxed);
+            match register(pool, index, YAMUX_VERSION).await? {
+                Registration::Registered(link) => Ok(link),
+                Registration::VersionRefused(why) => Err(why),
+            }
+        }
+        Registration::VersionRefused(why) => Err(why),
+    }
+}
+
+/// The end of one registration attempt that did not fail outright.
+enum Registration {
+    Registered(Link),
+    /// Refused in a way an earlier build refuses a version it does not speak: the reason.
+    VersionRefused(String),
+}
+
+/// Whether a refusal is how a DMZ router of an earlier build answers a version it does not
+/// speak: -93 (its `NI-internal errors`, the code of every undecodable registration; the
+/// detail text may be hidden, `-Z`). A DMZ router of this build answers a well-formed
+/// registration of either version without it, so a retry with version 1 costs nothing
+/// with it either.
+pub(crate) fn refuses_version(rc: i32) -> bool {
+    rc == rc::NIEROUT_INTERN
+}
+
+/// Checks an acceptance against the version offered: the DMZ router answers the version
+/// offered (this build) or 1 (never a version it was not offered).
+pub(crate) fn accepted_kind(offered: u8, accept: &Accept) -> Result<Kind, String> {
+    match Kind::of_version(accept.version) {
+        Some(kind) if accept.version <= offered => Ok(kind),
+        _ => Err(format!(
+            "the DMZ router accepted link protocol version {} to an offer of {offered}",
+            accept.version
+        )),
+    }
+}
+
+/// One connection and registration offering link protocol `version`.
+async fn register(pool: &DmzPool, index: usize, version: u8) -> Result<Registration, String> {
     let lan = &pool.lan;
     let p = &lan.params;
     let limit = p.connect_timeout.unwrap_or(OS_CONNECT_TIMEOUT);
@@ -58,7 +111,7 @@ pub(super) async fn connect_and_register(pool: &DmzPool, index: usize) -> Result
     let (mut socket, snc_name) =
         crate::ri::snc::connect_link(&lan.shared, socket, peer, tls_deadline).await?;
     let register = Register {
-        version: LINK_VERSION,
+        version,
         instance: lan.instance,
         link_index: u16::try_from(index).unwrap_or(u16::MAX),
         reg_service: p.reg_service,
@@ -78,19 +131,25 @@ pub(super) async fn connect_and_register(pool: &DmzPool, index: usize) -> Result
     let payload = read_frame(&mut socket, deadline).await?;
     match Reply::decode(&payload) {
         Ok(Reply::Accept(accept)) => {
+            let kind = accepted_kind(version, &accept)?;
             pool.pool.store(accept.pool_size, Ordering::Relaxed);
-            tracing::info!(dmz = %target, slot = index, link = accept.link_id, server = accept.server_number, pool = accept.pool_size, %local, %peer, "reverse-invoke: registered with the DMZ router");
-            Ok(Link {
+            tracing::info!(dmz = %target, slot = index, link = accept.link_id, server = accept.server_number, pool = accept.pool_size, %local, %peer, mux = %kind, "reverse-invoke: registered with the DMZ router");
+            Ok(Registration::Registered(Link {
                 socket,
                 accept,
+                kind,
                 local,
                 peer,
                 snc_name,
-            })
+            }))
         }
         Ok(Reply::Refused { rc, error, detail }) => {
+            let why = format!("refused: {detail} (rc {rc})");
+            if version > YAMUX_VERSION && refuses_version(rc) {
+                return Ok(Registration::VersionRefused(why));
+            }
             tracing::warn!(dmz = %target, slot = index, rc, %error, %detail, "reverse-invoke: the DMZ router refused the registration");
-            Err(format!("refused: {detail} (rc {rc})"))
+            Err(why)
         }
         Err(err) => Err(format!("invalid answer from the DMZ router: {err}")),
     }
@@ -132,6 +191,7 @@ pub(super) async fn serve(pool: &Arc<DmzPool>, index: usize, link: Link) -> Stri
     let Link {
         socket,
         accept,
+        kind,
         local,
         peer,
         snc_name,
@@ -146,27 +206,28 @@ pub(super) async fn serve(pool: &Arc<DmzPool>, index: usize, link: Link) -> Stri
             streams: streams.clone(),
         },
     );
-    let (opener, requests) = open_channel();
-    let session_driver = mux::session(socket, yamux::Mode::Server, requests);
+    let (opener, requests) = carrier::open_channel(kind);
     let cancel = pool.cancel.child_token();
     let control_cancel = cancel.clone();
     tokio::spawn(async move {
         match timeout(Duration::from_secs(5), opener.open()).await {
-            Ok(Ok(control)) => mux::run_control(control, control_cancel.clone()).await,
+            Ok(Ok(control)) => carrier::run_control(control, control_cancel.clone()).await,
             _ => tracing::warn!("reverse-invoke: control stream not opened"),
         }
         control_cancel.cancel();
     });
     let inbound = Arc::clone(pool);
-    let end = session_driver
-        .drive(
-            move |stream| {
-                accept_stream(&inbound, stream, &streams, peer, local, &snc_name);
-                true
-            },
-            cancel.clone(),
-        )
-        .await;
+    let end = carrier::drive(
+        socket,
+        End::Lan,
+        requests,
+        move |stream| {
+            accept_stream(&inbound, stream, &streams, peer, local, &snc_name);
+            true
+        },
+        cancel.clone(),
+    )
+    .await;
     cancel.cancel();
     end.to_string()
 }
@@ -174,7 +235,7 @@ pub(super) async fn serve(pool: &Arc<DmzPool>, index: usize, link: Link) -> Stri
 /// One stream from the DMZ router: a new connection, as if accepted from the DMZ router.
 fn accept_stream(
     pool: &DmzPool,
-    stream: yamux::Stream,
+    stream: RawStream,
     streams: &StreamCount,
     peer: SocketAddr,
     local: SocketAddr,
@@ -184,7 +245,7 @@ fn accept_stream(
     if lan.shared.lifecycle() != Lifecycle::Running {
         return; // dropping it resets the stream; the DMZ router reports the route broken
     }
-    let conn = MuxStream::new(stream, streams);
+    let conn = stream.counted(streams.guard());
     if streams.open() >= GROW_AT {
         pool.grow_now.notify_one();
     }

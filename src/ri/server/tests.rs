@@ -126,3 +126,25 @@ fn the_next_link_opens_when_the_busiest_is_half_full() {
     // link registers.
     const { assert!(GROW_AT * 2 <= SESSIONS_PER_LINK) };
 }
+
+#[test]
+fn the_acceptance_names_the_multiplexer_offered_or_version_1() {
+    use super::dial::{accepted_kind, refuses_version};
+    use crate::ri::carrier::Kind;
+    use crate::ri::link::Accept;
+    // The raw acceptances a DMZ router sends: version byte after the eyecatcher.
+    let accept = |version: u8| {
+        let mut bytes = b"RI_ACCEPT\0".to_vec();
+        bytes.push(version);
+        bytes.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 9]);
+        Accept::decode(&bytes).unwrap()
+    };
+    assert_eq!(accepted_kind(2, &accept(2)), Ok(Kind::Linkmux));
+    assert_eq!(accepted_kind(2, &accept(1)), Ok(Kind::Yamux));
+    assert_eq!(accepted_kind(1, &accept(1)), Ok(Kind::Yamux));
+    // A version never offered is a broken peer.
+    assert!(accepted_kind(1, &accept(2)).is_err());
+    // An earlier build's answer to version 2: -93, whatever its detail says.
+    assert!(refuses_version(-93));
+    assert!(!refuses_version(-94) && !refuses_version(-4) && !refuses_version(-100));
+}
