@@ -124,6 +124,10 @@ pub struct Stream<T> {
     /// Released with this side's `FIN` still to send and the peer's direction open: the
     /// `RESET` telling the peer to stop follows the `FIN`, never overtakes the data.
     reset_after_fin: bool,
+    /// Released without `FIN` with bytes still queued: they go out (as yamux sends what
+    /// was written before a dropped stream's reset, so a refusal written just before a
+    /// session drops its stream still arrives), then `RESET`.
+    reset_after_data: bool,
     in_ready: bool,
     /// Opened by the peer (counted against the accepted limit).
     remote: bool,
@@ -142,6 +146,7 @@ impl<T> Stream<T> {
             reset: false,
             released: false,
             reset_after_fin: false,
+            reset_after_data: false,
             in_ready: false,
             remote,
         }
@@ -298,10 +303,14 @@ impl<T: Default> Core<T> {
             return;
         };
         s.released = true;
+        // What arrived and nobody will read is taken now (its credit goes back).
+        let unread = s.recv.buffered();
+        s.recv.take(unread);
         if !s.reset {
-            if !s.fin_wanted {
+            if !s.fin_wanted && s.queued > 0 {
+                s.reset_after_data = true;
+            } else if !s.fin_wanted {
                 s.reset = true;
-                s.queued = 0;
                 self.control.push_back(Frame::Reset {
                     stream: id,
                     reason: reset::ABORTED,
@@ -318,13 +327,29 @@ impl<T: Default> Core<T> {
                 }
             }
         }
+        self.return_credit(id);
         self.settle(id);
+    }
+
+    /// Sends a `WINDOW` for stream `id` when one is due and its direction is still open.
+    fn return_credit(&mut self, id: u32) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if let Some(credit) = s.recv.update() {
+            if !s.fin_received && !s.reset {
+                self.control.push_back(Frame::Window { stream: id, credit });
+            }
+        }
     }
 
     /// The next frame to send. For `DATA`, the driver sends `len` bytes of the stream's
     /// handed-over bytes right after the header, before any other frame.
     pub fn next_frame(&mut self) -> Option<Frame> {
         if let Some(frame) = self.control.pop_front() {
+            if let Frame::Reset { stream, .. } = frame {
+                self.settle(stream);
+            }
             return Some(frame);
         }
         while let Some(id) = self.ready.pop_front() {
@@ -342,7 +367,18 @@ impl<T: Default> Core<T> {
             if n > 0 {
                 s.send.spend(n);
                 s.queued -= u64::from(n);
-                self.schedule(id);
+                if s.queued == 0 && s.reset_after_data {
+                    // Queued behind this body (control frames go out after it); the
+                    // stream is forgotten when its RESET leaves, once the driver has
+                    // taken the body from it.
+                    s.reset = true;
+                    self.control.push_back(Frame::Reset {
+                        stream: id,
+                        reason: reset::ABORTED,
+                    });
+                } else {
+                    self.schedule(id);
+                }
                 return Some(Frame::Data { stream: id, len: n });
             }
             if s.queued == 0 && s.fin_wanted && !s.fin_sent {
@@ -399,8 +435,11 @@ impl<T: Default> Core<T> {
                     .receive(len)
                     .map_err(|error| ProtoError::Flow { stream: id, error })?;
                 if s.released {
-                    // Nobody reads: the bytes are dropped (the peer is told to stop).
+                    // Nobody reads: the bytes are dropped (the peer is told to stop once
+                    // this side's own bytes are out). Their credit goes back, so a peer
+                    // that dropped its handle too can send its last bytes and its RESET.
                     s.recv.take(len);
+                    self.return_credit(id);
                     return Ok(Event::Discard { len });
                 }
                 Ok(Event::Data { stream: id, len })

@@ -209,8 +209,24 @@ fn a_peer_that_overruns_or_sends_after_fin_is_refused() {
 
 #[test]
 fn a_dropped_handle_resets_but_never_overtakes_its_data() {
-    // Dropped without FIN: RESET at once, queued bytes dropped.
+    // Dropped without FIN and nothing queued: RESET at once.
     let mut core = Core::<()>::new(Role::Dmz, 4);
+    let z = core.open(()).unwrap();
+    core.release(z);
+    assert_eq!(
+        drain(&mut core),
+        [
+            Frame::Open { stream: z },
+            Frame::Reset {
+                stream: z,
+                reason: reset::ABORTED
+            }
+        ]
+    );
+    assert!(core.is_empty());
+
+    // Dropped without FIN with bytes queued: the bytes, then RESET (no FIN: the peer's
+    // reader gets them, then an error, as from a dropped yamux stream).
     let a = core.open(()).unwrap();
     core.queue(a, 10);
     core.release(a);
@@ -218,6 +234,7 @@ fn a_dropped_handle_resets_but_never_overtakes_its_data() {
         drain(&mut core),
         [
             Frame::Open { stream: a },
+            Frame::Data { stream: a, len: 10 },
             Frame::Reset {
                 stream: a,
                 reason: reset::ABORTED
