@@ -188,7 +188,7 @@ fn waves_of_reset_sessions_never_cost_a_standing_one() {
     let text = listing(&pair.dmz);
     let ids: Vec<&str> = text
         .lines()
-        .filter(|l| l.split_whitespace().count() == 5 && l.contains("127.0.0.1:"))
+        .filter(|l| l.split_whitespace().count() == 6 && l.contains("127.0.0.1:"))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(ids, ["1", "2", "3"], "{text}");
