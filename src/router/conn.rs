@@ -15,9 +15,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Any bidirectional byte stream a session can run over.
-pub trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+pub trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The stream itself, so the relay can recognise one it moves zero-copy (a
+    /// reverse-invoke stream on a plain TCP link). Call it on the boxed value
+    /// (`(*conn).as_any()`): a `BoxConn` is a `Conn` too, and answers as the box.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// A connection of any kind.
 pub type BoxConn = Box<dyn Conn>;

@@ -100,6 +100,13 @@ impl LinkStream {
     /// space; `Ok(0)` when `from` reached its end (then [`AsyncWrite::poll_shutdown`]
     /// sends the `FIN`). Only on a link where [`zero_copy`](Self::zero_copy) holds.
     pub async fn send_from(&self, from: &TcpStream) -> io::Result<usize> {
+        self.send_from_bounded(from, TX_LIMIT).await
+    }
+
+    /// [`send_from`](Self::send_from), the stream's pipe holding at most `limit` bytes
+    /// (at most a window): the relay's `-B`/`-Q` bound on what a direction holds.
+    pub async fn send_from_bounded(&self, from: &TcpStream, limit: usize) -> io::Result<usize> {
+        let limit = limit.clamp(1, TX_LIMIT);
         if !self.shared.spliceable {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -109,7 +116,7 @@ impl LinkStream {
         loop {
             // Room in the stream, and the pipe at hand (not lent to the writer, and no
             // buffered bytes ahead of it).
-            let room = std::future::poll_fn(|cx| self.poll_pipe_room(cx)).await?;
+            let room = std::future::poll_fn(|cx| self.poll_pipe_room(cx, limit)).await?;
             from.readable().await?;
             let moved = from.try_io(Interest::READABLE, || {
                 let mut state = self.shared.lock();
@@ -153,7 +160,7 @@ impl LinkStream {
     }
 
     /// Ready with the bytes the pipe may take now.
-    fn poll_pipe_room(&self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn poll_pipe_room(&self, cx: &mut Context<'_>, limit: usize) -> Poll<io::Result<usize>> {
         let mut state = self.shared.lock();
         if state.dead.is_some() {
             return Poll::Ready(Err(link_gone()));
@@ -171,11 +178,11 @@ impl LinkStream {
             return Poll::Ready(Err(link_gone()));
         };
         let held = store.tx_pipe_held();
-        if store.tx_lent || !store.tx_buf.is_empty() || held >= TX_LIMIT {
+        if store.tx_lent || !store.tx_buf.is_empty() || held >= limit {
             store.tx_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        Poll::Ready(Ok(TX_LIMIT - held))
+        Poll::Ready(Ok(limit - held))
     }
 
     /// Ready once the pipe holds fewer than `held` bytes (the writer spliced some out).
@@ -320,12 +327,10 @@ impl AsyncRead for LinkStream {
     }
 }
 
-impl AsyncWrite for LinkStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+impl LinkStream {
+    /// [`AsyncWrite::poll_write`] through a shared reference, so one task can hand bytes
+    /// over while another moves the other direction with [`LinkStream::recv_to`].
+    pub fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -359,15 +364,31 @@ impl AsyncWrite for LinkStream {
         Poll::Ready(Ok(n))
     }
 
+    /// Ends this side's direction: the `FIN` follows the bytes handed over
+    /// ([`AsyncWrite::poll_shutdown`] through a shared reference).
+    pub fn finish(&self) {
+        let mut state = self.shared.lock();
+        state.machine.close_write(self.id);
+        self.shared.writer.notify_one();
+    }
+}
+
+impl AsyncWrite for LinkStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_shared(cx, buf)
+    }
+
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Handed-over bytes leave in order as credit allows; nothing to push.
         Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.shared.lock();
-        state.machine.close_write(self.id);
-        self.shared.writer.notify_one();
+        self.finish();
         Poll::Ready(Ok(()))
     }
 }

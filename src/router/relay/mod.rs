@@ -23,6 +23,8 @@
 //!   buffer (a splice pair costs more for a few bytes). Towards an NI client the frame
 //!   headers are peeked so long frames are spliced whole and the boundaries stay known
 //!   ([`splice_ni`]).
+//! - A raw route between plain TCP and a reverse-invoke stream of a linkmux link over plain
+//!   TCP, on Linux: zero-copy through the stream's pipes ([`link`]).
 //! - Either end another stream (TLS, a reverse-invoke stream), or not Linux: the copy relay
 //!   ([`copy`]), one buffer per direction, grown up to the bound while traffic is bulk.
 //! - On the zero-copy path, a direction that cannot have a pipe (descriptor limit) or whose
@@ -33,6 +35,8 @@
 #![forbid(unsafe_code)]
 
 mod copy;
+#[cfg(target_os = "linux")]
+mod link;
 #[cfg(target_os = "linux")]
 pub(crate) mod pipe;
 #[cfg(target_os = "linux")]
@@ -162,6 +166,49 @@ async fn run_with(
         #[cfg(target_os = "linux")]
         (Side::Tcp(client), Side::Tcp(server)) => {
             splice::run(&client, &server, upstream, downstream, &traffic, pipes).await
+        }
+        // A raw route between a socket and a reverse-invoke stream on a plain TCP link:
+        // zero-copy through the link's pipes (the DMZ side: client socket, server stream;
+        // the LAN side: client stream, server socket).
+        #[cfg(target_os = "linux")]
+        (Side::Tcp(client), Side::Other(server))
+            if !ni_mode && link::zero_copy(&server).is_some() =>
+        {
+            match link::zero_copy(&server) {
+                Some(stream) => {
+                    link::run(&client, stream, true, upstream, downstream, &traffic).await
+                }
+                None => {
+                    Box::pin(copy::run(
+                        Side::Tcp(client),
+                        Side::Other(server),
+                        upstream,
+                        downstream,
+                        &traffic,
+                    ))
+                    .await
+                }
+            }
+        }
+        #[cfg(target_os = "linux")]
+        (Side::Other(client), Side::Tcp(server))
+            if !ni_mode && link::zero_copy(&client).is_some() =>
+        {
+            match link::zero_copy(&client) {
+                Some(stream) => {
+                    link::run(&server, stream, false, upstream, downstream, &traffic).await
+                }
+                None => {
+                    Box::pin(copy::run(
+                        Side::Other(client),
+                        Side::Tcp(server),
+                        upstream,
+                        downstream,
+                        &traffic,
+                    ))
+                    .await
+                }
+            }
         }
         (client, server) => {
             // Only the zero-copy path takes pipes.
