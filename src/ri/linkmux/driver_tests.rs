@@ -437,3 +437,99 @@ async fn linkmux_ab_against_yamux() {
         dmz.cancel.cancel();
     }
 }
+
+/// A spliced bulk download and a buffered interactive stream on one TCP link (as a raw
+/// download beside an NI session): every round trip completes, bytes intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spliced_bulk_beside_a_buffered_stream() {
+    let (dmz, mut lan) = pair(true).await;
+    // Bulk: LAN side moves a socket's bytes into stream `bulk` (send_from), the DMZ side
+    // moves them out to a socket (recv_to).
+    let bulk_dmz = dmz.opener.open().unwrap();
+    let bulk_lan = lan.inbound.recv().await.unwrap();
+    let (mut source, source_far) = tcp_pair().await;
+    let (sink_far, mut sink) = tcp_pair().await;
+    let stop = CancellationToken::new();
+    let feeding = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let chunk = pattern(7, 256 * 1024);
+            while !stop.is_cancelled() {
+                if source.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let sending = tokio::spawn(async move {
+        loop {
+            match bulk_lan.send_from(&source_far).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        bulk_lan
+    });
+    let receiving = tokio::spawn(async move {
+        loop {
+            match bulk_dmz.recv_to(&sink_far).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        bulk_dmz
+    });
+    let draining = tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0usize;
+        loop {
+            match sink.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    });
+    // Interactive: 64-byte messages echoed through buffered reads and writes.
+    let mut near = dmz.opener.open().unwrap();
+    let mut far = lan.inbound.recv().await.unwrap();
+    let echo = tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        loop {
+            if far.read_exact(&mut buf).await.is_err() {
+                break;
+            }
+            if far.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (mut dmz_driver, mut lan_driver) = (dmz.driver, lan.driver);
+    tokio::time::timeout(LIMIT, async {
+        for round in 0..3000u32 {
+            let message = [round as u8; 64];
+            near.write_all(&message).await.unwrap();
+            let mut back = [0u8; 64];
+            if let Err(e) = near.read_exact(&mut back).await {
+                let ends = (
+                    tokio::time::timeout(Duration::from_secs(2), &mut dmz_driver).await,
+                    tokio::time::timeout(Duration::from_secs(2), &mut lan_driver).await,
+                );
+                panic!("round {round}: {e}; link ends (dmz, lan): {ends:?}");
+            }
+            assert_eq!(back, message, "round {round}");
+        }
+    })
+    .await
+    .expect("round trips in time");
+    stop.cancel();
+    assert!(
+        !dmz_driver.is_finished() && !lan_driver.is_finished(),
+        "link alive"
+    );
+    drop(near);
+    dmz.cancel.cancel();
+    lan.cancel.cancel();
+    let _ = (feeding.await, sending.await, receiving.await, echo.await);
+    assert!(draining.await.unwrap() > 0, "the bulk stream moved bytes");
+}

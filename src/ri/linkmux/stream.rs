@@ -126,6 +126,12 @@ impl LinkStream {
                 let Some(store) = state.machine.io_mut(self.id) else {
                     return Err(link_gone());
                 };
+                // The writer may have borrowed the pipe since the room was measured: wait
+                // for it to come back (a second pipe would be overwritten on its return,
+                // and its bytes lost).
+                if store.tx_lent {
+                    return Ok(Err(usize::MAX));
+                }
                 if store.tx_pipe.is_none() {
                     store.tx_pipe = Some(take()?);
                 }
@@ -150,6 +156,8 @@ impl LinkStream {
             });
             match moved {
                 Ok(Ok(n)) => return Ok(n),
+                // The pipe is full or lent to the writer: wait until it comes back with
+                // fewer bytes than `held` (any, when lent: `usize::MAX`).
                 Ok(Err(held)) => {
                     std::future::poll_fn(|cx| self.poll_pipe_drained(cx, held)).await?;
                 }

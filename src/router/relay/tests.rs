@@ -449,7 +449,10 @@ async fn check(case: Case, path: Path, mode: Mode) {
     // holds nothing in the relay (recv_to splices from the stream's pipe): a case whose
     // bytes all go that way reports nothing.
     let link_raw = matches!(path, Path::LinkServer | Path::LinkClient) && !ni;
-    assert!(held > 0 || link_raw, "{what}: the relay reported what it held");
+    assert!(
+        held > 0 || link_raw,
+        "{what}: the relay reported what it held"
+    );
     assert!(
         held <= buffer,
         "{what}: held {held} bytes, more than the buffer of {buffer}"
