@@ -341,24 +341,11 @@ mod tests {
 
     /// A router whose first refusal penalises (so a test sees whether one was counted).
     fn shared() -> Arc<Shared> {
-        let table = crate::routtab::parse_table(
-            "P * * *\n",
-            std::path::Path::new("t"),
-            &crate::routtab::SystemResolver::new(),
-        )
-        .unwrap();
         let config = super::super::RouterConfig {
             penalty: Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap()),
             ..Default::default()
         };
-        Arc::new(Shared::new(
-            config,
-            table,
-            crate::services::Services::builtin_only(),
-            None,
-            3299,
-            None,
-        ))
+        Shared::for_tests(config)
     }
 
     /// The payloads of the frames a client received.
