@@ -6,6 +6,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::skipped;
+
 fn skip_reason() -> Option<String> {
     let uid = Command::new("id").arg("-u").output();
     match uid {
@@ -21,13 +24,6 @@ fn skip_reason() -> Option<String> {
         )),
         Err(e) => Some(format!("no 'ip' command: {e}")),
     }
-}
-
-/// Says on stderr that a scenario did not run, past the test harness's capture of
-/// `eprintln!` (which hides it for passing tests).
-fn skipped(what: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
 }
 
 /// The namespace scenarios run one at a time: their timing checks (a silent link noticed

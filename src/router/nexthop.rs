@@ -12,7 +12,6 @@ use tokio::time::{timeout_at, Instant};
 use super::conn::BoxConn;
 use super::errors::RouteFailure;
 use super::refusal::Refusal;
-use super::session::fmt_secs;
 use super::state::Shared;
 use crate::ni::frame::{self, NI_PONG};
 use crate::ni::route::{RouteHop, RouteRequest};
@@ -142,15 +141,10 @@ pub(super) async fn connect(
             line!(),
         )
         .with_os_error("connect", &err)),
-        Err(_) => Err(RouteFailure::new(
-            rc::NIETIMEOUT,
-            format!("connection to {}:{} timed out", next.host, next.service),
-            format!(
-                "RTPENDLIST::timeoutPend: could not establish connection within {}s (ROUTED)",
-                fmt_secs(timeout.as_secs_f64())
-            ),
-            MODULE,
-            line!(),
+        Err(_) => Err(RouteFailure::hop_timed_out(
+            next,
+            "could not establish connection",
+            timeout,
         )),
     }
 }
@@ -165,18 +159,7 @@ pub(super) async fn hand_on<S: AsyncRead + AsyncWrite + Unpin>(
     timeout: std::time::Duration,
 ) -> Result<Bytes, Refusal> {
     use tokio::io::AsyncReadExt;
-    let timed_out = || {
-        RouteFailure::new(
-            rc::NIETIMEOUT,
-            format!("connection to {}:{} timed out", next.host, next.service),
-            format!(
-                "RTPENDLIST::timeoutPend: no answer from the next router within {}s (ROUTED)",
-                fmt_secs(timeout.as_secs_f64())
-            ),
-            MODULE,
-            line!(),
-        )
-    };
+    let timed_out = || RouteFailure::hop_timed_out(next, "no answer from the next router", timeout);
     let broken = |detail: String| {
         RouteFailure::new(
             rc::NIEROUT_CONN_BROKEN,

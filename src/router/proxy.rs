@@ -278,24 +278,11 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     fn shared() -> Arc<Shared> {
-        let table = crate::routtab::parse_table(
-            "P * * *\n",
-            std::path::Path::new("t"),
-            &crate::routtab::SystemResolver::new(),
-        )
-        .unwrap();
         let mut config = super::super::RouterConfig::default();
         config.proxy_from.add("0.0.0.0/0").unwrap();
         // One refusal would penalise: the tests see whether anything was counted.
         config.penalty = Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap());
-        Arc::new(Shared::new(
-            config,
-            table,
-            crate::services::Services::builtin_only(),
-            None,
-            3299,
-            None,
-        ))
+        Shared::for_tests(config)
     }
 
     /// Sends `bytes` over a loopback connection and runs `admit` on the router's end as if

@@ -68,6 +68,20 @@ impl RouteFailure {
         raised(rc::NIEROUT_OVERFLOW, "max no. of clients reached", detail)
     }
 
+    /// -5: the hop to `next` did not answer in time (SAP's "ROUTED" pending state);
+    /// `waited_for` says what (a connection, the next router's answer) and `timeout` how long.
+    #[track_caller]
+    pub fn hop_timed_out(next: &RouteHop, waited_for: &str, timeout: std::time::Duration) -> Self {
+        raised(
+            rc::NIETIMEOUT,
+            format!("connection to {}:{} timed out", next.host, next.service),
+            format!(
+                "RTPENDLIST::timeoutPend: {waited_for} within {}s (ROUTED)",
+                super::session::fmt_secs(timeout.as_secs_f64())
+            ),
+        )
+    }
+
     /// -94: `source` may not reach `next` (the table, an own port, exclusive reverse
     /// invoke); `router` is this router's host name, which SAP puts in the text.
     #[track_caller]
@@ -237,6 +251,19 @@ mod tests {
         let failure = RouteFailure::table_full(3);
         assert_eq!(failure.module, "router/refusal.rs");
         assert_eq!(failure.line, line!() - 2);
+    }
+
+    #[test]
+    fn hop_timeout_text() {
+        let next = hop("sap1", "3200");
+        let wait = std::time::Duration::from_millis(5000);
+        let failure = RouteFailure::hop_timed_out(&next, "no answer from the next router", wait);
+        assert_eq!(failure.rc, rc::NIETIMEOUT);
+        assert_eq!(failure.error, "connection to sap1:3200 timed out");
+        assert_eq!(
+            failure.detail,
+            "RTPENDLIST::timeoutPend: no answer from the next router within 5s (ROUTED)"
+        );
     }
 
     #[test]

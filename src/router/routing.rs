@@ -3,6 +3,7 @@
 //! source, the table, the client-table slot, the `KT` line for the hop), connect, hand the
 //! route on to a further router if one follows, answer `NI_PONG`, relay.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -30,30 +31,33 @@ use crate::routtab::{Decision, DenyReason, RoutTab, RouteQuery, SncName};
 const MODULE: &str = "router/routing.rs";
 
 /// Handles one `NI_ROUTE` message; `leftover` are client bytes that arrived behind it.
-pub async fn run(
-    shared: &Arc<Shared>,
+///
+/// Plain functions returning [`route_and_relay`]'s future, here and in [`run_fixed_route`]:
+/// an `async fn` wrapper would keep a second copy of the arguments in every session's task.
+pub fn run<'a>(
+    shared: &'a Arc<Shared>,
     client: Side,
     peer: SocketAddr,
-    handle: &ClientHandle,
+    handle: &'a ClientHandle,
     payload: Bytes,
     leftover: Bytes,
-    snc_name: Option<&str>,
-) -> SessionEnd {
+    snc_name: Option<&'a str>,
+) -> impl Future<Output = SessionEnd> + 'a {
     let origin = Origin::Ni { snc_name };
-    route_and_relay(shared, client, peer, handle, payload, leftover, origin).await
+    route_and_relay(shared, client, peer, handle, payload, leftover, origin)
 }
 
 /// SAP's port-forwarder (reverse-invoke `route = ...`): the connection sent no route of
 /// its own; `route` (talk mode raw, first hop this router) is taken as if it had, with the
 /// client's address as the source the table sees. The client speaks some other protocol
 /// (HTTP, DIAG), so it gets neither `NI_PONG` nor an `NI_RTERR`: a refused route closes it.
-pub async fn run_fixed_route(
-    shared: &Arc<Shared>,
+pub fn run_fixed_route<'a>(
+    shared: &'a Arc<Shared>,
     client: Side,
     peer: SocketAddr,
-    handle: &ClientHandle,
+    handle: &'a ClientHandle,
     route: &RouteRequest,
-) -> SessionEnd {
+) -> impl Future<Output = SessionEnd> + 'a {
     let payload = Bytes::from(route.encode());
     route_and_relay(
         shared,
@@ -64,7 +68,6 @@ pub async fn run_fixed_route(
         Bytes::new(),
         Origin::Forwarded,
     )
-    .await
 }
 
 /// Who sent a route: an NI client, answered with `NI_PONG` or the refusal and maybe

@@ -3,7 +3,9 @@
 //! control messages before the route); every refusal goes through [`refuse`], and the
 //! session returns how it ended ([`SessionEnd`]) for the metrics.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -168,25 +170,32 @@ pub fn classify(payload: &[u8]) -> Kind {
 /// penalty when it is the client's doing (`penalty` names why), answer with the refusal
 /// (unless `client` is `None`: a client that is never answered), and say how the session
 /// ended.
-pub async fn refuse<C: Conn + ?Sized>(
-    shared: &Shared,
-    client: Option<&mut C>,
+///
+/// Boxed: a refusal is a rare end, and its state (the failure, the record being written)
+/// would otherwise size the task of every session, refused or not.
+pub fn refuse<'a, C: Conn + ?Sized>(
+    shared: &'a Shared,
+    client: Option<&'a mut C>,
     peer: SocketAddr,
     refusal: Refusal,
     penalty: Option<&'static str>,
-) -> SessionEnd {
+) -> Pin<Box<dyn Future<Output = SessionEnd> + Send + 'a>> {
     if let Some(why) = penalty {
         shared.penalise(peer.ip(), why);
     }
-    match (&refusal, client) {
-        (Refusal::Failure(failure), Some(client)) => send_failure(shared, client, failure).await,
-        (Refusal::Forward(answer), Some(client)) => send_frame(client, answer).await,
-        // A client that hears nothing of its refusal ends as if it had closed; a downstream
-        // router's refusal is counted as what it is all the same.
-        (Refusal::Failure(_), None) => return SessionEnd::Closed,
-        (Refusal::Forward(_), None) => {}
-    }
-    refusal.end()
+    Box::pin(async move {
+        match (&refusal, client) {
+            (Refusal::Failure(failure), Some(client)) => {
+                send_failure(shared, client, failure).await
+            }
+            (Refusal::Forward(answer), Some(client)) => send_frame(client, answer).await,
+            // A client that hears nothing of its refusal ends as if it had closed; a
+            // downstream router's refusal is counted as what it is all the same.
+            (Refusal::Failure(_), None) => return SessionEnd::Closed,
+            (Refusal::Forward(_), None) => {}
+        }
+        refusal.end()
+    })
 }
 
 /// Runs one connection to its end, with what is known of it before its first message;
@@ -341,24 +350,11 @@ mod tests {
 
     /// A router whose first refusal penalises (so a test sees whether one was counted).
     fn shared() -> Arc<Shared> {
-        let table = crate::routtab::parse_table(
-            "P * * *\n",
-            std::path::Path::new("t"),
-            &crate::routtab::SystemResolver::new(),
-        )
-        .unwrap();
         let config = super::super::RouterConfig {
             penalty: Some(super::super::penalty::PenaltyPolicy::parse("1/60").unwrap()),
             ..Default::default()
         };
-        Arc::new(Shared::new(
-            config,
-            table,
-            crate::services::Services::builtin_only(),
-            None,
-            3299,
-            None,
-        ))
+        Shared::for_tests(config)
     }
 
     /// The payloads of the frames a client received.

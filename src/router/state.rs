@@ -185,6 +185,23 @@ impl Shared {
         }
     }
 
+    /// A router for unit tests: `config`, the table `P * * *`, SAP's built-in services,
+    /// no `-G` log, port 3299.
+    #[cfg(test)]
+    pub(crate) fn for_tests(config: RouterConfig) -> Arc<Self> {
+        let table =
+            crate::routtab::parse_table("P * * *\n", Path::new("t"), &SystemResolver::new())
+                .expect("the test table parses");
+        Arc::new(Self::new(
+            config,
+            table,
+            Services::builtin_only(),
+            None,
+            3299,
+            None,
+        ))
+    }
+
     /// The table in force (a cheap clone of an `Arc`).
     pub fn routtab(&self) -> Arc<RoutTab> {
         Arc::clone(&self.routtab.read().unwrap_or_else(|p| p.into_inner()))

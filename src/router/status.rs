@@ -57,24 +57,11 @@ mod tests {
     use super::*;
 
     fn shared(max_clients: usize) -> Arc<Shared> {
-        let table = crate::routtab::parse_table(
-            "P * * *\n",
-            std::path::Path::new("t"),
-            &crate::routtab::SystemResolver::new(),
-        )
-        .unwrap();
         let config = super::super::RouterConfig {
             max_clients,
             ..Default::default()
         };
-        Arc::new(Shared::new(
-            config,
-            table,
-            crate::services::Services::builtin_only(),
-            None,
-            3299,
-            None,
-        ))
+        Shared::for_tests(config)
     }
 
     #[test]

@@ -97,13 +97,16 @@ pub struct Outcome {
 /// Relays between the two ends of a route until both directions end, either side fails, or
 /// an interrupt has been told. `notice` builds the `NI_RTERR` payload sent to an NI client
 /// on interrupt. See the module header for which way the bytes go.
-pub async fn run(
+///
+/// A plain function returning the relay's future, not an `async fn` wrapping
+/// [`run_with`]: a wrapper would keep a second copy of the arguments in every session's task.
+pub fn run(
     client: Side,
     server: Side,
     relay: Relay,
     notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
-) -> Outcome {
-    run_with(client, server, relay, &notice, &Pipes::Pool).await
+) -> impl Future<Output = Outcome> {
+    run_with(client, server, relay, notice, Pipes::Pool)
 }
 
 /// Where the zero-copy path takes its pipes. The daemon always uses the per-thread pool;
@@ -121,9 +124,10 @@ async fn run_with(
     client: Side,
     server: Side,
     relay: Relay,
-    notice: &(dyn Fn(Interrupt) -> Vec<u8> + Sync),
-    pipes: &Pipes,
+    notice: impl Fn(Interrupt) -> Vec<u8> + Sync,
+    pipes: Pipes,
 ) -> Outcome {
+    let pipes = &pipes;
     let Relay {
         ni_mode,
         client_pending,

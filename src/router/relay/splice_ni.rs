@@ -50,20 +50,16 @@ pub(super) fn fill(
         }
         if tracker.body_left() > 0 {
             let len = usize::try_from(tracker.body_left()).map_or(room, |b| b.min(room));
-            match splice_in(from, pipe, len) {
-                Ok(0) if total == 0 => return Ok(0),
-                Ok(0) => break,
-                Ok(n) => {
+            match splice_step(from, pipe, len, total)? {
+                Spliced::Eof => return Ok(0),
+                Spliced::RoundOver => break,
+                Spliced::Moved(n) => {
                     tracker.skip_body(n as u64);
                     total += n;
                     if n < len {
                         break;
                     }
                 }
-                Err(e) if total > 0 && (e.kind() == io::ErrorKind::WouldBlock || no_splice(&e)) => {
-                    break
-                }
-                Err(e) => return Err(e),
             }
             continue;
         }
@@ -84,10 +80,10 @@ pub(super) fn fill(
             break;
         }
         let len = usize::try_from(frame_len).map_or(room, |l| l.min(room));
-        match splice_in(from, pipe, len) {
-            Ok(0) if total == 0 => return Ok(0),
-            Ok(0) => break,
-            Ok(n) => {
+        match splice_step(from, pipe, len, total)? {
+            Spliced::Eof => return Ok(0),
+            Spliced::RoundOver => break,
+            Spliced::Moved(n) => {
                 tracker.feed(&head[..n.min(4)]);
                 tracker.skip_body(n.saturating_sub(4) as u64);
                 total += n;
@@ -95,13 +91,34 @@ pub(super) fn fill(
                     break;
                 }
             }
-            Err(e) if total > 0 && (e.kind() == io::ErrorKind::WouldBlock || no_splice(&e)) => {
-                break
-            }
-            Err(e) => return Err(e),
         }
     }
     Ok(total)
+}
+
+/// What one splice into the pipe did.
+enum Spliced {
+    /// End of stream, before anything was taken this round.
+    Eof,
+    /// Nothing more this round: end of stream after some bytes (told on the next round), or
+    /// a would-block or a socket that cannot splice once bytes are in the pipe.
+    RoundOver,
+    /// This many bytes went into the pipe.
+    Moved(usize),
+}
+
+/// Splices at most `len` bytes from `from` into the pipe; `taken` is what this round
+/// already took (then a would-block ends the round instead of failing it).
+fn splice_step(from: &TcpStream, pipe: &mut Pipe, len: usize, taken: usize) -> io::Result<Spliced> {
+    match splice_in(from, pipe, len) {
+        Ok(0) if taken == 0 => Ok(Spliced::Eof),
+        Ok(0) => Ok(Spliced::RoundOver),
+        Ok(n) => Ok(Spliced::Moved(n)),
+        Err(e) if taken > 0 && (e.kind() == io::ErrorKind::WouldBlock || no_splice(&e)) => {
+            Ok(Spliced::RoundOver)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Splices up to `len` bytes into the pipe. Into an empty pipe a would-block means the socket

@@ -227,9 +227,7 @@ async fn rig(
         buffer,
     };
     let relay =
-        tokio::spawn(
-            async move { run_with(client_side, server_side, relay, &notice, &pipes).await },
-        );
+        tokio::spawn(async move { run_with(client_side, server_side, relay, notice, pipes).await });
     let running = Running {
         interrupt,
         traffic,
