@@ -344,6 +344,17 @@ fn registration_beyond_max_servers_is_refused_and_logged() {
 
 #[test]
 fn a_stalled_session_does_not_stall_its_neighbour_on_the_same_link() {
+    stalled_session_beside_a_neighbour("");
+}
+
+#[test]
+fn a_stalled_session_does_not_stall_its_neighbour_on_a_linkmux_link() {
+    stalled_session_beside_a_neighbour("link_protocol = linkmux\n");
+}
+
+/// A session whose client never reads, and a neighbour on the same link (the LAN router's
+/// `-i` file with `lan_extra`) that must echo 8 MiB within a step all the same.
+fn stalled_session_beside_a_neighbour(lan_extra: &str) {
     let reg = free_port();
     let pseudo = free_port();
     // A target that sends without end to a client that never reads.
@@ -353,7 +364,7 @@ fn a_stalled_session_does_not_stall_its_neighbour_on_the_same_link() {
     });
     let raw = raw_echo();
     let d = dmz(reg, "conn_pool_size = 1\n", &[pseudo]);
-    let _l = lan_raw(reg, pseudo, "", &[flood, raw]);
+    let _l = lan_raw(reg, pseudo, lan_extra, &[flood, raw]);
     wait_registered(&d, 1, 1);
     let (_stalled, reply) = via(&d, pseudo, flood, 1);
     assert_eq!(reply, PONG);

@@ -1,5 +1,6 @@
-//! The link protocol version on real routers: two routers of this build run linkmux
-//! (version 2), a LAN router of an earlier build (a raw version-1 registration, then
+//! The link protocol version on real routers: two routers of this build run yamux
+//! (version 1) unless the LAN router's `-i` file asks for linkmux (`link_protocol =
+//! linkmux`, version 2), and then linkmux; a LAN router of an earlier build (a raw version-1 registration, then
 //! yamux) is served with yamux, and a LAN router of this build whose DMZ router is of an
 //! earlier build (refuses version 2 with -93) registers again with version 1 and runs
 //! yamux. The earlier builds are played here with raw bytes and the yamux of the library.
@@ -43,10 +44,11 @@ fn dmz(reg: u16, pseudo: u16) -> (TestRouter, tempfile::TempDir) {
 
 /// A LAN router of this build; its table lets the DMZ router reach `raw` natively (SAP's
 /// tables need the explicit port for native routes).
-fn lan(dmz_reg: u16, pseudo: u16, raw: u16) -> (TestRouter, tempfile::TempDir) {
+/// `extra`: more lines of its `-i` file (`link_protocol = linkmux` to offer version 2).
+fn lan(dmz_reg: u16, pseudo: u16, raw: u16, extra: &str) -> (TestRouter, tempfile::TempDir) {
     start(
         &format!(
-            "server = true\nclient_hostname = {L}\nclient_service = {dmz_reg}\nreg_service = {pseudo}\nreg_hostname = {L}\n"
+            "server = true\nclient_hostname = {L}\nclient_service = {dmz_reg}\nreg_service = {pseudo}\nreg_hostname = {L}\n{extra}"
         ),
         &format!("P {L} * {raw}\nP {L} * *\n"),
     )
@@ -103,12 +105,23 @@ fn link_runs(listing: &str, mux: &str) -> bool {
 }
 
 #[test]
-fn routers_of_this_build_run_linkmux() {
+fn routers_of_this_build_run_yamux_unless_asked_for_linkmux() {
+    let reg = free_port();
+    let pseudo = free_port();
+    let (d, _dcf) = dmz(reg, pseudo);
+    let (l, _lcf) = lan(reg, pseudo, 1, "");
+    let text = wait_listing(&d, "a yamux link", |t| link_runs(t, "yamux"));
+    assert!(!link_runs(&text, "linkmux"), "{text}");
+    wait_trace(&l, "mux=yamux");
+}
+
+#[test]
+fn routers_of_this_build_run_linkmux_when_the_lan_router_asks() {
     let reg = free_port();
     let pseudo = free_port();
     let echo = raw_echo();
     let (d, _dcf) = dmz(reg, pseudo);
-    let (l, _lcf) = lan(reg, pseudo, echo);
+    let (l, _lcf) = lan(reg, pseudo, echo, "link_protocol = linkmux\n");
     let text = wait_listing(&d, "a linkmux link", |t| link_runs(t, "linkmux"));
     assert!(!link_runs(&text, "yamux"), "{text}");
     wait_trace(&l, "mux=linkmux");
@@ -197,12 +210,15 @@ fn a_dmz_router_that_refuses_version_2_gets_version_1_and_yamux() {
     let listener = TcpListener::bind((L, 0)).expect("bind");
     let reg = listener.local_addr().expect("addr").port();
     let pseudo = free_port();
-    let (_l, _lcf) = lan(reg, pseudo, 1);
+    let (_l, _lcf) = lan(reg, pseudo, 1, "link_protocol = linkmux\n");
     let (mut first, _) = listener.accept().expect("first registration");
     first.set_read_timeout(Some(STEP)).expect("timeout");
     let offer = read_frame(&mut first);
     assert_eq!(&offer[..12], b"RI_REGISTER\0");
-    assert_eq!(offer[12], 2, "this build offers version 2 first");
+    assert_eq!(
+        offer[12], 2,
+        "asked for linkmux, this build offers version 2 first"
+    );
     first
         .write_all(&frame(&raw_version_refusal()))
         .expect("refuse");

@@ -67,11 +67,13 @@ fn snc_args(pki: &Path, cn: &str) -> Vec<String> {
 /// Starts a DMZ router (reverse-invoke client) and a LAN router registering with it, both
 /// `binary`, and waits until a route passes. With `pki` (from [`make_pki`]) both run with
 /// SNC, so the link between them is TLS (the client's and the sink's hops stay plain).
+/// `lan_extra`: more lines of the LAN router's `-i` file (`link_protocol = linkmux`).
 pub fn saprouter(
     binary: &Path,
     sink: &SinkPorts,
     dir: &Path,
     pki: Option<&Path>,
+    lan_extra: &str,
 ) -> std::io::Result<Chain> {
     let reg_port = net::free_port()?;
     let pseudo = net::free_port()?;
@@ -86,7 +88,7 @@ pub fn saprouter(
     std::fs::write(
         lan_dir.join("cf"),
         format!(
-            "server = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\nreg_service = {pseudo}\n"
+            "server = true\nclient_hostname = 127.0.0.1\nclient_service = {reg_port}\nreg_service = {pseudo}\n{lan_extra}"
         ),
     )?;
     let dmz_table = format!("P * 127.0.0.1 {pseudo}\nD * * *\n");

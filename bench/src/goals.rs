@@ -13,6 +13,8 @@ use super::table::Table;
 use super::{own_core, sessions};
 
 const OURS: &str = "saprouter-rs";
+/// The chain whose LAN router asks for link protocol version 2 (`link_protocol = linkmux`).
+pub const LINKMUX: &str = "saprouter-rs, linkmux link";
 const RATHOLE: &str = "rathole";
 const TLS: &str = "saprouter-rs, TLS link";
 
@@ -38,6 +40,8 @@ fn cpu_row(label: &str) -> String {
 
 /// The reverse-invoke chain goals: throughput and CPU against rathole, the interactive
 /// round trip beside a bulk download against rathole's, the TLS link against the plain one.
+/// Each chain measured (the default link, yamux; the linkmux link) is checked, its lines
+/// prefixed with its column's name; the TLS link is compared with the default chain.
 pub fn chain(t: &Table) -> Vec<String> {
     let mut out = Vec::new();
     let rathole_measured = CHAIN_ROWS
@@ -50,8 +54,32 @@ pub fn chain(t: &Table) -> Vec<String> {
                 .to_string(),
         );
     }
+    for ours in [OURS, LINKMUX] {
+        let measured = CHAIN_ROWS.iter().any(|row| t.value(row.0, ours).is_some());
+        if measured {
+            let lines = chain_against_rathole(t, ours);
+            out.extend(lines.into_iter().map(|line| format!("{ours}: {line}")));
+        }
+    }
     for (label, ..) in CHAIN_ROWS {
-        if let (Some(ours), Some(r)) = (t.value(label, OURS), t.value(label, RATHOLE)) {
+        if let (Some(tls), Some(plain)) = (t.value(label, TLS), t.value(label, OURS)) {
+            out.push(format!(
+                "reverse-invoke chain with a TLS link, {label}: {:.2}× the plain chain \
+                 (goal ≥ {TLS_VS_PLAIN:.2}×): {}",
+                tls / plain,
+                verdict(tls >= TLS_VS_PLAIN * plain)
+            ));
+        }
+    }
+    out
+}
+
+/// Throughput, CPU and the interactive round trip of the chain in column `column` against
+/// rathole's.
+fn chain_against_rathole(t: &Table, column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, ..) in CHAIN_ROWS {
+        if let (Some(ours), Some(r)) = (t.value(label, column), t.value(label, RATHOLE)) {
             out.push(format!(
                 "reverse-invoke chain, {label}: {:.2} GB/s, {:.2}× rathole's {:.2} GB/s \
                  (goal ≥ {CHAIN_VS_RATHOLE:.2}×): {}",
@@ -64,7 +92,7 @@ pub fn chain(t: &Table) -> Vec<String> {
     }
     for (label, ..) in CHAIN_ROWS {
         let row = cpu_row(label);
-        if let (Some(ours), Some(r)) = (t.value(&row, OURS), t.value(&row, RATHOLE)) {
+        if let (Some(ours), Some(r)) = (t.value(&row, column), t.value(&row, RATHOLE)) {
             out.push(format!(
                 "CPU of both routers per GB, {label}: {ours:.2} CPU-s, rathole's two processes \
                  {r:.2} CPU-s: {:.2}× (goal ≤ {CHAIN_CPU_VS_RATHOLE:.2}×): {}",
@@ -74,7 +102,7 @@ pub fn chain(t: &Table) -> Vec<String> {
         }
     }
     let rise = "… rise of the interactive p50";
-    if let (Some(ours), Some(r)) = (t.value(rise, OURS), t.value(rise, RATHOLE)) {
+    if let (Some(ours), Some(r)) = (t.value(rise, column), t.value(rise, RATHOLE)) {
         out.push(format!(
             "interactive 64-byte round trip beside a bulk download on the same link, p50 rise: \
              {:+.1} µs, rathole's {:+.1} µs (goal ≤ rathole's + {:.0} µs): {}",
@@ -85,7 +113,7 @@ pub fn chain(t: &Table) -> Vec<String> {
         ));
     }
     let p99 = "NI round trip, 64 B, p99, beside a bulk download";
-    if let (Some(ours), Some(r)) = (t.value(p99, OURS), t.value(p99, RATHOLE)) {
+    if let (Some(ours), Some(r)) = (t.value(p99, column), t.value(p99, RATHOLE)) {
         out.push(format!(
             "interactive 64-byte round trip beside a bulk download on the same link, p99: \
              {:.1} µs, rathole's {:.1} µs (goal ≤ rathole's): {}",
@@ -93,16 +121,6 @@ pub fn chain(t: &Table) -> Vec<String> {
             r / 1e3,
             verdict(ours <= r)
         ));
-    }
-    for (label, ..) in CHAIN_ROWS {
-        if let (Some(tls), Some(plain)) = (t.value(label, TLS), t.value(label, OURS)) {
-            out.push(format!(
-                "reverse-invoke chain with a TLS link, {label}: {:.2}× the plain chain \
-                 (goal ≥ {TLS_VS_PLAIN:.2}×): {}",
-                tls / plain,
-                verdict(tls >= TLS_VS_PLAIN * plain)
-            ));
-        }
     }
     out
 }

@@ -205,12 +205,22 @@ fn chain_section(
         pids: Vec::new(),
         cpu_note: None,
     }];
-    let mut binaries = vec![("saprouter-rs", opts.router.clone())];
+    // The default link (yamux), the same routers with the LAN router asking for linkmux,
+    // and the baseline's default link.
+    let mut chains = vec![
+        ("saprouter-rs", opts.router.clone(), ""),
+        (
+            goals::LINKMUX,
+            opts.router.clone(),
+            "link_protocol = linkmux\n",
+        ),
+    ];
     if let Some(b) = &opts.baseline {
-        binaries.push(("baseline", b.clone()));
+        chains.push(("baseline", b.clone(), ""));
     }
-    for (name, binary) in binaries {
-        match chain::saprouter(&binary, sink, &dir.join(format!("chain-{name}")), None) {
+    for (name, binary, lan_extra) in chains {
+        let dir = dir.join(format!("chain-{}", name.replace([' ', ','], "")));
+        match chain::saprouter(&binary, sink, &dir, None, lan_extra) {
             Ok(c) => {
                 paths.push(hop::Path {
                     name: name.into(),
@@ -229,7 +239,7 @@ fn chain_section(
         }
     }
     let tls = chain::make_pki(dir).and_then(|pki| {
-        chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki))
+        chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki), "")
             .map_err(|e| format!("failed: {e}"))
     });
     paths.push(hop::Path {

@@ -30,8 +30,9 @@ pub const HEARTBEAT: &[u8; 9] = b"RI_ALIVE\0";
 pub const YAMUX_VERSION: u8 = 1;
 /// Link protocol version 2: the link carries linkmux frames ([`super::linkmux`]).
 pub const LINKMUX_VERSION: u8 = 2;
-/// The highest link protocol version this build speaks: what its LAN routers offer first.
-/// It speaks every version from [`YAMUX_VERSION`] up to this one.
+/// The highest link protocol version this build speaks. It speaks every version from
+/// [`YAMUX_VERSION`] up to this one; its LAN routers offer what their `-i` file's
+/// `link_protocol` asks for (version 1 unless it says otherwise).
 pub const LINK_VERSION: u8 = LINKMUX_VERSION;
 
 /// Whether this build speaks link protocol `version`.

@@ -140,6 +140,9 @@ pub struct ServerParams {
     pub conn_on_demand: bool,
     /// `reg_protocol`.
     pub reg_protocol: Protocol,
+    /// `link_protocol` (this project's own): the link protocol version the LAN router
+    /// offers, 1 (yamux, the default) or 2 (linkmux, zero-copy on plain TCP links).
+    pub link_version: u8,
 }
 
 /// A parsed parameter file: one role.
@@ -183,6 +186,7 @@ const KEYS: &[(&str, Role)] = &[
     ("retry_timeout", Role::Server),
     ("conn_on_demand", Role::Server),
     ("reg_protocol", Role::Server),
+    ("link_protocol", Role::Server),
 ];
 
 /// Reads and parses `path`.
@@ -435,6 +439,9 @@ fn server(ctx: &Ctx) -> Result<ServerParams, Failure> {
             .unwrap_or(Duration::from_secs(5)),
         conn_on_demand: ctx.value("conn_on_demand", yes_no)?.unwrap_or(true),
         reg_protocol: ctx.value("reg_protocol", protocol)?.unwrap_or_default(),
+        link_version: ctx
+            .value("link_protocol", link_protocol)?
+            .unwrap_or(super::link::YAMUX_VERSION),
     })
 }
 
@@ -487,6 +494,15 @@ fn yes_no(v: &str) -> Result<bool, String> {
         "yes" | "y" | "true" | "on" | "1" => Ok(true),
         "no" | "n" | "false" | "off" | "0" => Ok(false),
         _ => Err(format!("'{v}' is not yes or no")),
+    }
+}
+
+/// `link_protocol`: the multiplexer a LAN router asks for, by name or version number.
+fn link_protocol(v: &str) -> Result<u8, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yamux" | "1" => Ok(super::link::YAMUX_VERSION),
+        "linkmux" | "2" => Ok(super::link::LINKMUX_VERSION),
+        _ => Err(format!("'{v}' is not yamux (1) or linkmux (2)")),
     }
 }
 

@@ -61,12 +61,41 @@ fn sap_example_cf2_with_defaults() {
             retry_timeout: Duration::from_secs(5),
             conn_on_demand: true,
             reg_protocol: Protocol::Unspec,
+            link_version: 1,
         }
     );
     // reg_service defaults to 3299.
     let s = server_of("server=1\nclient_hostname=dmz\nclient_service=sapdp01");
     assert_eq!(s.reg_service, 3299);
     assert_eq!(s.client_service, 3201, "service names resolve");
+}
+
+#[test]
+fn link_protocol_names_the_multiplexer_offered() {
+    let base = "server=1\nclient_hostname=dmz\nclient_service=5001\n";
+    assert_eq!(server_of(base).link_version, 1, "yamux unless asked");
+    for (value, version) in [
+        ("yamux", 1),
+        ("1", 1),
+        ("linkmux", 2),
+        ("LinkMux", 2),
+        ("2", 2),
+    ] {
+        let s = server_of(&format!("{base}link_protocol = {value}\n"));
+        assert_eq!(s.link_version, version, "link_protocol = {value}");
+    }
+    let err = parse(
+        &format!("{base}link_protocol = 3\n"),
+        Path::new("ri.ini"),
+        &Services::builtin_only(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("ri.ini:4: link_protocol: "), "{err}");
+    assert!(
+        err.contains("link_protocol") && err.contains("not yamux (1) or linkmux (2)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{backoff, dial, jitter, Lan};
 use crate::metrics::ri::LinkState;
-use crate::ri::link::LINK_VERSION;
 use crate::ri::mux::{StreamCount, GROW_AT, SESSIONS_PER_LINK};
 
 /// A link that stood this long resets the back-off.
@@ -56,9 +55,9 @@ pub(crate) struct DmzPool {
     pub(crate) addr: SocketAddr,
     /// Its `conn_pool_size` (0 until the first acceptance).
     pub(crate) pool: AtomicU16,
-    /// The link protocol version to offer it: [`LINK_VERSION`], or 1 once it refused that
-    /// (a DMZ router of an earlier build), until one of its links ends (it may have been
-    /// upgraded and restarted).
+    /// The link protocol version to offer it: `link_protocol` of the `-i` file, or 1 once
+    /// it refused that (a DMZ router of an earlier build), until one of its links ends (it
+    /// may have been upgraded and restarted).
     pub(crate) offer: AtomicU8,
     slots: Mutex<Vec<SlotState>>,
     /// Wakes [`grow`] when a link reaches [`GROW_AT`] sessions (it also looks every second).
@@ -79,7 +78,7 @@ impl DmzPool {
             name: name.to_string(),
             addr,
             pool: AtomicU16::new(0),
-            offer: AtomicU8::new(LINK_VERSION),
+            offer: AtomicU8::new(lan.params.link_version),
             slots: Mutex::new(vec![SlotState::Connecting]),
             grow_now: tokio::sync::Notify::new(),
             retired: AtomicBool::new(false),
@@ -304,7 +303,8 @@ async fn slot_loop(pool: Arc<DmzPool>, index: usize) {
                     crate::metrics::ri::link_reconnect();
                 }
                 let why = dial::serve(&pool, index, link).await;
-                pool.offer.store(LINK_VERSION, Ordering::Relaxed);
+                pool.offer
+                    .store(pool.lan.params.link_version, Ordering::Relaxed);
                 if started.elapsed() >= STABLE_AFTER {
                     attempt = 0;
                 }
