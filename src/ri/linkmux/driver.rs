@@ -106,9 +106,10 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link over a plain TCP connection: bodies move with `splice(2)`.
+    /// A link over a plain TCP connection: bodies move with `splice(2)` (Linux; elsewhere
+    /// through user-space buffers, as on any other link).
     pub fn tcp(socket: TcpStream, role: Role) -> (Link, Opener) {
-        Self::new(Io::Tcp(socket), role, true)
+        Self::new(Io::Tcp(socket), role, cfg!(target_os = "linux"))
     }
 
     /// A link over any other connection (TLS): bodies through user-space buffers.
@@ -431,9 +432,16 @@ async fn write_tcp(shared: &Shared, tcp: &TcpStream) -> io::Result<()> {
     }
 }
 
+/// "More follows" for `send(2)`: Linux joins a header and its body in one segment; other
+/// systems have no such flag, and the header goes as it is.
+#[cfg(target_os = "linux")]
+const MSG_MORE: libc::c_int = libc::MSG_MORE;
+#[cfg(not(target_os = "linux"))]
+const MSG_MORE: libc::c_int = 0;
+
 /// Writes all of `buf`; `more` tells the kernel a body follows (one segment for both).
 async fn send_all(tcp: &TcpStream, mut buf: &[u8], more: bool) -> io::Result<()> {
-    let flags = if more { libc::MSG_MORE } else { 0 };
+    let flags = if more { MSG_MORE } else { 0 };
     while !buf.is_empty() {
         tcp.writable().await?;
         match tcp.try_io(Interest::WRITABLE, || {

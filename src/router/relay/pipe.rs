@@ -5,12 +5,15 @@
 //!
 //! The system calls go through rustix, which wraps them in safe functions over owned and
 //! borrowed descriptors: this module has no `unsafe` of its own.
+//!
+//! `splice(2)` is Linux's: elsewhere no pipe is ever made ([`take`] fails with
+//! `Unsupported`), and every caller keeps to its user-space path.
+// Outside Linux only linkmux's types are used (the splice relay is not built).
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-
-use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use super::Pipes;
 
@@ -29,7 +32,14 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
+    #[cfg(not(target_os = "linux"))]
     fn new() -> io::Result<Self> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn new() -> io::Result<Self> {
+        use rustix::pipe::PipeFlags;
         let (read, write) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
         // Larger pipes move more per system call; the kernel may refuse (per-user pipe
         // budget), then the default size stays.
@@ -71,9 +81,17 @@ impl Pipe {
 }
 
 /// Splices without blocking between a socket and a pipe (neither has an offset).
+#[cfg(target_os = "linux")]
 fn splice(from: impl AsFd, to: impl AsFd, len: usize) -> io::Result<usize> {
+    use rustix::pipe::SpliceFlags;
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
     Ok(rustix::pipe::splice(from, None, to, None, len, flags)?)
+}
+
+/// No `splice(2)` here (see the module header); never reached, as no pipe is ever made.
+#[cfg(not(target_os = "linux"))]
+fn splice(_from: impl AsFd, _to: impl AsFd, _len: usize) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// `splice(2)` is not available for these descriptors.

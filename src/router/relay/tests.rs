@@ -521,6 +521,7 @@ async fn an_interrupt_never_cuts_a_stalled_frame() {
     on_every_path(Case::InterruptStalledFrame).await;
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn raw_routes_over_a_tcp_link_take_the_zero_copy_path() {
     // The link paths above run zero-copy in raw mode: the streams are recognised.
