@@ -171,3 +171,41 @@ fn proxy_header_seeds() {
     }
     assert!(parsed >= 10, "the valid seeds parse ({parsed})");
 }
+
+#[test]
+fn ri_linkmux_seeds() {
+    use saprouter::ri::linkmux::frame::kind;
+    use saprouter::ri::linkmux::fuzzing;
+    for (name, data) in seeds("ri_linkmux") {
+        let run = fuzzing::run(&data);
+        println!("{name}: {run:?}");
+        let sent = |k: u8| run.sent[usize::from(k)];
+        if name.starts_with("seed-bad_") {
+            assert!(run.end.is_some(), "{name}: the link ends: {run:?}");
+            continue;
+        }
+        assert_eq!(run.end, None, "{name}: {run:?}");
+        assert_eq!(
+            run.ops * fuzzing::OP_LEN + 1,
+            data.len(),
+            "{name}: every op runs"
+        );
+        if name.contains("open_data_window") {
+            assert!(
+                sent(kind::DATA) >= 5 && sent(kind::WINDOW) >= 1,
+                "{name}: {run:?}"
+            );
+            assert!(sent(kind::FIN) >= 1, "{name}: {run:?}");
+        }
+        if name.contains("refused") {
+            assert!(run.refused >= 1, "{name}: {run:?}");
+        }
+        if name.contains("reset") {
+            assert!(
+                run.received[usize::from(kind::RESET)] >= 1,
+                "{name}: {run:?}"
+            );
+            assert!(sent(kind::RESET) >= 1, "{name}: {run:?}");
+        }
+    }
+}

@@ -30,6 +30,7 @@
 pub mod driver;
 pub mod flow;
 pub mod frame;
+pub mod fuzzing;
 pub mod machine;
 pub mod stream;
 
