@@ -194,6 +194,66 @@ seeds["ri_params"] = {
                b"conn_on_demand = yes\n"),
 }
 
+# ri_linkmux (src/ri/linkmux/fuzzing.rs): a setup byte (bit 0 role: 0 DMZ, 1 LAN; bits 1-2
+# streams accepted from the peer), then 10-byte ops: op, a[0] (stream pick), 3 spare bytes,
+# a[4], n = a[5..9]. Ops: 0 open, 1 queue, 2 close_write, 3 taken, 4 release, 5 drain a[0]
+# frames (0: all), 6 peer header a, 7 peer header a on the picked stream.
+LM_DATA, LM_WINDOW, LM_OPEN, LM_FIN, LM_RESET = range(5)
+
+def lm_setup(lan, accept):
+    return bytes([(1 if lan else 0) | (accept << 1)])
+
+def lm(o, pick=0, n=0, k=0):
+    return bytes([o, pick, 0, 0, 0, k]) + struct.pack(">I", n)
+
+def lm_peer(stream, k, length):
+    return b"\x06" + struct.pack(">IBI", stream, k, length)
+
+def lm_on(pick, k, length):
+    return lm(7, pick, length, k)
+
+LM_OPEN_OP, LM_DRAIN_ALL = lm(0), lm(5)
+seeds["ri_linkmux"] = {
+    # DMZ opens 1, queues more than a window: OPEN, 4 DATA, stuck; the peer's WINDOW lets
+    # the rest go. The peer opens 2 and sends half a window; taking it returns a WINDOW.
+    "open_data_window": (lm_setup(False, 2) + LM_OPEN_OP + lm(1, 0, 300000) + LM_DRAIN_ALL
+                         + lm_on(0, LM_WINDOW, 131072) + LM_DRAIN_ALL
+                         + lm_peer(2, LM_OPEN, 0) + lm_peer(2, LM_DATA, 65536)
+                         + lm_peer(2, LM_DATA, 65536) + lm(3, 1, 131072) + LM_DRAIN_ALL
+                         + lm(2, 0) + LM_DRAIN_ALL + lm_peer(1, LM_FIN, 0) + lm(4, 0)
+                         + lm_peer(2, LM_FIN, 0) + lm(2, 1) + lm(4, 1) + LM_DRAIN_ALL),
+    # LAN accepts one stream: 3 and 5 are refused (RESET 1), data on 3 is dropped; once 1
+    # is released (RESET 0), 7 is accepted.
+    "refused_open": (lm_setup(True, 1) + lm_peer(1, LM_OPEN, 0) + lm_peer(3, LM_OPEN, 0)
+                     + LM_DRAIN_ALL + lm_peer(3, LM_DATA, 100) + lm_peer(5, LM_OPEN, 0)
+                     + lm(4, 0) + LM_DRAIN_ALL + lm_peer(7, LM_OPEN, 0) + LM_DRAIN_ALL),
+    "refused_none_accepted": lm_setup(False, 0) + lm_peer(2, LM_OPEN, 0) + lm(5, 1),
+    # The peer resets a stream with bytes in flight; a stream released with bytes queued
+    # sends them, then RESET; the peer's late frames on gone streams are dropped.
+    "reset": (lm_setup(False, 1) + LM_OPEN_OP + LM_OPEN_OP + lm(1, 0, 1000) + lm(5, 2)
+              + lm_on(0, LM_RESET, 0) + lm(1, 0, 10) + lm_on(0, LM_DATA, 10) + lm(4, 0)
+              + lm(1, 1, 5000) + lm(4, 1) + LM_DRAIN_ALL + lm_on(1, LM_WINDOW, 5000)
+              + lm_on(1, LM_RESET, 1) + LM_DRAIN_ALL),
+    "half_close": (lm_setup(True, 3) + LM_OPEN_OP + lm(2, 0) + LM_DRAIN_ALL
+                   + lm_on(0, LM_DATA, 65536) + lm(3, 0, 65536) + lm(3, 0, 65536)
+                   + lm_on(0, LM_FIN, 0) + lm(4, 0) + LM_DRAIN_ALL),
+    # Headers that end the link.
+    "bad_kind_5": lm_setup(False, 1) + lm_peer(2, 5, 0),
+    "bad_kind_ff": lm_setup(True, 1) + lm_peer(1, 0xff, 0xffffffff),
+    "bad_stream_zero": lm_setup(False, 1) + lm_peer(0, LM_OPEN, 0),
+    "bad_data_len_0": lm_setup(False, 1) + LM_OPEN_OP + lm_on(0, LM_DATA, 0),
+    "bad_data_len_max": lm_setup(False, 1) + LM_OPEN_OP + lm_on(0, LM_DATA, 65537),
+    "bad_window_0": lm_setup(False, 1) + LM_OPEN_OP + lm_on(0, LM_WINDOW, 0),
+    "bad_window_credit": lm_setup(False, 1) + LM_OPEN_OP + lm_on(0, LM_WINDOW, 1),
+    "bad_open_len": lm_setup(False, 1) + lm_peer(2, LM_OPEN, 1),
+    "bad_open_parity": lm_setup(False, 1) + lm_peer(1, LM_OPEN, 0),
+    "bad_open_order": lm_setup(False, 3) + lm_peer(4, LM_OPEN, 0) + lm_peer(2, LM_OPEN, 0),
+    "bad_unknown": lm_setup(True, 1) + lm_peer(9, LM_DATA, 1),
+    "bad_overrun": (lm_setup(True, 1) + lm_peer(1, LM_OPEN, 0)
+                    + lm_on(0, LM_DATA, 65536) * 4 + lm_on(0, LM_DATA, 1)),
+    "bad_after_fin": lm_setup(True, 1) + lm_peer(1, LM_OPEN, 0) + lm_on(0, LM_FIN, 0) + lm_on(0, LM_DATA, 5),
+}
+
 def pp2(ver_cmd, fam, body):
     return b"\r\n\r\n\0\r\nQUIT\n" + bytes([ver_cmd, fam]) + struct.pack(">H", len(body)) + body
 
