@@ -17,10 +17,12 @@ use std::io;
 
 use tokio::net::TcpStream;
 
-use super::{interrupted, join, Direction, Outcome, Pumped};
+use tokio::sync::watch;
+
+use super::{interrupted, join, Direction, Log, Outcome, Pumped};
 use crate::ri::carrier::Stream;
 use crate::ri::linkmux::LinkStream;
-use crate::router::clients::Traffic;
+use crate::router::clients::{Interrupt, Traffic};
 use crate::router::conn::BoxConn;
 
 /// The linkmux stream inside `conn`, when the relay may move its bytes zero-copy: a
@@ -59,23 +61,11 @@ async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Re
         log,
         ..
     } = d;
-    let mut bytes = 0u64;
-    let mut rest = &pending[..];
-    while !rest.is_empty() {
-        tokio::select! {
-            r = poll_fn(|cx| link.poll_write_shared(cx, rest)) => match r {
-                Ok(n) => {
-                    rest = &rest[n..];
-                    bytes += n as u64;
-                    log.relayed(n);
-                }
-                Err(_) => return Err(bytes),
-            },
-            why = interrupted(&mut interrupts) => {
-                return Ok(Pumped { bytes, interrupted: Some(why) });
-            }
-        }
-    }
+    let mut bytes = match pass_pending(WriteEnd::Link(link), &pending, &mut interrupts, &log).await
+    {
+        Ok(bytes) => bytes,
+        Err(ended) => return ended,
+    };
     loop {
         tokio::select! {
             r = link.send_from_bounded(tcp, log.buffer) => match r {
@@ -106,23 +96,10 @@ async fn link_to_tcp(link: &LinkStream, tcp: &TcpStream, d: Direction<'_>) -> Re
         log,
         ..
     } = d;
-    let mut bytes = 0u64;
-    let mut rest = &pending[..];
-    while !rest.is_empty() {
-        tokio::select! {
-            r = write_some(tcp, rest) => match r {
-                Ok(n) => {
-                    rest = &rest[n..];
-                    bytes += n as u64;
-                    log.relayed(n);
-                }
-                Err(_) => return Err(bytes),
-            },
-            why = interrupted(&mut interrupts) => {
-                return Ok(Pumped { bytes, interrupted: Some(why) });
-            }
-        }
-    }
+    let mut bytes = match pass_pending(WriteEnd::Tcp(tcp), &pending, &mut interrupts, &log).await {
+        Ok(bytes) => bytes,
+        Err(ended) => return ended,
+    };
     loop {
         tokio::select! {
             r = link.recv_to(tcp) => match r {
@@ -142,6 +119,50 @@ async fn link_to_tcp(link: &LinkStream, tcp: &TcpStream, d: Direction<'_>) -> Re
             }
         }
     }
+}
+
+/// Where a direction writes: the stream (socket → stream) or the socket (stream → socket).
+enum WriteEnd<'a> {
+    Link(&'a LinkStream),
+    Tcp(&'a TcpStream),
+}
+
+impl WriteEnd<'_> {
+    /// Writes some of `buf`.
+    async fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            WriteEnd::Link(link) => poll_fn(|cx| link.poll_write_shared(cx, buf)).await,
+            WriteEnd::Tcp(tcp) => write_some(tcp, buf).await,
+        }
+    }
+}
+
+/// Passes on `pending` (bytes that arrived before the relay), before anything else. Returns
+/// the bytes passed on, or how the direction ended meanwhile (a failure or an interrupt).
+async fn pass_pending(
+    into: WriteEnd<'_>,
+    pending: &[u8],
+    interrupts: &mut watch::Receiver<Option<Interrupt>>,
+    log: &Log<'_>,
+) -> Result<u64, Result<Pumped, u64>> {
+    let mut bytes = 0u64;
+    let mut rest = pending;
+    while !rest.is_empty() {
+        tokio::select! {
+            r = into.write_some(rest) => match r {
+                Ok(n) => {
+                    rest = &rest[n..];
+                    bytes += n as u64;
+                    log.relayed(n);
+                }
+                Err(_) => return Err(Err(bytes)),
+            },
+            why = interrupted(interrupts) => {
+                return Err(Ok(Pumped { bytes, interrupted: Some(why) }));
+            }
+        }
+    }
+    Ok(bytes)
 }
 
 /// Writes some of `buf` to `tcp` (a shared reference: the other direction reads it).
