@@ -29,14 +29,6 @@ impl Node {
     }
 }
 
-fn write_cf(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("cf");
-    std::fs::write(&path, text).expect("write cf");
-    let path = path.to_string_lossy().into_owned();
-    (dir, path)
-}
-
 fn start(cf_text: &str, table: &str) -> Node {
     let (cf, path) = write_cf(cf_text);
     let router = TestRouter::start(table, &["-i", &path, "-V", "2"]);

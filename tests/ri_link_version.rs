@@ -22,14 +22,6 @@ const L: &str = "127.0.0.1";
 /// Bound of every read of the fake peers.
 const STEP: Duration = Duration::from_secs(20);
 
-fn write_cf(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("cf");
-    std::fs::write(&path, text).expect("write cf");
-    let path = path.to_string_lossy().into_owned();
-    (dir, path)
-}
-
 fn start(cf_text: &str, table: &str) -> (TestRouter, tempfile::TempDir) {
     let (cf, path) = write_cf(cf_text);
     (TestRouter::start(table, &["-i", &path, "-V", "2"]), cf)

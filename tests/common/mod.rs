@@ -426,3 +426,13 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Writes a reverse-invoke parameter file (`-i`) into a temporary directory; returns the
+/// directory (kept for as long as the router runs) and the file's path.
+pub fn write_cf(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cf");
+    std::fs::write(&path, text).expect("write cf");
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}

@@ -117,14 +117,6 @@ pub struct Pair {
     _lan_cf: (tempfile::TempDir, String),
 }
 
-fn write_cf(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("cf");
-    std::fs::write(&path, text).expect("write cf");
-    let path = path.to_string_lossy().into_owned();
-    (dir, path)
-}
-
 fn start_dmz(spec: &Spec, cf: &str, pseudo_host: &str, pseudo: u16) -> TestRouter {
     let table = format!(
         "{}P * {pseudo_host} {pseudo}\nD * * *\n",
