@@ -14,6 +14,7 @@ pub mod limits;
 pub mod logfile;
 pub mod nexthop;
 pub mod penalty;
+mod plan;
 pub mod proxy;
 pub mod ratelog;
 pub mod refusal;
