@@ -159,6 +159,15 @@ impl FrameTracker {
         self.body_left
     }
 
+    /// Header bytes still to come before the next body (4 at a boundary, 0 inside a body).
+    pub fn header_left(&self) -> usize {
+        if self.body_left > 0 {
+            0
+        } else {
+            HEADER_LEN - self.header_have
+        }
+    }
+
     /// Accounts for `n` body bytes passed on without being looked at (a zero-copy relay);
     /// at most [`FrameTracker::body_left`] count.
     pub fn skip_body(&mut self, n: u64) {
@@ -191,6 +200,22 @@ mod tests {
         assert!(skipped.at_boundary(), "skipping past a boundary is capped");
         skipped.feed(&stream[104..]);
         assert!(skipped.at_boundary());
+    }
+
+    #[test]
+    fn header_left_counts_down_through_a_split_header() {
+        let mut t = FrameTracker::new();
+        assert_eq!(t.header_left(), 4, "a boundary: a whole header to come");
+        t.feed(&[0, 0]);
+        assert_eq!(t.header_left(), 2);
+        t.feed(&[0]);
+        assert_eq!(t.header_left(), 1);
+        t.feed(&[3]);
+        assert_eq!((t.header_left(), t.body_left()), (0, 3), "inside the body");
+        t.feed(b"SAP");
+        assert_eq!(t.header_left(), 4);
+        t.feed(&[0, 0, 0, 0]);
+        assert!(t.at_boundary() && t.header_left() == 4, "an empty frame");
     }
 
     #[test]

@@ -19,9 +19,12 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
+use rustix::net::{RecvFlags, SendFlags};
+
 use super::driver::Shared;
 use super::frame::MAX_WINDOW;
 use super::machine::RecvEnd;
+use crate::ni::frame::{FrameTracker, HEADER_LEN};
 // The router's pipe pool (the one place this module names it).
 pub(super) use crate::router::relay::pipe::{give_back, take, Pipe};
 
@@ -106,6 +109,19 @@ impl LinkStream {
     /// [`send_from`](Self::send_from), the stream's pipe holding at most `limit` bytes
     /// (at most a window): the relay's `-B`/`-Q` bound on what a direction holds.
     pub async fn send_from_bounded(&self, from: &TcpStream, limit: usize) -> io::Result<usize> {
+        self.send_from_framed(from, limit, None).await
+    }
+
+    /// [`send_from_bounded`](Self::send_from_bounded) for an NI stream: `tracker` sees
+    /// every frame header (peeked, 4 bytes, before the frame is spliced), so the frame
+    /// boundaries stay known though the bytes never pass through user space. A splice
+    /// never goes past the end of the frame it starts in.
+    pub async fn send_from_framed(
+        &self,
+        from: &TcpStream,
+        limit: usize,
+        mut tracker: Option<&mut FrameTracker>,
+    ) -> io::Result<usize> {
         let limit = limit.clamp(1, TX_LIMIT);
         if !self.shared.spliceable {
             return Err(io::Error::new(
@@ -138,21 +154,45 @@ impl LinkStream {
                 let Some(pipe) = store.tx_pipe.as_mut() else {
                     return Err(link_gone());
                 };
-                match pipe.fill_from(from.as_fd(), room) {
-                    Ok(n) => {
-                        if n > 0 {
-                            state.machine.queue(self.id, n);
-                            self.shared.writer.notify_one();
+                // Raw bytes: one splice. NI frames: frame after frame while they are there
+                // and the pipe has room, each splice within its frame.
+                let mut moved = 0usize;
+                loop {
+                    let mut head = [0u8; HEADER_LEN];
+                    let step = next_splice(from, tracker.as_deref(), room - moved, &mut head);
+                    let (len, peeked) = match step {
+                        Ok(step) => step,
+                        Err(_) if moved > 0 => break,
+                        // Would block: clears the readiness, as a read does.
+                        Err(e) => return Err(e),
+                    };
+                    match pipe.fill_from(from.as_fd(), len) {
+                        Ok(0) if moved == 0 => return Ok(Ok(0)),
+                        Ok(0) => break,
+                        Ok(n) => {
+                            moved += n;
+                            let Some(t) = tracker.as_deref_mut() else {
+                                break;
+                            };
+                            let fed = n.min(peeked);
+                            t.feed(&head[..fed]);
+                            t.skip_body((n - fed) as u64);
+                            if n < len || moved >= room {
+                                break;
+                            }
                         }
-                        Ok(Ok(n))
+                        Err(_) if moved > 0 => break,
+                        // A pipe holding bytes may be full (its slots, not its bytes):
+                        // wait for the writer, without taking `from`'s readiness away.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && pipe.held > 0 => {
+                            return Ok(Err(pipe.held));
+                        }
+                        Err(e) => return Err(e),
                     }
-                    // A pipe holding bytes may be full (its slots, not its bytes): wait
-                    // for the writer, without taking `from`'s readiness away.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && pipe.held > 0 => {
-                        Ok(Err(pipe.held))
-                    }
-                    Err(e) => Err(e),
                 }
+                state.machine.queue(self.id, moved);
+                self.shared.writer.notify_one();
+                Ok(Ok(moved))
             });
             match moved {
                 Ok(Ok(n)) => return Ok(n),
@@ -246,6 +286,112 @@ impl LinkStream {
         }
     }
 
+    /// [`recv_to`](Self::recv_to) for an NI stream towards its client: `tracker` sees every
+    /// frame header, read out of the pipe (4 bytes) and written on through `held`, and a
+    /// body is spliced at most to its end. With `to_boundary`, nothing past the next frame
+    /// boundary is moved (the end of an interrupted stream). Returns the bytes written
+    /// into `to`; `Ok(0)` at the stream's clean end, once `held` is empty.
+    pub async fn recv_to_framed(
+        &self,
+        to: &TcpStream,
+        tracker: &mut FrameTracker,
+        held: &mut HeldHeader,
+        to_boundary: bool,
+    ) -> io::Result<usize> {
+        loop {
+            if held.is_empty() {
+                std::future::poll_fn(|cx| self.poll_received(cx)).await?;
+            }
+            to.writable().await?;
+            let moved = to.try_io(Interest::WRITABLE, || {
+                if !held.is_empty() {
+                    let n = send(to, held.pending(), false)?;
+                    held.advance(n);
+                    return Ok(Some(n));
+                }
+                let mut state = self.shared.lock();
+                let Some(store) = state.machine.io_mut(self.id) else {
+                    return Err(link_gone());
+                };
+                let mut would_block = false;
+                let (passed, taken) = if let Some(pipe) =
+                    store.rx_pipe.as_mut().filter(|p| p.held > 0)
+                {
+                    // Frame after frame while the pipe has bytes and the socket takes
+                    // them: a header through the stack, a body spliced to its end.
+                    let (mut passed, mut taken) = (0usize, 0usize);
+                    while pipe.held > 0 && !(to_boundary && taken > 0 && tracker.at_boundary()) {
+                        if tracker.body_left() > 0 {
+                            let body = usize::try_from(tracker.body_left()).unwrap_or(usize::MAX);
+                            let n = match pipe.drain_at_most_to(to.as_fd(), body) {
+                                Ok(n) => n,
+                                Err(_) if taken > 0 => break,
+                                Err(e) => return Err(e),
+                            };
+                            tracker.skip_body(n as u64);
+                            (passed, taken) = (passed + n, taken + n);
+                            if n < body {
+                                break;
+                            }
+                            continue;
+                        }
+                        let mut head = [0u8; HEADER_LEN];
+                        let got = pipe.take_out(&mut head[..tracker.header_left()])?;
+                        tracker.feed(&head[..got]);
+                        // The body follows at once when it is there; then the header
+                        // waits for it in the socket (MSG_MORE), not alone on the wire.
+                        let more = tracker.body_left() > 0 && pipe.held > 0;
+                        let sent = match send(to, &head[..got], more) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                would_block = true;
+                                0
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        (passed, taken) = (passed + sent, taken + got);
+                        if sent < got {
+                            held.keep(&head[sent..got]);
+                            break;
+                        }
+                    }
+                    (passed, taken)
+                } else if !store.rx_buf.is_empty() {
+                    let len = if to_boundary {
+                        tracker
+                            .boundary_within(&store.rx_buf)
+                            .unwrap_or(store.rx_buf.len())
+                    } else {
+                        store.rx_buf.len()
+                    };
+                    let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf[..len])?;
+                    tracker.feed(&store.rx_buf[..n]);
+                    store.rx_buf.advance(n);
+                    (n, n)
+                } else {
+                    return Ok(None); // the end: nothing buffered
+                };
+                state.machine.taken(self.id, taken);
+                if state.machine.has_output() {
+                    self.shared.writer.notify_one();
+                }
+                if would_block && passed == 0 {
+                    // The header waits in `held`; the socket's readiness is cleared (with
+                    // bytes passed on, they are told first; the next write clears it).
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(Some(passed))
+            });
+            match moved {
+                Ok(Some(0)) => {}
+                Ok(Some(n)) => return Ok(n),
+                Ok(None) => return self.end_of_stream().map(|()| 0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Ready when bytes are there or the direction ended; switches the stream to
     /// zero-copy receiving on a link that can.
     fn poll_received(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -278,6 +424,74 @@ impl LinkStream {
             _ => Err(link_gone()),
         }
     }
+}
+
+/// How many bytes the next splice from `from` may take, within `room`, and how many header
+/// bytes it peeked into `head` to know (they are fed to the tracker once moved). Raw
+/// bytes: all the room. NI frames: the rest of the body, or a whole frame after a look at
+/// its header, or the part of a header there is.
+fn next_splice(
+    from: &TcpStream,
+    tracker: Option<&FrameTracker>,
+    room: usize,
+    head: &mut [u8; HEADER_LEN],
+) -> io::Result<(usize, usize)> {
+    let within = |len: u64| usize::try_from(len).map_or(room, |l| l.min(room));
+    match tracker {
+        None => Ok((room, 0)),
+        Some(t) if t.body_left() > 0 => Ok((within(t.body_left()), 0)),
+        Some(t) => {
+            let want = t.header_left();
+            let (k, _) = rustix::net::recv(from, &mut head[..want], RecvFlags::PEEK)?;
+            if k == HEADER_LEN {
+                let frame = u64::from(u32::from_be_bytes(*head)) + HEADER_LEN as u64;
+                Ok((within(frame), k))
+            } else {
+                // Part of a header, or the end (k == 0: the splice then says EOF).
+                Ok((k.clamp(1, room.max(1)), k))
+            }
+        }
+    }
+}
+
+/// A frame header (or part of one) read out of a stream's receive pipe for the frame
+/// tracker and not yet written to the socket: at most [`HEADER_LEN`] bytes.
+#[derive(Debug, Default)]
+pub struct HeldHeader {
+    bytes: [u8; HEADER_LEN],
+    start: usize,
+    end: usize,
+}
+
+impl HeldHeader {
+    /// Nothing held.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Holds `bytes` (only when empty; at most a header).
+    fn keep(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(HEADER_LEN);
+        self.bytes[..n].copy_from_slice(&bytes[..n]);
+        (self.start, self.end) = (0, n);
+    }
+}
+
+/// `send(2)` without blocking; `more`: further bytes follow at once (`MSG_MORE`).
+fn send(to: &TcpStream, bytes: &[u8], more: bool) -> io::Result<usize> {
+    let mut flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    if more {
+        flags |= SendFlags::MORE;
+    }
+    Ok(rustix::net::send(to, bytes, flags)?)
 }
 
 /// `write` on a socket reference that may take only part.

@@ -5,8 +5,15 @@
 //! from its socket and not yet sent sits in the stream's pipe, bounded by the relay buffer
 //! (`-B`/`-Q`; at most a stream window); towards the socket the relay holds nothing (the
 //! bytes wait in the stream's pipe, within the stream's window, as they wait in its buffer
-//! for the copy relay). NI routes keep the copy relay, which follows frame boundaries
-//! towards the client (a stream's bytes cannot be peeked like a socket's).
+//! for the copy relay).
+//!
+//! NI routes too: towards the client every frame boundary must be known. From a socket
+//! into the stream (the LAN router's side) the next header is peeked and the frame spliced
+//! whole ([`LinkStream::send_from_framed`]); from the stream into a socket (the DMZ router's
+//! side) the header is read out of the stream's pipe (4 bytes through user space, written
+//! on with the body behind it) and the body spliced up to its end
+//! ([`LinkStream::recv_to_framed`]). On interrupt the frame in flight completes, then the
+//! `NI_RTERR` notice, as on every path.
 //!
 //! The contract of the module header of [`super`] holds: pending bytes first, exact
 //! half-close (a socket's EOF becomes the stream's `FIN`, the stream's `FIN` the socket's
@@ -16,11 +23,13 @@ use std::future::poll_fn;
 use std::io;
 
 use tokio::net::TcpStream;
-
 use tokio::sync::watch;
+use tokio::time::{timeout_at, Instant};
 
-use super::{interrupted, join, Direction, Log, Outcome, Pumped};
+use super::{interrupted, join, Direction, Log, Outcome, Pumped, BOUNDARY_GRACE};
+use crate::ni::frame::{self, FrameTracker};
 use crate::ri::carrier::Stream;
+use crate::ri::linkmux::stream::HeldHeader;
 use crate::ri::linkmux::LinkStream;
 use crate::router::clients::{Interrupt, Traffic};
 use crate::router::conn::BoxConn;
@@ -53,26 +62,29 @@ pub(super) async fn run(
     }
 }
 
-/// Socket → stream. `Err` carries the bytes passed on before the failure.
+/// Socket → stream. `Err` carries the bytes passed on before the failure. Towards an NI
+/// client (the LAN router's side) the frame tracker sees every header.
 async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Result<Pumped, u64> {
     let Direction {
         pending,
+        mut tracker,
         mut interrupts,
+        notice,
         log,
-        ..
     } = d;
     let mut bytes = match pass_pending(WriteEnd::Link(link), &pending, &mut interrupts, &log).await
     {
         Ok(bytes) => bytes,
         Err(ended) => return ended,
     };
-    loop {
+    if let Some(t) = tracker.as_mut() {
+        t.feed(&pending);
+    }
+    drop(pending);
+    let stop = loop {
         tokio::select! {
-            r = link.send_from_bounded(tcp, log.buffer) => match r {
-                Ok(0) => {
-                    link.finish();
-                    return Ok(Pumped { bytes, interrupted: None });
-                }
+            r = link.send_from_framed(tcp, log.buffer, tracker.as_mut()) => match r {
+                Ok(0) => break None,
                 Ok(n) => {
                     // Moved into the stream's pipe, which never holds more than the buffer.
                     log.holding(n);
@@ -81,44 +93,165 @@ async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Re
                 }
                 Err(_) => return Err(bytes),
             },
-            why = interrupted(&mut interrupts) => {
-                return Ok(Pumped { bytes, interrupted: Some(why) });
-            }
+            why = interrupted(&mut interrupts) => break Some(why),
         }
-    }
+    };
+    // The partner's EOF can be this direction's first news of an interrupt (see `splice`).
+    let Some(why) = stop.or(*interrupts.borrow()) else {
+        link.finish();
+        return Ok(Pumped {
+            bytes,
+            interrupted: None,
+        });
+    };
+    // Rare: boxed, so it does not enlarge every session's task.
+    bytes += Box::pin(finish_to_link(
+        tcp,
+        link,
+        tracker.as_mut(),
+        notice(why),
+        &log,
+    ))
+    .await;
+    Ok(Pumped {
+        bytes,
+        interrupted: Some(why),
+    })
 }
 
-/// Stream → socket. `Err` carries the bytes passed on before the failure.
+/// The end of an interrupted direction towards a client behind the link: the frame in
+/// flight completes (within [`BOUNDARY_GRACE`]), then the notice, then the `FIN`. Returns
+/// the bytes passed on.
+async fn finish_to_link(
+    tcp: &TcpStream,
+    link: &LinkStream,
+    tracker: Option<&mut FrameTracker>,
+    notice: Option<Vec<u8>>,
+    log: &Log<'_>,
+) -> u64 {
+    let mut bytes = 0u64;
+    if let (Some(tracker), Some(notice)) = (tracker, notice) {
+        let deadline = Instant::now() + BOUNDARY_GRACE;
+        while !tracker.at_boundary() {
+            let step = link.send_from_framed(tcp, log.buffer, Some(&mut *tracker));
+            match timeout_at(deadline, step).await {
+                Ok(Ok(n)) if n > 0 => {
+                    log.holding(n);
+                    bytes += n as u64;
+                    log.relayed(n);
+                }
+                _ => break,
+            }
+        }
+        if tracker.at_boundary() {
+            let told = frame::frame(&notice);
+            let _ = timeout_at(deadline, WriteEnd::Link(link).write_all(&told)).await;
+        }
+    }
+    link.finish();
+    bytes
+}
+
+/// Stream → socket. `Err` carries the bytes passed on before the failure. Towards an NI
+/// client (the DMZ router's side) the frame tracker sees every header.
 async fn link_to_tcp(link: &LinkStream, tcp: &TcpStream, d: Direction<'_>) -> Result<Pumped, u64> {
     let Direction {
         pending,
+        mut tracker,
         mut interrupts,
+        notice,
         log,
-        ..
     } = d;
     let mut bytes = match pass_pending(WriteEnd::Tcp(tcp), &pending, &mut interrupts, &log).await {
         Ok(bytes) => bytes,
         Err(ended) => return ended,
     };
-    loop {
+    if let Some(t) = tracker.as_mut() {
+        t.feed(&pending);
+    }
+    drop(pending);
+    let mut held = HeldHeader::default();
+    let stop = loop {
         tokio::select! {
-            r = link.recv_to(tcp) => match r {
-                Ok(0) => {
-                    // The peer's FIN: passed on, the other direction keeps flowing.
-                    let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
-                    return Ok(Pumped { bytes, interrupted: None });
-                }
+            r = recv(link, tcp, tracker.as_mut(), &mut held, false) => match r {
+                Ok(0) => break None,
                 Ok(n) => {
                     bytes += n as u64;
                     log.relayed(n);
                 }
                 Err(_) => return Err(bytes),
             },
-            why = interrupted(&mut interrupts) => {
-                return Ok(Pumped { bytes, interrupted: Some(why) });
+            why = interrupted(&mut interrupts) => break Some(why),
+        }
+    };
+    let Some(why) = stop.or(*interrupts.borrow()) else {
+        // The peer's FIN: passed on, the other direction keeps flowing.
+        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+        return Ok(Pumped {
+            bytes,
+            interrupted: None,
+        });
+    };
+    bytes += Box::pin(finish_to_tcp(
+        link,
+        tcp,
+        tracker.as_mut(),
+        &mut held,
+        notice(why),
+        &log,
+    ))
+    .await;
+    Ok(Pumped {
+        bytes,
+        interrupted: Some(why),
+    })
+}
+
+/// Moves received bytes into `tcp`, frame by frame when tracked.
+async fn recv(
+    link: &LinkStream,
+    tcp: &TcpStream,
+    tracker: Option<&mut FrameTracker>,
+    held: &mut HeldHeader,
+    to_boundary: bool,
+) -> io::Result<usize> {
+    match tracker {
+        Some(tracker) => link.recv_to_framed(tcp, tracker, held, to_boundary).await,
+        None => link.recv_to(tcp).await,
+    }
+}
+
+/// The end of an interrupted direction towards a client socket: the frame in flight
+/// completes (within [`BOUNDARY_GRACE`]), then the notice, then the write shutdown.
+/// Returns the bytes passed on.
+async fn finish_to_tcp(
+    link: &LinkStream,
+    tcp: &TcpStream,
+    tracker: Option<&mut FrameTracker>,
+    held: &mut HeldHeader,
+    notice: Option<Vec<u8>>,
+    log: &Log<'_>,
+) -> u64 {
+    let mut bytes = 0u64;
+    if let (Some(tracker), Some(notice)) = (tracker, notice) {
+        let deadline = Instant::now() + BOUNDARY_GRACE;
+        while !tracker.at_boundary() || !held.is_empty() {
+            let step = link.recv_to_framed(tcp, tracker, held, true);
+            match timeout_at(deadline, step).await {
+                Ok(Ok(n)) if n > 0 => {
+                    bytes += n as u64;
+                    log.relayed(n);
+                }
+                _ => break,
             }
         }
+        if tracker.at_boundary() && held.is_empty() {
+            let told = frame::frame(&notice);
+            let _ = timeout_at(deadline, WriteEnd::Tcp(tcp).write_all(&told)).await;
+        }
     }
+    let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+    bytes
 }
 
 /// Where a direction writes: the stream (socket → stream) or the socket (stream → socket).
@@ -128,6 +261,16 @@ enum WriteEnd<'a> {
 }
 
 impl WriteEnd<'_> {
+    /// Writes all of `buf`.
+    async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let n = self.write_some(rest).await?;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
     /// Writes some of `buf`.
     async fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
         match self {

@@ -23,8 +23,9 @@
 //!   buffer (a splice pair costs more for a few bytes). Towards an NI client the frame
 //!   headers are peeked so long frames are spliced whole and the boundaries stay known
 //!   ([`splice_ni`]).
-//! - A raw route between plain TCP and a reverse-invoke stream of a linkmux link over plain
-//!   TCP, on Linux: zero-copy through the stream's pipes ([`link`]).
+//! - A route between plain TCP and a reverse-invoke stream of a linkmux link over plain
+//!   TCP, on Linux: zero-copy through the stream's pipes ([`link`]), frame headers towards
+//!   an NI client looked at as on the splice path.
 //! - Either end another stream (TLS, a reverse-invoke stream), or not Linux: the copy relay
 //!   ([`copy`]), one buffer per direction, grown up to the bound while traffic is bulk.
 //! - On the zero-copy path, a direction that cannot have a pipe (descriptor limit) or whose
@@ -172,13 +173,11 @@ async fn run_with(
         (Side::Tcp(client), Side::Tcp(server)) => {
             splice::run(&client, &server, upstream, downstream, &traffic, pipes).await
         }
-        // A raw route between a socket and a reverse-invoke stream on a plain TCP link:
+        // A route between a socket and a reverse-invoke stream on a plain TCP link:
         // zero-copy through the link's pipes (the DMZ side: client socket, server stream;
         // the LAN side: client stream, server socket).
         #[cfg(target_os = "linux")]
-        (Side::Tcp(client), Side::Other(server))
-            if !ni_mode && link::zero_copy(&server).is_some() =>
-        {
+        (Side::Tcp(client), Side::Other(server)) if link::zero_copy(&server).is_some() => {
             match link::zero_copy(&server) {
                 Some(stream) => {
                     link::run(&client, stream, true, upstream, downstream, &traffic).await
@@ -196,9 +195,7 @@ async fn run_with(
             }
         }
         #[cfg(target_os = "linux")]
-        (Side::Other(client), Side::Tcp(server))
-            if !ni_mode && link::zero_copy(&client).is_some() =>
-        {
+        (Side::Other(client), Side::Tcp(server)) if link::zero_copy(&client).is_some() => {
             match link::zero_copy(&client) {
                 Some(stream) => {
                     link::run(&server, stream, false, upstream, downstream, &traffic).await

@@ -65,6 +65,22 @@ impl Pipe {
         Ok(n)
     }
 
+    /// Moves at most `len` of the bytes the pipe holds into socket `to` (the rest of a frame
+    /// body, never past its end).
+    pub(crate) fn drain_at_most_to(&mut self, to: impl AsFd, len: usize) -> io::Result<usize> {
+        let n = splice(&self.read, to, len.min(self.held))?;
+        self.held -= n.min(self.held);
+        Ok(n)
+    }
+
+    /// Copies the next bytes the pipe holds into `buf` (a frame header the caller must see).
+    pub(crate) fn take_out(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len().min(self.held);
+        let n = rustix::io::read(&self.read, &mut buf[..len])?;
+        self.held -= n.min(self.held);
+        Ok(n)
+    }
+
     /// Copies `bytes` into the pipe (it must have room: callers only do this when empty).
     pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut rest = bytes;
@@ -183,6 +199,36 @@ mod tests {
         assert_eq!(&got, b">> hello splice");
         give_back(pipe);
         assert_eq!(take().unwrap().held, 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_header_comes_out_to_look_at_and_a_body_up_to_its_end() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut d, _) = listener.accept().unwrap();
+        let mut pipe = take().unwrap();
+        pipe.put(b"\x00\x00\x00\x03SAPnext").unwrap();
+        let mut head = [0u8; 4];
+        assert_eq!(pipe.take_out(&mut head).unwrap(), 4);
+        assert_eq!(head, [0, 0, 0, 3]);
+        assert_eq!(pipe.held, 7);
+        assert_eq!(
+            pipe.drain_at_most_to(&c, 3).unwrap(),
+            3,
+            "the body, not past it"
+        );
+        assert_eq!(pipe.held, 4);
+        let mut got = [0u8; 3];
+        d.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"SAP");
+        let mut rest = [0u8; 16];
+        assert_eq!(
+            pipe.take_out(&mut rest).unwrap(),
+            4,
+            "no more than it holds"
+        );
+        assert_eq!((&rest[..4], pipe.held), (&b"next"[..], 0));
     }
 
     #[test]
