@@ -2,8 +2,8 @@
 //! case below runs through the copy relay (both ends other streams, and one end plain TCP),
 //! the zero-copy relay (NI-aware towards an NI client), the zero-copy relay without
 //! pipes (none at all, and running out midway), and between plain TCP and a reverse-invoke
-//! stream of a linkmux link over TCP (either end; zero-copy for raw routes, the copy relay
-//! for NI routes), in raw and in NI talk mode.
+//! stream of a linkmux link over TCP (either end, zero-copy, NI-aware towards an NI
+//! client), in raw and in NI talk mode.
 
 use std::cell::Cell;
 use std::sync::Arc;
