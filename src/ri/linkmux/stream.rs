@@ -109,18 +109,20 @@ impl LinkStream {
     /// [`send_from`](Self::send_from), the stream's pipe holding at most `limit` bytes
     /// (at most a window): the relay's `-B`/`-Q` bound on what a direction holds.
     pub async fn send_from_bounded(&self, from: &TcpStream, limit: usize) -> io::Result<usize> {
-        self.send_from_framed(from, limit, None).await
+        self.send_from_framed(from, limit, None, false).await
     }
 
     /// [`send_from_bounded`](Self::send_from_bounded) for an NI stream: `tracker` sees
     /// every frame header (peeked, 4 bytes, before the frame is spliced), so the frame
     /// boundaries stay known though the bytes never pass through user space. A splice
-    /// never goes past the end of the frame it starts in.
+    /// never goes past the end of the frame it starts in; with `to_boundary`, nothing past
+    /// the next frame boundary is moved (the end of an interrupted stream).
     pub async fn send_from_framed(
         &self,
         from: &TcpStream,
         limit: usize,
         mut tracker: Option<&mut FrameTracker>,
+        to_boundary: bool,
     ) -> io::Result<usize> {
         let limit = limit.clamp(1, TX_LIMIT);
         if !self.shared.spliceable {
@@ -177,7 +179,7 @@ impl LinkStream {
                             let fed = n.min(peeked);
                             t.feed(&head[..fed]);
                             t.skip_body((n - fed) as u64);
-                            if n < len || moved >= room {
+                            if n < len || moved >= room || (to_boundary && t.at_boundary()) {
                                 break;
                             }
                         }

@@ -51,20 +51,96 @@ pub(super) async fn run(
     downstream: Direction<'_>,
     traffic: &Traffic,
 ) -> Outcome {
+    let into_link = Leg::IntoLink { tcp, link };
+    let out_of_link = Leg::OutOfLink {
+        link,
+        tcp,
+        held: HeldHeader::default(),
+    };
     if tcp_is_client {
-        let up = std::pin::pin!(tcp_to_link(tcp, link, upstream));
-        let down = std::pin::pin!(link_to_tcp(link, tcp, downstream));
+        let up = std::pin::pin!(pump(into_link, upstream));
+        let down = std::pin::pin!(pump(out_of_link, downstream));
         join(up, down, traffic).await
     } else {
-        let up = std::pin::pin!(link_to_tcp(link, tcp, upstream));
-        let down = std::pin::pin!(tcp_to_link(tcp, link, downstream));
+        let up = std::pin::pin!(pump(out_of_link, upstream));
+        let down = std::pin::pin!(pump(into_link, downstream));
         join(up, down, traffic).await
     }
 }
 
-/// Socket → stream. `Err` carries the bytes passed on before the failure. Towards an NI
-/// client (the LAN router's side) the frame tracker sees every header.
-async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Result<Pumped, u64> {
+/// One direction: socket → stream (the DMZ router's upstream, the LAN router's downstream)
+/// or stream → socket.
+enum Leg<'a> {
+    /// Socket → stream; what moved sits in the stream's pipe (at most the relay buffer).
+    IntoLink {
+        tcp: &'a TcpStream,
+        link: &'a LinkStream,
+    },
+    /// Stream → socket; `held`: a frame header read out of the pipe, not yet written.
+    OutOfLink {
+        link: &'a LinkStream,
+        tcp: &'a TcpStream,
+        held: HeldHeader,
+    },
+}
+
+impl Leg<'_> {
+    /// Where pending bytes and the notice go.
+    fn write_end(&self) -> WriteEnd<'_> {
+        match self {
+            Leg::IntoLink { link, .. } => WriteEnd::Link(link),
+            Leg::OutOfLink { tcp, .. } => WriteEnd::Tcp(tcp),
+        }
+    }
+
+    /// Moves the next bytes, frame-aware with a tracker; with `to_boundary` never past the
+    /// next frame boundary. `Ok(0)` is the end of the direction.
+    async fn step(
+        &mut self,
+        tracker: Option<&mut FrameTracker>,
+        to_boundary: bool,
+        log: &Log<'_>,
+    ) -> io::Result<usize> {
+        match self {
+            Leg::IntoLink { tcp, link } => {
+                let n = link
+                    .send_from_framed(tcp, log.buffer, tracker, to_boundary)
+                    .await?;
+                // Moved into the stream's pipe, which never holds more than the buffer.
+                log.holding(n);
+                Ok(n)
+            }
+            Leg::OutOfLink { link, tcp, held } => match tracker {
+                Some(t) => link.recv_to_framed(tcp, t, held, to_boundary).await,
+                None => link.recv_to(tcp).await,
+            },
+        }
+    }
+
+    /// Nothing of this direction's own is still to be written (a header read out of the
+    /// stream's pipe).
+    fn settled(&self) -> bool {
+        match self {
+            Leg::IntoLink { .. } => true,
+            Leg::OutOfLink { held, .. } => held.is_empty(),
+        }
+    }
+
+    /// Passes the end on: the stream's `FIN`, or the socket's write shutdown (the other
+    /// direction keeps flowing).
+    fn close(&self) {
+        match self {
+            Leg::IntoLink { link, .. } => link.finish(),
+            Leg::OutOfLink { tcp, .. } => {
+                let _ = socket2::SockRef::from(*tcp).shutdown(std::net::Shutdown::Write);
+            }
+        }
+    }
+}
+
+/// One direction until its end, a failure or an interrupt. `Err` carries the bytes passed
+/// on before the failure. Towards an NI client the frame tracker sees every header.
+async fn pump(mut leg: Leg<'_>, d: Direction<'_>) -> Result<Pumped, u64> {
     let Direction {
         pending,
         mut tracker,
@@ -72,8 +148,7 @@ async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Re
         notice,
         log,
     } = d;
-    let mut bytes = match pass_pending(WriteEnd::Link(link), &pending, &mut interrupts, &log).await
-    {
+    let mut bytes = match pass_pending(leg.write_end(), &pending, &mut interrupts, &log).await {
         Ok(bytes) => bytes,
         Err(ended) => return ended,
     };
@@ -83,11 +158,9 @@ async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Re
     drop(pending);
     let stop = loop {
         tokio::select! {
-            r = link.send_from_framed(tcp, log.buffer, tracker.as_mut()) => match r {
+            r = leg.step(tracker.as_mut(), false, &log) => match r {
                 Ok(0) => break None,
                 Ok(n) => {
-                    // Moved into the stream's pipe, which never holds more than the buffer.
-                    log.holding(n);
                     bytes += n as u64;
                     log.relayed(n);
                 }
@@ -98,33 +171,25 @@ async fn tcp_to_link(tcp: &TcpStream, link: &LinkStream, d: Direction<'_>) -> Re
     };
     // The partner's EOF can be this direction's first news of an interrupt (see `splice`).
     let Some(why) = stop.or(*interrupts.borrow()) else {
-        link.finish();
+        leg.close();
         return Ok(Pumped {
             bytes,
             interrupted: None,
         });
     };
     // Rare: boxed, so it does not enlarge every session's task.
-    bytes += Box::pin(finish_to_link(
-        tcp,
-        link,
-        tracker.as_mut(),
-        notice(why),
-        &log,
-    ))
-    .await;
+    bytes += Box::pin(finish(&mut leg, tracker.as_mut(), notice(why), &log)).await;
     Ok(Pumped {
         bytes,
         interrupted: Some(why),
     })
 }
 
-/// The end of an interrupted direction towards a client behind the link: the frame in
-/// flight completes (within [`BOUNDARY_GRACE`]), then the notice, then the `FIN`. Returns
-/// the bytes passed on.
-async fn finish_to_link(
-    tcp: &TcpStream,
-    link: &LinkStream,
+/// The end of an interrupted direction: towards an NI client the frame in flight completes
+/// (within [`BOUNDARY_GRACE`]), then the notice; then the end is passed on. Returns the
+/// bytes passed on.
+async fn finish(
+    leg: &mut Leg<'_>,
     tracker: Option<&mut FrameTracker>,
     notice: Option<Vec<u8>>,
     log: &Log<'_>,
@@ -132,112 +197,8 @@ async fn finish_to_link(
     let mut bytes = 0u64;
     if let (Some(tracker), Some(notice)) = (tracker, notice) {
         let deadline = Instant::now() + BOUNDARY_GRACE;
-        while !tracker.at_boundary() {
-            let step = link.send_from_framed(tcp, log.buffer, Some(&mut *tracker));
-            match timeout_at(deadline, step).await {
-                Ok(Ok(n)) if n > 0 => {
-                    log.holding(n);
-                    bytes += n as u64;
-                    log.relayed(n);
-                }
-                _ => break,
-            }
-        }
-        if tracker.at_boundary() {
-            let told = frame::frame(&notice);
-            let _ = timeout_at(deadline, WriteEnd::Link(link).write_all(&told)).await;
-        }
-    }
-    link.finish();
-    bytes
-}
-
-/// Stream → socket. `Err` carries the bytes passed on before the failure. Towards an NI
-/// client (the DMZ router's side) the frame tracker sees every header.
-async fn link_to_tcp(link: &LinkStream, tcp: &TcpStream, d: Direction<'_>) -> Result<Pumped, u64> {
-    let Direction {
-        pending,
-        mut tracker,
-        mut interrupts,
-        notice,
-        log,
-    } = d;
-    let mut bytes = match pass_pending(WriteEnd::Tcp(tcp), &pending, &mut interrupts, &log).await {
-        Ok(bytes) => bytes,
-        Err(ended) => return ended,
-    };
-    if let Some(t) = tracker.as_mut() {
-        t.feed(&pending);
-    }
-    drop(pending);
-    let mut held = HeldHeader::default();
-    let stop = loop {
-        tokio::select! {
-            r = recv(link, tcp, tracker.as_mut(), &mut held, false) => match r {
-                Ok(0) => break None,
-                Ok(n) => {
-                    bytes += n as u64;
-                    log.relayed(n);
-                }
-                Err(_) => return Err(bytes),
-            },
-            why = interrupted(&mut interrupts) => break Some(why),
-        }
-    };
-    let Some(why) = stop.or(*interrupts.borrow()) else {
-        // The peer's FIN: passed on, the other direction keeps flowing.
-        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
-        return Ok(Pumped {
-            bytes,
-            interrupted: None,
-        });
-    };
-    bytes += Box::pin(finish_to_tcp(
-        link,
-        tcp,
-        tracker.as_mut(),
-        &mut held,
-        notice(why),
-        &log,
-    ))
-    .await;
-    Ok(Pumped {
-        bytes,
-        interrupted: Some(why),
-    })
-}
-
-/// Moves received bytes into `tcp`, frame by frame when tracked.
-async fn recv(
-    link: &LinkStream,
-    tcp: &TcpStream,
-    tracker: Option<&mut FrameTracker>,
-    held: &mut HeldHeader,
-    to_boundary: bool,
-) -> io::Result<usize> {
-    match tracker {
-        Some(tracker) => link.recv_to_framed(tcp, tracker, held, to_boundary).await,
-        None => link.recv_to(tcp).await,
-    }
-}
-
-/// The end of an interrupted direction towards a client socket: the frame in flight
-/// completes (within [`BOUNDARY_GRACE`]), then the notice, then the write shutdown.
-/// Returns the bytes passed on.
-async fn finish_to_tcp(
-    link: &LinkStream,
-    tcp: &TcpStream,
-    tracker: Option<&mut FrameTracker>,
-    held: &mut HeldHeader,
-    notice: Option<Vec<u8>>,
-    log: &Log<'_>,
-) -> u64 {
-    let mut bytes = 0u64;
-    if let (Some(tracker), Some(notice)) = (tracker, notice) {
-        let deadline = Instant::now() + BOUNDARY_GRACE;
-        while !tracker.at_boundary() || !held.is_empty() {
-            let step = link.recv_to_framed(tcp, tracker, held, true);
-            match timeout_at(deadline, step).await {
+        while !(tracker.at_boundary() && leg.settled()) {
+            match timeout_at(deadline, leg.step(Some(&mut *tracker), true, log)).await {
                 Ok(Ok(n)) if n > 0 => {
                     bytes += n as u64;
                     log.relayed(n);
@@ -245,12 +206,12 @@ async fn finish_to_tcp(
                 _ => break,
             }
         }
-        if tracker.at_boundary() && held.is_empty() {
+        if tracker.at_boundary() && leg.settled() {
             let told = frame::frame(&notice);
-            let _ = timeout_at(deadline, WriteEnd::Tcp(tcp).write_all(&told)).await;
+            let _ = timeout_at(deadline, leg.write_end().write_all(&told)).await;
         }
     }
-    let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+    leg.close();
     bytes
 }
 

@@ -576,3 +576,35 @@ async fn frames_in_pieces_keep_their_boundaries_between_a_socket_and_a_link() {
         assert_eq!(got.to_client, sent.len() as u64, "{path:?}");
     }
 }
+
+#[tokio::test]
+async fn the_end_of_an_interrupted_frame_is_not_followed_by_the_next_one() {
+    // A buffer large enough to take the rest of the frame and the next frame in one round:
+    // after an interrupt only the rest of the frame in flight passes, then the notice.
+    for path in [Path::LinkServer, Path::LinkClient, Path::Splice, Path::Copy] {
+        for round in 0..5 {
+            let buffer = 1 << 20;
+            let (mut ends, running) = rig(path, Mode::Ni, (Vec::new(), Vec::new()), buffer).await;
+            let long = frame(&[6u8; 60_000]);
+            let after = frame(&[7u8; 5_000]);
+            ends.server.write_all(&long[..30_000]).await.unwrap();
+            assert_eq!(read_n(&mut ends.client, 30_000).await, &long[..30_000]);
+            running.interrupt.send_replace(Some(Interrupt::Cancel));
+            // The interrupt is seen before the rest arrives (the relay is waiting for it).
+            tokio::task::yield_now().await;
+            ends.server
+                .write_all(&[&long[30_000..], &after[..]].concat())
+                .await
+                .unwrap();
+            let at_client = read_all(&mut ends.client).await;
+            let expected = [&long[30_000..], &frame(&notice(Interrupt::Cancel))[..]].concat();
+            assert!(
+                at_client == expected,
+                "{path:?}, round {round}: {} bytes after the interrupt, {} expected",
+                at_client.len(),
+                expected.len()
+            );
+            let _ = timeout(Duration::from_secs(10), running.relay).await;
+        }
+    }
+}
