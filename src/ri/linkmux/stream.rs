@@ -490,11 +490,9 @@ impl HeldHeader {
 /// `send(2)` without blocking; `more`: further bytes follow at once (`MSG_MORE` on Linux,
 /// the only system where the stream's pipe is ever filled).
 fn send(to: &TcpStream, bytes: &[u8], more: bool) -> io::Result<usize> {
-    let mut flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
     #[cfg(target_os = "linux")]
-    if more {
-        flags |= SendFlags::MORE;
-    }
+    let flags = if more { flags | SendFlags::MORE } else { flags };
     #[cfg(not(target_os = "linux"))]
     let _ = more;
     Ok(rustix::net::send(to, bytes, flags)?)
