@@ -28,6 +28,18 @@ use crate::ni::frame::{FrameTracker, HEADER_LEN};
 // The router's pipe pool (the one place this module names it).
 pub(super) use crate::router::relay::pipe::{give_back, take, Pipe};
 
+/// Bytes one round moves through user space when no pipe can be had.
+const THROUGH_BUFFER: usize = 64 * 1024;
+
+/// Why a round of `send_from_framed` moved nothing.
+enum Blocked {
+    /// The pipe holds this many bytes and is full, or is lent (`usize::MAX`): wait for the
+    /// writer.
+    Pipe(usize),
+    /// No pipe to be had.
+    NoPipe,
+}
+
 /// Bytes one stream may hand over before the writer has sent them: one window, so a
 /// stream out of credit holds no more than what its peer would accept next.
 pub const TX_LIMIT: usize = MAX_WINDOW as usize;
@@ -148,10 +160,15 @@ impl LinkStream {
                 // for it to come back (a second pipe would be overwritten on its return,
                 // and its bytes lost).
                 if store.tx_lent {
-                    return Ok(Err(usize::MAX));
+                    return Ok(Err(Blocked::Pipe(usize::MAX)));
                 }
                 if store.tx_pipe.is_none() {
-                    store.tx_pipe = Some(take()?);
+                    match take() {
+                        Ok(pipe) => store.tx_pipe = Some(pipe),
+                        // No pipe to be had (descriptor limit): this round through user
+                        // space; the next tries a pipe again.
+                        Err(_) => return Ok(Err(Blocked::NoPipe)),
+                    }
                 }
                 let Some(pipe) = store.tx_pipe.as_mut() else {
                     return Err(link_gone());
@@ -187,7 +204,7 @@ impl LinkStream {
                         // A pipe holding bytes may be full (its slots, not its bytes):
                         // wait for the writer, without taking `from`'s readiness away.
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock && pipe.held > 0 => {
-                            return Ok(Err(pipe.held));
+                            return Ok(Err(Blocked::Pipe(pipe.held)));
                         }
                         Err(e) => return Err(e),
                     }
@@ -200,13 +217,55 @@ impl LinkStream {
                 Ok(Ok(n)) => return Ok(n),
                 // The pipe is full or lent to the writer: wait until it comes back with
                 // fewer bytes than `held` (any, when lent: `usize::MAX`).
-                Ok(Err(held)) => {
+                Ok(Err(Blocked::Pipe(held))) => {
                     std::future::poll_fn(|cx| self.poll_pipe_drained(cx, held)).await?;
+                }
+                Ok(Err(Blocked::NoPipe)) => {
+                    return self.send_through_buffer(from, room, tracker).await;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// One round of [`send_from_framed`](Self::send_from_framed) without a pipe: at most
+    /// `room` bytes read into user space (frame-aware: never past the end of the frame
+    /// they start in, so never past a boundary either) and handed over as by `AsyncWrite`.
+    /// Rare: no pipe to be had.
+    async fn send_through_buffer(
+        &self,
+        from: &TcpStream,
+        room: usize,
+        tracker: Option<&mut FrameTracker>,
+    ) -> io::Result<usize> {
+        let mut cap = room.clamp(1, THROUGH_BUFFER);
+        if let Some(t) = tracker.as_deref() {
+            let within = usize::try_from(t.body_left()).unwrap_or(usize::MAX);
+            cap = if within > 0 {
+                cap.min(within)
+            } else {
+                t.header_left()
+            };
+        }
+        let mut buf = vec![0u8; cap];
+        let n = loop {
+            from.readable().await?;
+            match from.try_read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(t) = tracker {
+            t.feed(&buf[..n]);
+        }
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let k = std::future::poll_fn(|cx| self.poll_write_shared(cx, rest)).await?;
+            rest = &rest[k..];
+        }
+        Ok(n)
     }
 
     /// Ready with the bytes the pipe may take now.

@@ -15,6 +15,9 @@
 //! ([`LinkStream::recv_to_framed`]). On interrupt the frame in flight completes, then the
 //! `NI_RTERR` notice, as on every path.
 //!
+//! With no pipe to be had (descriptor limit), a round goes through user space instead:
+//! the stream's buffers, frame-aware as well; the next round tries a pipe again.
+//!
 //! The contract of the module header of [`super`] holds: pending bytes first, exact
 //! half-close (a socket's EOF becomes the stream's `FIN`, the stream's `FIN` the socket's
 //! write shutdown), either side failing ends the route, every byte passed on is counted.

@@ -121,8 +121,27 @@ thread_local! {
     static FREE: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests of this thread see the descriptor limit reached: [`take`] fails as `pipe2` would.
+    static NONE_LEFT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes [`take`] fail on this thread (the descriptor limit, for tests of the fallbacks of
+/// users of the pool that take pipes themselves, like linkmux).
+#[cfg(test)]
+pub(crate) fn none_left(yes: bool) {
+    NONE_LEFT.with(|n| n.set(yes));
+}
+
 /// An empty pipe from this thread's pool, or a new one.
 pub(crate) fn take() -> io::Result<Pipe> {
+    #[cfg(test)]
+    if NONE_LEFT.with(std::cell::Cell::get) {
+        return Err(io::Error::from_raw_os_error(
+            rustix::io::Errno::MFILE.raw_os_error(),
+        ));
+    }
     match FREE.with(|free| free.borrow_mut().pop()) {
         Some(pipe) => Ok(pipe),
         None => Pipe::new(),

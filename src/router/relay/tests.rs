@@ -49,9 +49,13 @@ enum Path {
     LinkServer,
     /// The client a linkmux stream, the server plain TCP (the LAN router's side).
     LinkClient,
+    /// [`Path::LinkServer`] with no pipe to be had: through the streams' buffers.
+    LinkServerNoPipe,
+    /// [`Path::LinkClient`] with no pipe to be had: through the streams' buffers.
+    LinkClientNoPipe,
 }
 
-const PATHS: [Path; 7] = [
+const PATHS: [Path; 9] = [
     Path::Copy,
     Path::Mixed,
     Path::Splice,
@@ -59,6 +63,8 @@ const PATHS: [Path; 7] = [
     Path::RunsDry,
     Path::LinkServer,
     Path::LinkClient,
+    Path::LinkServerNoPipe,
+    Path::LinkClientNoPipe,
 ];
 
 /// One stream of a linkmux link over loopback TCP: the DMZ end's (opened) and the LAN
@@ -198,17 +204,22 @@ async fn rig(
         Path::Splice | Path::NoPipe | Path::RunsDry => {
             (Side::Tcp(client_end), Side::Tcp(server_end))
         }
-        Path::LinkServer => {
+        Path::LinkServer | Path::LinkServerNoPipe => {
             let (dmz, lan) = link_streams().await;
             bridge(lan, server_end);
             (Side::Tcp(client_end), Side::Other(dmz))
         }
-        Path::LinkClient => {
+        Path::LinkClient | Path::LinkClientNoPipe => {
             let (dmz, lan) = link_streams().await;
             bridge(dmz, client_end);
             (Side::Other(lan), Side::Tcp(server_end))
         }
     };
+    // Tests run on one thread: the link's tasks see the same pool as the relay.
+    super::pipe::none_left(matches!(
+        path,
+        Path::LinkServerNoPipe | Path::LinkClientNoPipe
+    ));
     let pipes = match path {
         Path::NoPipe => Pipes::RunsDry(0.into()),
         Path::RunsDry => Pipes::RunsDry(3.into()),
@@ -446,7 +457,10 @@ async fn check(case: Case, path: Path, mode: Mode) {
     // Between a socket and a linkmux stream, the direction towards the socket holds nothing
     // in the relay (it splices from the stream's pipe; in NI mode a frame header of 4 bytes
     // passes through the stack): a case whose bytes all go that way reports nothing.
-    let link = matches!(path, Path::LinkServer | Path::LinkClient);
+    let link = matches!(
+        path,
+        Path::LinkServer | Path::LinkClient | Path::LinkServerNoPipe | Path::LinkClientNoPipe
+    );
     assert!(held > 0 || link, "{what}: the relay reported what it held");
     assert!(
         held <= buffer,
