@@ -9,7 +9,7 @@
 //! (TLS) carries the same frames through user-space buffers.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -388,6 +388,13 @@ fn next_job(shared: &Shared) -> Job {
     job
 }
 
+/// Adds a frame to the batch of the next write; true once the batch is due.
+fn gather(out: &mut Vec<u8>, head: &[u8; HEADER_LEN], body: Option<&[u8]>) -> bool {
+    out.extend_from_slice(head);
+    out.extend_from_slice(body.unwrap_or_default());
+    out.len() >= OUT_BATCH
+}
+
 async fn write_tcp(shared: &Shared, tcp: &TcpStream) -> io::Result<()> {
     let mut out: Vec<u8> = Vec::with_capacity(OUT_BATCH + HEADER_LEN + MAX_BODY as usize);
     loop {
@@ -402,11 +409,7 @@ async fn write_tcp(shared: &Shared, tcp: &TcpStream) -> io::Result<()> {
                 }
             }
             Job::Bytes(head, body) => {
-                out.extend_from_slice(&head);
-                if let Some(body) = body {
-                    out.extend_from_slice(&body);
-                }
-                if out.len() >= OUT_BATCH {
+                if gather(&mut out, &head, body.as_deref()) {
                     send_all(tcp, &out, false).await?;
                     out.clear();
                 }
@@ -461,7 +464,7 @@ async fn splice_body(tcp: &TcpStream, pipe: &mut Pipe, len: usize) -> io::Result
     let mut left = len;
     while left > 0 {
         tcp.writable().await?;
-        match tcp.try_io(Interest::WRITABLE, || drain_some(pipe, tcp.as_fd(), left)) {
+        match tcp.try_io(Interest::WRITABLE, || pipe.drain_at_most_to(tcp, left)) {
             Ok(0) => return Err(io::Error::other("stream pipe shorter than its frame")),
             Ok(n) => left -= n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -469,17 +472,6 @@ async fn splice_body(tcp: &TcpStream, pipe: &mut Pipe, len: usize) -> io::Result
         }
     }
     Ok(())
-}
-
-/// Splices at most `max` bytes out of `pipe`: the pool's `drain_to` moves what the pipe
-/// holds, so its count is narrowed to the frame's body for the call.
-fn drain_some(pipe: &mut Pipe, to: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
-    let held = pipe.held;
-    pipe.held = held.min(max);
-    let result = pipe.drain_to(to);
-    let moved = *result.as_ref().unwrap_or(&0);
-    pipe.held = held - moved.min(held);
-    result
 }
 
 // --- Any other link (TLS): the same frames through user-space buffers. ---
@@ -525,11 +517,7 @@ async fn write_other<W: AsyncWrite + Unpin>(shared: &Shared, mut writer: W) -> i
                 }
             }
             Job::Bytes(head, body) => {
-                out.extend_from_slice(&head);
-                if let Some(body) = body {
-                    out.extend_from_slice(&body);
-                }
-                if out.len() >= OUT_BATCH {
+                if gather(&mut out, &head, body.as_deref()) {
                     writer.write_all(&out).await?;
                     out.clear();
                 }
