@@ -35,13 +35,26 @@ use crate::ri::carrier::Stream;
 use crate::ri::linkmux::stream::HeldHeader;
 use crate::ri::linkmux::LinkStream;
 use crate::router::clients::{Interrupt, Traffic};
-use crate::router::conn::BoxConn;
+use crate::router::conn::{BoxConn, Side};
 
 /// The linkmux stream inside `conn`, when the relay may move its bytes zero-copy: a
 /// reverse-invoke stream on a plain TCP link.
 pub(super) fn zero_copy(conn: &BoxConn) -> Option<&LinkStream> {
     let stream = (**conn).as_any().downcast_ref::<Stream>()?;
     stream.as_link_stream().filter(|s| s.zero_copy())
+}
+
+/// The socket and the linkmux stream of a route this relay takes, and whether the socket
+/// is the route's client: one end plain TCP, the other a stream [`zero_copy`] recognises.
+pub(super) fn pair<'a>(
+    client: &'a Side,
+    server: &'a Side,
+) -> Option<(&'a TcpStream, &'a LinkStream, bool)> {
+    match (client, server) {
+        (Side::Tcp(tcp), Side::Other(other)) => Some((tcp, zero_copy(other)?, true)),
+        (Side::Other(other), Side::Tcp(tcp)) => Some((tcp, zero_copy(other)?, false)),
+        _ => None,
+    }
 }
 
 /// Relays between `tcp` and `link` until both directions end, either fails, or an

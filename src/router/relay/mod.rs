@@ -168,49 +168,17 @@ async fn run_with(
             buffer,
         },
     };
+    // A route between a socket and a reverse-invoke stream on a plain TCP link: zero-copy
+    // through the link's pipes (the DMZ side: client socket, server stream; the LAN side:
+    // client stream, server socket).
+    #[cfg(target_os = "linux")]
+    if let Some((tcp, stream, tcp_is_client)) = link::pair(&client, &server) {
+        return link::run(tcp, stream, tcp_is_client, upstream, downstream, &traffic).await;
+    }
     match (client, server) {
         #[cfg(target_os = "linux")]
         (Side::Tcp(client), Side::Tcp(server)) => {
             splice::run(&client, &server, upstream, downstream, &traffic, pipes).await
-        }
-        // A route between a socket and a reverse-invoke stream on a plain TCP link:
-        // zero-copy through the link's pipes (the DMZ side: client socket, server stream;
-        // the LAN side: client stream, server socket).
-        #[cfg(target_os = "linux")]
-        (Side::Tcp(client), Side::Other(server)) if link::zero_copy(&server).is_some() => {
-            match link::zero_copy(&server) {
-                Some(stream) => {
-                    link::run(&client, stream, true, upstream, downstream, &traffic).await
-                }
-                None => {
-                    Box::pin(copy::run(
-                        Side::Tcp(client),
-                        Side::Other(server),
-                        upstream,
-                        downstream,
-                        &traffic,
-                    ))
-                    .await
-                }
-            }
-        }
-        #[cfg(target_os = "linux")]
-        (Side::Other(client), Side::Tcp(server)) if link::zero_copy(&client).is_some() => {
-            match link::zero_copy(&client) {
-                Some(stream) => {
-                    link::run(&server, stream, false, upstream, downstream, &traffic).await
-                }
-                None => {
-                    Box::pin(copy::run(
-                        Side::Other(client),
-                        Side::Tcp(server),
-                        upstream,
-                        downstream,
-                        &traffic,
-                    ))
-                    .await
-                }
-            }
         }
         (client, server) => {
             // Only the zero-copy path takes pipes.
