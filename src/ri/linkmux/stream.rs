@@ -315,36 +315,7 @@ impl LinkStream {
     /// Moves received bytes of this stream into socket `to` (by `splice(2)` for what the
     /// link's reader put into the stream's pipe); `Ok(0)` at the stream's clean end.
     pub async fn recv_to(&self, to: &TcpStream) -> io::Result<usize> {
-        loop {
-            std::future::poll_fn(|cx| self.poll_received(cx)).await?;
-            to.writable().await?;
-            let moved = to.try_io(Interest::WRITABLE, || {
-                let mut state = self.shared.lock();
-                let Some(store) = state.machine.io_mut(self.id) else {
-                    return Err(link_gone());
-                };
-                let n = if let Some(pipe) = store.rx_pipe.as_mut().filter(|p| p.held > 0) {
-                    pipe.drain_to(to.as_fd())?
-                } else if !store.rx_buf.is_empty() {
-                    let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf)?;
-                    store.rx_buf.advance(n);
-                    n
-                } else {
-                    return Ok(None); // the end: nothing buffered
-                };
-                state.machine.taken(self.id, n);
-                if state.machine.has_output() {
-                    self.shared.writer.notify_one();
-                }
-                Ok(Some(n))
-            });
-            match moved {
-                Ok(Some(n)) => return Ok(n),
-                Ok(None) => return self.end_of_stream().map(|()| 0),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.recv_into(to, None).await
     }
 
     /// [`recv_to`](Self::recv_to) for an NI stream towards its client: `tracker` sees every
@@ -359,84 +330,53 @@ impl LinkStream {
         held: &mut HeldHeader,
         to_boundary: bool,
     ) -> io::Result<usize> {
+        let framing = Framing {
+            tracker,
+            held,
+            to_boundary,
+        };
+        self.recv_into(to, Some(framing)).await
+    }
+
+    /// [`recv_to`](Self::recv_to), frame-aware with `framing`.
+    async fn recv_into(
+        &self,
+        to: &TcpStream,
+        mut framing: Option<Framing<'_>>,
+    ) -> io::Result<usize> {
         loop {
-            if held.is_empty() {
+            // A header held back goes first, whatever the stream has.
+            if !framing.as_ref().is_some_and(|f| !f.held.is_empty()) {
                 std::future::poll_fn(|cx| self.poll_received(cx)).await?;
             }
             to.writable().await?;
             let moved = to.try_io(Interest::WRITABLE, || {
-                if !held.is_empty() {
-                    let n = send(to, held.pending(), false)?;
-                    held.advance(n);
+                if let Some(f) = framing.as_mut().filter(|f| !f.held.is_empty()) {
+                    let n = send(to, f.held.pending(), false)?;
+                    f.held.advance(n);
                     return Ok(Some(n));
                 }
                 let mut state = self.shared.lock();
                 let Some(store) = state.machine.io_mut(self.id) else {
                     return Err(link_gone());
                 };
-                let mut would_block = false;
-                let (passed, taken) = if let Some(pipe) =
-                    store.rx_pipe.as_mut().filter(|p| p.held > 0)
-                {
-                    // Frame after frame while the pipe has bytes and the socket takes
-                    // them: a header through the stack, a body spliced to its end.
-                    let (mut passed, mut taken) = (0usize, 0usize);
-                    while pipe.held > 0 && !(to_boundary && taken > 0 && tracker.at_boundary()) {
-                        if tracker.body_left() > 0 {
-                            let body = usize::try_from(tracker.body_left()).unwrap_or(usize::MAX);
-                            let n = match pipe.drain_at_most_to(to.as_fd(), body) {
-                                Ok(n) => n,
-                                Err(_) if taken > 0 => break,
-                                Err(e) => return Err(e),
-                            };
-                            tracker.skip_body(n as u64);
-                            (passed, taken) = (passed + n, taken + n);
-                            if n < body {
-                                break;
-                            }
-                            continue;
-                        }
-                        let mut head = [0u8; HEADER_LEN];
-                        let got = pipe.take_out(&mut head[..tracker.header_left()])?;
-                        tracker.feed(&head[..got]);
-                        // The body follows at once when it is there; then the header
-                        // waits for it in the socket (MSG_MORE), not alone on the wire.
-                        let more = tracker.body_left() > 0 && pipe.held > 0;
-                        let sent = match send(to, &head[..got], more) {
-                            Ok(n) => n,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                would_block = true;
-                                0
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        (passed, taken) = (passed + sent, taken + got);
-                        if sent < got {
-                            held.keep(&head[sent..got]);
-                            break;
-                        }
-                    }
-                    (passed, taken)
-                } else if !store.rx_buf.is_empty() {
-                    let len = if to_boundary {
-                        tracker
-                            .boundary_within(&store.rx_buf)
-                            .unwrap_or(store.rx_buf.len())
-                    } else {
-                        store.rx_buf.len()
-                    };
-                    let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf[..len])?;
-                    tracker.feed(&store.rx_buf[..n]);
-                    store.rx_buf.advance(n);
-                    (n, n)
-                } else {
+                let step = match framing.as_mut() {
+                    Some(f) => move_framed(store, to, f)?,
+                    None => move_plain(store, to)?,
+                };
+                let Some(Moved {
+                    passed,
+                    taken,
+                    header_held_back,
+                }) = step
+                else {
                     return Ok(None); // the end: nothing buffered
                 };
                 state.machine.taken(self.id, taken);
                 if state.machine.has_output() {
                     self.shared.writer.notify_one();
                 }
-                if would_block && passed == 0 {
+                if header_held_back && passed == 0 {
                     // The header waits in `held`; the socket's readiness is cleared (with
                     // bytes passed on, they are told first; the next write clears it).
                     return Err(io::ErrorKind::WouldBlock.into());
@@ -485,6 +425,118 @@ impl LinkStream {
             _ => Err(link_gone()),
         }
     }
+}
+
+/// What frame-aware receiving keeps from call to call, and how far one call may go.
+struct Framing<'a> {
+    tracker: &'a mut FrameTracker,
+    held: &'a mut HeldHeader,
+    to_boundary: bool,
+}
+
+/// One move out of a stream's received bytes into a socket.
+struct Moved {
+    /// Bytes written into the socket.
+    passed: usize,
+    /// Bytes taken out of the stream (its credit).
+    taken: usize,
+    /// A header read out of the pipe waits in `held`: the socket took none of it.
+    header_held_back: bool,
+}
+
+/// Moves what the stream holds (its pipe first) into `to`; `None` when it holds nothing.
+fn move_plain(store: &mut Store, to: &TcpStream) -> io::Result<Option<Moved>> {
+    let n = if let Some(pipe) = store.rx_pipe.as_mut().filter(|p| p.held > 0) {
+        pipe.drain_to(to.as_fd())?
+    } else if !store.rx_buf.is_empty() {
+        let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf)?;
+        store.rx_buf.advance(n);
+        n
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Moved {
+        passed: n,
+        taken: n,
+        header_held_back: false,
+    }))
+}
+
+/// [`move_plain`] frame by frame: from the pipe, each header through the stack (what `to`
+/// does not take waits in `held`) and each body spliced up to its end, frame after frame
+/// while the pipe has bytes and `to` takes them; from the buffer, as far as `to` takes
+/// (only to the next boundary with `to_boundary`). `None` when the stream holds nothing.
+fn move_framed(
+    store: &mut Store,
+    to: &TcpStream,
+    f: &mut Framing<'_>,
+) -> io::Result<Option<Moved>> {
+    let Framing {
+        tracker,
+        held,
+        to_boundary,
+    } = f;
+    if let Some(pipe) = store.rx_pipe.as_mut().filter(|p| p.held > 0) {
+        let (mut passed, mut taken, mut header_held_back) = (0usize, 0usize, false);
+        while pipe.held > 0 && !(*to_boundary && taken > 0 && tracker.at_boundary()) {
+            if tracker.body_left() > 0 {
+                let body = usize::try_from(tracker.body_left()).unwrap_or(usize::MAX);
+                let n = match pipe.drain_at_most_to(to.as_fd(), body) {
+                    Ok(n) => n,
+                    Err(_) if taken > 0 => break,
+                    Err(e) => return Err(e),
+                };
+                tracker.skip_body(n as u64);
+                (passed, taken) = (passed + n, taken + n);
+                if n < body {
+                    break;
+                }
+                continue;
+            }
+            let mut head = [0u8; HEADER_LEN];
+            let got = pipe.take_out(&mut head[..tracker.header_left()])?;
+            tracker.feed(&head[..got]);
+            // The body follows at once when it is there; then the header waits for it in
+            // the socket (MSG_MORE), not alone on the wire.
+            let more = tracker.body_left() > 0 && pipe.held > 0;
+            let sent = match send(to, &head[..got], more) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    header_held_back = true;
+                    0
+                }
+                Err(e) => return Err(e),
+            };
+            (passed, taken) = (passed + sent, taken + got);
+            if sent < got {
+                held.keep(&head[sent..got]);
+                break;
+            }
+        }
+        return Ok(Some(Moved {
+            passed,
+            taken,
+            header_held_back,
+        }));
+    }
+    if store.rx_buf.is_empty() {
+        return Ok(None);
+    }
+    let len = if *to_boundary {
+        tracker
+            .boundary_within(&store.rx_buf)
+            .unwrap_or(store.rx_buf.len())
+    } else {
+        store.rx_buf.len()
+    };
+    let n = (&*socket2::SockRef::from(to)).write_some(&store.rx_buf[..len])?;
+    tracker.feed(&store.rx_buf[..n]);
+    store.rx_buf.advance(n);
+    Ok(Some(Moved {
+        passed: n,
+        taken: n,
+        header_held_back: false,
+    }))
 }
 
 /// How many bytes the next splice from `from` may take, within `room`, and how many header
