@@ -33,6 +33,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod machine;
 pub mod stream;
+pub mod zero_copy;
 
 pub use driver::{Link, Opener};
 pub use machine::Role;

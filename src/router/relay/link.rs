@@ -32,7 +32,7 @@ use tokio::time::{timeout_at, Instant};
 use super::{interrupted, join, Direction, Log, Outcome, Pumped, BOUNDARY_GRACE};
 use crate::ni::frame::{self, FrameTracker};
 use crate::ri::carrier::Stream;
-use crate::ri::linkmux::stream::HeldHeader;
+use crate::ri::linkmux::zero_copy::HeldHeader;
 use crate::ri::linkmux::LinkStream;
 use crate::router::clients::{Interrupt, Traffic};
 use crate::router::conn::{BoxConn, Side};
