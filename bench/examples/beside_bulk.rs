@@ -42,12 +42,31 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let rows = [
-        ("echo ours,    bulk ours", &ours.hops.echo, &ours.hops.source_raw),
-        ("echo rathole, bulk rathole", &rathole.hops.echo, &rathole.hops.source_raw),
-        ("echo ours,    bulk rathole", &ours.hops.echo, &rathole.hops.source_raw),
-        ("echo rathole, bulk ours", &rathole.hops.echo, &ours.hops.source_raw),
+        (
+            "echo ours,    bulk ours",
+            &ours.hops.echo,
+            &ours.hops.source_raw,
+        ),
+        (
+            "echo rathole, bulk rathole",
+            &rathole.hops.echo,
+            &rathole.hops.source_raw,
+        ),
+        (
+            "echo ours,    bulk rathole",
+            &ours.hops.echo,
+            &rathole.hops.source_raw,
+        ),
+        (
+            "echo rathole, bulk ours",
+            &rathole.hops.echo,
+            &ours.hops.source_raw,
+        ),
     ];
-    println!("{:<28} {:>10} {:>10} {:>10} {:>10}", "", "idle p50", "p50", "p99", "bulk GB/s");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10}",
+        "", "idle p50", "p50", "p99", "bulk GB/s"
+    );
     for (name, echo, bulk) in rows {
         let idle = client::round_trips(echo, rounds, 64)?;
         let (beside, rate) = client::round_trips_beside_bulk(echo, bulk, rounds, 64)?;
