@@ -1,7 +1,8 @@
 //! The interactive round trip beside a bulk download, alone and crossed: a linkmux chain of
 //! this project's routers and a rathole chain run side by side over one sink, and the
 //! 64-byte NI round trip through one chain is timed while the bulk download runs through
-//! the same chain or through the other. Crossing them tells apart a bulk path that
+//! the same chain or through the other, and while a bulk upload runs through the same
+//! chain (the answers then travel against the bulk bytes). Crossing them tells apart a bulk path that
 //! disturbs everything on the machine from an interactive path that is slow to get its
 //! turn. Loopback only; seconds per row instead of the minutes of `--only chain`.
 //!
@@ -10,9 +11,48 @@
 //! target/release/examples/beside_bulk target/release/saprouter [rounds] [LAN cf line ...]
 //! ```
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
+use saprouter_bench::net::Hop;
 use saprouter_bench::{chain, client, procs};
+
+/// Round trips through `echo` while a bulk upload runs through `bulk` (the discard
+/// service): the interactive answer then travels against the bulk bytes, not behind them.
+fn round_trips_beside_upload(
+    echo: &Hop,
+    bulk: &Hop,
+    rounds: usize,
+) -> std::io::Result<(Vec<u64>, f64)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let moved = Arc::new(AtomicU64::new(0));
+    let mut s = bulk.open()?;
+    let worker = {
+        let (stop, moved) = (stop.clone(), moved.clone());
+        std::thread::spawn(move || {
+            let chunk = vec![0x5a_u8; 256 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+                moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        })
+    };
+    while moved.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    let start = Instant::now();
+    let from = moved.load(Ordering::Relaxed);
+    let times = client::round_trips(echo, rounds, 64);
+    let rate = (moved.load(Ordering::Relaxed) - from) as f64 / start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = worker.join();
+    Ok((times?, rate))
+}
 
 fn micros(sorted: &[u64], q: f64) -> f64 {
     client::quantile(sorted, q) as f64 / 1000.0
@@ -67,9 +107,29 @@ fn main() -> std::io::Result<()> {
         "{:<28} {:>10} {:>10} {:>10} {:>10}",
         "", "idle p50", "p50", "p99", "bulk GB/s"
     );
-    for (name, echo, bulk) in rows {
+    let uploads = [
+        (
+            "echo ours,    upload ours",
+            &ours.hops.echo,
+            &ours.hops.discard_raw,
+        ),
+        (
+            "echo rathole, upload rathole",
+            &rathole.hops.echo,
+            &rathole.hops.discard_raw,
+        ),
+    ];
+    let rows = rows
+        .iter()
+        .map(|r| (r, false))
+        .chain(uploads.iter().map(|r| (r, true)));
+    for (&(name, echo, bulk), upload) in rows {
         let idle = client::round_trips(echo, rounds, 64)?;
-        let (beside, rate) = client::round_trips_beside_bulk(echo, bulk, rounds, 64)?;
+        let (beside, rate) = if upload {
+            round_trips_beside_upload(echo, bulk, rounds)?
+        } else {
+            client::round_trips_beside_bulk(echo, bulk, rounds, 64)?
+        };
         println!(
             "{name:<28} {:>10.1} {:>10.1} {:>10.1} {:>10.2}",
             micros(&idle, 0.5),
