@@ -107,28 +107,70 @@ fn routers_of_this_build_run_yamux_unless_asked_for_linkmux() {
     wait_trace(&l, "mux=yamux");
 }
 
-#[test]
-fn routers_of_this_build_run_linkmux_when_the_lan_router_asks() {
-    let reg = free_port();
-    let pseudo = free_port();
-    let echo = raw_echo();
-    let (d, _dcf) = dmz(reg, pseudo);
-    let (l, _lcf) = lan(reg, pseudo, echo, "link_protocol = linkmux\n");
-    let text = wait_listing(&d, "a linkmux link", |t| link_runs(t, "linkmux"));
-    assert!(!link_runs(&text, "yamux"), "{text}");
-    wait_trace(&l, "mux=linkmux");
-    // A session over it.
-    let (dp, ps, es) = (d.port.to_string(), pseudo.to_string(), echo.to_string());
-    let (mut s, reply) = ask_route(&d, &[(L, &dp, ""), (L, &ps, ""), (L, &es, "")], 1);
-    assert_eq!(reply, PONG);
-    let data = pattern(1 << 20, 3);
+/// A DMZ and a LAN router of this build on a linkmux link, the LAN router permitting a raw
+/// echo service; running while held.
+struct LinkmuxChain {
+    dmz: (TestRouter, tempfile::TempDir),
+    lan: (TestRouter, tempfile::TempDir),
+    pseudo: u16,
+    echo: u16,
+}
+
+impl LinkmuxChain {
+    /// Starts the chain and waits until the DMZ router lists the link; also returns that
+    /// listing.
+    fn start() -> (Self, String) {
+        let reg = free_port();
+        let pseudo = free_port();
+        let echo = raw_echo();
+        let dmz = dmz(reg, pseudo);
+        let lan = lan(reg, pseudo, echo, "link_protocol = linkmux\n");
+        let text = wait_listing(&dmz.0, "a linkmux link", |t| link_runs(t, "linkmux"));
+        let chain = Self {
+            dmz,
+            lan,
+            pseudo,
+            echo,
+        };
+        (chain, text)
+    }
+
+    /// A session to the echo service through both routers, in `talk_mode`.
+    fn route(&self, talk_mode: u8) -> TcpStream {
+        let d = &self.dmz.0;
+        let (dp, ps, es) = (
+            d.port.to_string(),
+            self.pseudo.to_string(),
+            self.echo.to_string(),
+        );
+        let hops = [(L, dp.as_str(), ""), (L, &ps, ""), (L, &es, "")];
+        let (s, reply) = ask_route(d, &hops, talk_mode);
+        assert_eq!(reply, PONG);
+        s
+    }
+}
+
+/// Sends `data` on `s` from a second thread (with `write`) and reads as many bytes back.
+fn echoed(s: &mut TcpStream, data: &[u8], write: fn(&mut TcpStream, &[u8])) -> Vec<u8> {
     let mut writer = s.try_clone().expect("clone");
-    let sent = data.clone();
-    let t = std::thread::spawn(move || writer.write_all(&sent).expect("send"));
+    let sent = data.to_vec();
+    let t = std::thread::spawn(move || write(&mut writer, &sent));
     let mut got = vec![0u8; data.len()];
     s.set_read_timeout(Some(STEP)).expect("timeout");
     s.read_exact(&mut got).expect("echo");
     t.join().expect("writer");
+    got
+}
+
+#[test]
+fn routers_of_this_build_run_linkmux_when_the_lan_router_asks() {
+    let (chain, text) = LinkmuxChain::start();
+    assert!(!link_runs(&text, "yamux"), "{text}");
+    wait_trace(&chain.lan.0, "mux=linkmux");
+    // A session over it.
+    let mut s = chain.route(1);
+    let data = pattern(1 << 20, 3);
+    let got = echoed(&mut s, &data, |w, d| w.write_all(d).expect("send"));
     assert!(got == data, "1 MiB echoed intact over linkmux");
 }
 
@@ -137,15 +179,8 @@ fn ni_frames_keep_their_boundaries_over_a_linkmux_link() {
     // NI talk mode: both routers follow the frames towards the client (the LAN router
     // peeks each header, the DMZ router reads it out of the stream's pipe) while the
     // bodies move zero-copy. Frames of every size come back whole and in order.
-    let reg = free_port();
-    let pseudo = free_port();
-    let echo = raw_echo();
-    let (d, _dcf) = dmz(reg, pseudo);
-    let (_l, _lcf) = lan(reg, pseudo, echo, "link_protocol = linkmux\n");
-    wait_listing(&d, "a linkmux link", |t| link_runs(t, "linkmux"));
-    let (dp, ps, es) = (d.port.to_string(), pseudo.to_string(), echo.to_string());
-    let (mut s, reply) = ask_route(&d, &[(L, &dp, ""), (L, &ps, ""), (L, &es, "")], 0);
-    assert_eq!(reply, PONG);
+    let (chain, _) = LinkmuxChain::start();
+    let mut s = chain.route(0);
     let mut sent = Vec::new();
     for (k, size) in [
         0usize, 1, 3, 4, 5, 100, 8192, 65_536, 65_537, 300_000, 7, 0, 200_000,
@@ -155,20 +190,14 @@ fn ni_frames_keep_their_boundaries_over_a_linkmux_link() {
     {
         sent.extend_from_slice(&frame(&pattern(size, k)));
     }
-    let mut writer = s.try_clone().expect("clone");
-    let out = sent.clone();
     // In pieces that split headers, then large writes.
-    let t = std::thread::spawn(move || {
-        let (small, large) = out.split_at(64);
+    let got = echoed(&mut s, &sent, |w, d| {
+        let (small, large) = d.split_at(64);
         for piece in small.chunks(3) {
-            writer.write_all(piece).expect("send");
+            w.write_all(piece).expect("send");
         }
-        writer.write_all(large).expect("send");
+        w.write_all(large).expect("send");
     });
-    let mut got = vec![0u8; sent.len()];
-    s.set_read_timeout(Some(STEP)).expect("timeout");
-    s.read_exact(&mut got).expect("echo");
-    t.join().expect("writer");
     assert!(got == sent, "NI frames echoed intact over linkmux");
 }
 
