@@ -11,48 +11,9 @@
 //! target/release/examples/beside_bulk target/release/saprouter [rounds] [LAN cf line ...]
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
 
-use saprouter_bench::net::Hop;
 use saprouter_bench::{chain, client, procs};
-
-/// Round trips through `echo` while a bulk upload runs through `bulk` (the discard
-/// service): the interactive answer then travels against the bulk bytes, not behind them.
-fn round_trips_beside_upload(
-    echo: &Hop,
-    bulk: &Hop,
-    rounds: usize,
-) -> std::io::Result<(Vec<u64>, f64)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let moved = Arc::new(AtomicU64::new(0));
-    let mut s = bulk.open()?;
-    let worker = {
-        let (stop, moved) = (stop.clone(), moved.clone());
-        std::thread::spawn(move || {
-            let chunk = vec![0x5a_u8; 256 * 1024];
-            while !stop.load(Ordering::Relaxed) {
-                if s.write_all(&chunk).is_err() {
-                    break;
-                }
-                moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
-        })
-    };
-    while moved.load(Ordering::Relaxed) == 0 {
-        std::thread::yield_now();
-    }
-    let start = Instant::now();
-    let from = moved.load(Ordering::Relaxed);
-    let times = client::round_trips(echo, rounds, 64);
-    let rate = (moved.load(Ordering::Relaxed) - from) as f64 / start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let _ = worker.join();
-    Ok((times?, rate))
-}
 
 fn micros(sorted: &[u64], q: f64) -> f64 {
     client::quantile(sorted, q) as f64 / 1000.0
@@ -126,7 +87,7 @@ fn main() -> std::io::Result<()> {
     for (&(name, echo, bulk), upload) in rows {
         let idle = client::round_trips(echo, rounds, 64)?;
         let (beside, rate) = if upload {
-            round_trips_beside_upload(echo, bulk, rounds)?
+            client::round_trips_beside_upload(echo, bulk, rounds, 64)?
         } else {
             client::round_trips_beside_bulk(echo, bulk, rounds, 64)?
         };

@@ -133,31 +133,61 @@ pub fn round_trips_beside_bulk(
     rounds: usize,
     size: usize,
 ) -> std::io::Result<(Vec<u64>, f64)> {
+    let bulk = bulk.clone();
+    round_trips_beside(echo, rounds, size, move |stop, moved| {
+        while !stop.load(Ordering::Relaxed) {
+            let mut s = bulk.open()?;
+            s.write_all(&wire::source_request(u64::MAX, 0))?;
+            let mut buf = vec![0u8; 256 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                let n = s.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                moved.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Round trips as in [`round_trips`] while another session uploads in bulk through `bulk`
+/// (the discard service): the answers then travel against the bulk bytes, not behind
+/// them. Also returns the bulk rate.
+pub fn round_trips_beside_upload(
+    echo: &Hop,
+    bulk: &Hop,
+    rounds: usize,
+    size: usize,
+) -> std::io::Result<(Vec<u64>, f64)> {
+    let mut s = bulk.open()?;
+    round_trips_beside(echo, rounds, size, move |stop, moved| {
+        let chunk = vec![0x5a_u8; 256 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            s.write_all(&chunk)?;
+            moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+}
+
+/// Round trips through `echo` while `bulk` runs on a thread of its own, counting the bytes
+/// it moves in `moved` until `stop`; timed from its first byte. Returns the times (sorted)
+/// and the bulk rate meanwhile.
+fn round_trips_beside(
+    echo: &Hop,
+    rounds: usize,
+    size: usize,
+    bulk: impl FnOnce(&AtomicBool, &AtomicU64) -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<(Vec<u64>, f64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let moved = Arc::new(AtomicU64::new(0));
-    let started = Arc::new(AtomicBool::new(false));
     let worker = {
-        let (bulk, stop, moved, started) =
-            (bulk.clone(), stop.clone(), moved.clone(), started.clone());
-        std::thread::spawn(move || -> std::io::Result<()> {
-            while !stop.load(Ordering::Relaxed) {
-                let mut s = bulk.open()?;
-                s.write_all(&wire::source_request(u64::MAX, 0))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                while !stop.load(Ordering::Relaxed) {
-                    let n = s.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    started.store(true, Ordering::Relaxed);
-                    moved.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-            Ok(())
-        })
+        let (stop, moved) = (stop.clone(), moved.clone());
+        std::thread::spawn(move || bulk(&stop, &moved))
     };
     let begin = Instant::now();
-    while !started.load(Ordering::Relaxed) && begin.elapsed() < super::net::STEP {
+    while moved.load(Ordering::Relaxed) == 0 && begin.elapsed() < super::net::STEP {
         std::thread::sleep(Duration::from_millis(5));
     }
     let start = Instant::now();
