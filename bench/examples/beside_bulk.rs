@@ -21,9 +21,8 @@ fn micros(sorted: &[u64], q: f64) -> f64 {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--sink") {
-        let aliases = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
-        return saprouter_bench::sink::main(aliases);
+    if let Some(sink) = saprouter_bench::rounds::sink_if_asked(&args) {
+        return sink;
     }
     let Some(router) = args.get(1).map(PathBuf::from) else {
         eprintln!("usage: beside_bulk ROUTER [ROUNDS] [LAN cf line ...]");

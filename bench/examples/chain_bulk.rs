@@ -13,30 +13,19 @@
 //! "baseline", also with `link_protocol = linkmux`). `ROUNDS=N` (default 3) repeats every
 //! row; `ONLY=NAME` measures one chain (for a profiler).
 
-use std::path::PathBuf;
-
 use saprouter_bench::net::Hop;
+use saprouter_bench::rounds::{self, Means};
 use saprouter_bench::{chain, client, procs};
 
 type Measure = fn(&Hop, u64, u32) -> std::io::Result<f64>;
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--sink") {
-        let aliases = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
-        return saprouter_bench::sink::main(aliases);
+    if let Some(sink) = rounds::sink_if_asked(&args) {
+        return sink;
     }
-    let Some(router) = args.get(1).map(PathBuf::from) else {
-        eprintln!("usage: chain_bulk ROUTER [MiB] [OTHER_ROUTER]");
-        std::process::exit(2);
-    };
-    let mib: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
-    let other = args.get(3).map(PathBuf::from);
-    let rounds: u32 = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let only = std::env::var("ONLY").ok();
+    let (router, mib, other) =
+        rounds::router_args(&args, "chain_bulk ROUTER [MiB] [OTHER_ROUTER]", 256);
     let total = mib << 20;
     let lan = "link_protocol = linkmux\n";
     let (_sink, ports) = procs::start_sink(1)?;
@@ -59,11 +48,16 @@ fn main() -> std::io::Result<()> {
         "{:<10} {:<13} {:>8} {:>14}",
         "chain", "row", "GB/s", "routers s/GB"
     );
-    // (chain, row) → sums of rate and CPU per GB, and the count.
-    let mut means: Vec<(&str, &str, [f64; 2], u32)> = Vec::new();
-    for round in 0..rounds {
+    let print = |name: &str, row: &str, f: &[f64], when: &str| {
+        println!(
+            "{name:<10} {row:<13} {:>8.2} {:>14.3}   ({when})",
+            f[0], f[1]
+        );
+    };
+    let mut means = Means::default();
+    for round in 0..rounds::count() {
         for (name, chain) in &chains {
-            if only.as_ref().is_some_and(|o| o != name) {
+            if !rounds::wanted(name) {
                 continue;
             }
             let rows: [(&str, &Hop, Measure, u32); 3] = [
@@ -82,31 +76,13 @@ fn main() -> std::io::Result<()> {
                 let before = cpu();
                 let rate = measure(hop, total, frame)?;
                 let figures = [rate / 1e9, (cpu() - before) / (total as f64 / 1e9)];
-                println!(
-                    "{:<10} {:<13} {:>8.2} {:>14.3}   (round {round})",
-                    name, row, figures[0], figures[1]
-                );
-                match means.iter_mut().find(|m| m.0 == *name && m.1 == row) {
-                    Some(m) => {
-                        for (sum, f) in m.2.iter_mut().zip(figures) {
-                            *sum += f;
-                        }
-                        m.3 += 1;
-                    }
-                    None => means.push((name, row, figures, 1)),
-                }
+                print(name, row, &figures, &format!("round {round}"));
+                means.add(name, row, &figures);
             }
         }
     }
-    for (name, row, sums, n) in means {
-        let n = f64::from(n);
-        println!(
-            "{:<10} {:<13} {:>8.2} {:>14.3}   (mean)",
-            name,
-            row,
-            sums[0] / n,
-            sums[1] / n
-        );
+    for (name, row, figures) in means.means() {
+        print(name, row, &figures, "mean");
     }
     Ok(())
 }

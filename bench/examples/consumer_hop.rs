@@ -13,22 +13,19 @@
 //! (it is measured as the column "baseline"). `ROUNDS=N` (default 3) repeats every row;
 //! `ONLY=NAME` measures one column (for a profiler). The last lines are the means.
 
-use std::path::PathBuf;
-
+use saprouter_bench::net::Hop;
+use saprouter_bench::rounds::{self, Means};
 use saprouter_bench::{client, paths, procs};
+
+type Measure = fn(&Hop, u64, u32) -> std::io::Result<f64>;
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--sink") {
-        let aliases = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
-        return saprouter_bench::sink::main(aliases);
+    if let Some(sink) = rounds::sink_if_asked(&args) {
+        return sink;
     }
-    let Some(router) = args.get(1).map(PathBuf::from) else {
-        eprintln!("usage: consumer_hop ROUTER [MiB] [OTHER_ROUTER]");
-        std::process::exit(2);
-    };
-    let mib: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(512);
-    let other = args.get(3).map(PathBuf::from);
+    let (router, mib, other) =
+        rounds::router_args(&args, "consumer_hop ROUTER [MiB] [OTHER_ROUTER]", 512);
     let total = mib << 20;
     let (sink, ports) = procs::start_sink(1)?;
     let dir = procs::TempDir::new()?;
@@ -37,66 +34,41 @@ fn main() -> std::io::Result<()> {
         "{:<14} {:<9} {:>8} {:>14} {:>14}",
         "path", "row", "GB/s", "middle s/GB", "ends s/GB"
     );
-    let rounds = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let only = std::env::var("ONLY").ok();
-    // (path, row) → sums of rate, middle and ends per GB, and the count.
-    let mut means: Vec<(String, &str, [f64; 3], u32)> = Vec::new();
-    for round in 0..rounds {
+    let print = |path: &str, row: &str, f: &[f64], when: &str| {
+        println!(
+            "{path:<14} {row:<9} {:>8.2} {:>14.3} {:>14.3}   ({when})",
+            f[0], f[1], f[2]
+        );
+    };
+    let cpu = |pids: &[u32]| -> f64 { pids.iter().filter_map(|p| procs::cpu_secs(*p)).sum() };
+    let mut means = Means::default();
+    for round in 0..rounds::count() {
         for path in &run.paths {
             let Ok(hops) = &path.hops else { continue };
-            if path.name == "socat" || only.as_ref().is_some_and(|o| *o != path.name) {
+            if path.name == "socat" || !rounds::wanted(&path.name) {
                 continue;
             }
-            type Measure = fn(&saprouter_bench::net::Hop, u64, u32) -> std::io::Result<f64>;
-            let rows: [(&str, &saprouter_bench::net::Hop, Measure); 2] = [
+            let rows: [(&str, &Hop, Measure); 2] = [
                 ("upload", &hops.discard_raw, client::upload_to_consumer),
                 ("download", &hops.source_raw, client::download_to_consumer),
             ];
             for (row, hop, measure) in rows {
-                let cpu =
-                    |pids: &[u32]| -> f64 { pids.iter().filter_map(|p| procs::cpu_secs(*p)).sum() };
-                let (m0, s0, c0) = (
-                    cpu(&path.pids),
-                    cpu(&[sink.pid()]),
-                    procs::thread_cpu_secs().unwrap_or(0.0),
-                );
+                let ends = || cpu(&[sink.pid()]) + procs::thread_cpu_secs().unwrap_or(0.0);
+                let (middle0, ends0) = (cpu(&path.pids), ends());
                 let rate = measure(hop, total, 0)?;
-                let (m1, s1, c1) = (
-                    cpu(&path.pids),
-                    cpu(&[sink.pid()]),
-                    procs::thread_cpu_secs().unwrap_or(0.0),
-                );
                 let gb = total as f64 / 1e9;
-                let figures = [rate / 1e9, (m1 - m0) / gb, ((s1 - s0) + (c1 - c0)) / gb];
-                println!(
-                    "{:<14} {:<9} {:>8.2} {:>14.3} {:>14.3}   (round {round})",
-                    path.name, row, figures[0], figures[1], figures[2]
-                );
-                match means.iter_mut().find(|m| m.0 == path.name && m.1 == row) {
-                    Some(m) => {
-                        for (sum, f) in m.2.iter_mut().zip(figures) {
-                            *sum += f;
-                        }
-                        m.3 += 1;
-                    }
-                    None => means.push((path.name.clone(), row, figures, 1)),
-                }
+                let figures = [
+                    rate / 1e9,
+                    (cpu(&path.pids) - middle0) / gb,
+                    (ends() - ends0) / gb,
+                ];
+                print(&path.name, row, &figures, &format!("round {round}"));
+                means.add(&path.name, row, &figures);
             }
         }
     }
-    for (path, row, sums, n) in means {
-        let n = f64::from(n);
-        println!(
-            "{:<14} {:<9} {:>8.2} {:>14.3} {:>14.3}   (mean)",
-            path,
-            row,
-            sums[0] / n,
-            sums[1] / n,
-            sums[2] / n
-        );
+    for (path, row, figures) in means.means() {
+        print(path, row, &figures, "mean");
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod paths;
 pub mod pin;
 pub mod procs;
 pub mod report;
+pub mod rounds;
 pub mod sessions;
 pub mod sink;
 pub mod table;
