@@ -17,6 +17,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use saprouter::tls::{Identity, SncFiles, SncSource, SncTls};
 
+pub mod snc_router;
+
 use crate::common::STEP;
 
 /// A test CA.
