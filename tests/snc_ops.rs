@@ -7,7 +7,7 @@
 mod common;
 mod tls_support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,129 +16,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use rcgen::{DnType, SerialNumber};
+use rcgen::DnType;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use saprouter::tls::SncFiles;
+use tls_support::p12::{Form, P12Pki};
+use tls_support::snc_router::{L, L2};
 use tls_support::*;
 
-const L: &str = "127.0.0.1";
-/// The next router of the outbound test, on its own loopback address (see tests/tls.rs).
-const L2: &str = "127.0.0.2";
 const NAME: &str = "p:CN=SAPROUTER1";
 
 /// 2031-05-17 00:00:00 UTC and 2032-06-30 00:00:00 UTC, the not-after dates of the two
 /// generations of the router's certificate.
 const FIRST_END: (i32, u8, u8, i64) = (2031, 5, 17, 1_936_742_400);
 const SECOND_END: (i32, u8, u8, i64) = (2032, 6, 30, 1_972_166_400);
-
-/// How `openssl pkcs12 -export` protects the file.
-#[derive(Clone, Copy, Debug)]
-enum Form {
-    /// OpenSSL 3's default: PBES2 with AES-256-CBC and PBKDF2, HMAC-SHA256 MAC.
-    Aes,
-    /// The older form: PBE-SHA1-3DES for keys and certificates, SHA-1 MAC.
-    TripleDes,
-}
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Ca,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca: Ca::new("Test CA"),
-        };
-        std::fs::write(pki.path("ca.crt"), pki.ca.pem()).unwrap();
-        std::fs::write(pki.path("pass"), "s3cret pass\n").unwrap();
-        pki
-    }
-
-    /// A client identity `CN=CLIENT` from the same CA.
-    fn client(&self) -> SncFiles {
-        let (cert, key) = self.ca.issue(&[(DnType::CommonName, "CLIENT")], false);
-        self.write("client", &cert, &key)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// PEM files of a router certificate `CN=<cn>` with `serial`, valid until `end`.
-    fn issue(&self, tag: &str, cn: &str, serial: u64, end: (i32, u8, u8, i64)) -> SncFiles {
-        let (cert, key) = self.ca.issue_with(&[(DnType::CommonName, cn)], |p| {
-            p.serial_number = Some(SerialNumber::from(serial));
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(end.0, end.1, end.2);
-        });
-        self.write(tag, &cert, &key)
-    }
-
-    fn write(&self, tag: &str, cert: &str, key: &str) -> SncFiles {
-        let files = SncFiles {
-            cert: self.path(&format!("{tag}.crt")),
-            key: self.path(&format!("{tag}.key")),
-            ca: self.path("ca.crt"),
-        };
-        std::fs::write(&files.cert, cert).unwrap();
-        std::fs::write(&files.key, key).unwrap();
-        files
-    }
-
-    /// `openssl pkcs12 -export` of `files` (key, certificate, CA) into `<tag>.p12`, with the
-    /// password in `pass` (or none); checks with `openssl pkcs12 -info` that the file is in
-    /// `form`.
-    fn export(&self, files: &SncFiles, tag: &str, form: Form, password: bool) -> PathBuf {
-        let out = self.path(&format!("{tag}.p12"));
-        let pass = format!("file:{}", self.path("pass").display());
-        let pass = if password { pass.as_str() } else { "pass:" };
-        let mut args: Vec<&str> = vec!["pkcs12", "-export", "-passout", pass];
-        if let Form::TripleDes = form {
-            args.extend([
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ]);
-        }
-        let (key, cert, ca) = (
-            files.key.to_string_lossy(),
-            files.cert.to_string_lossy(),
-            files.ca.to_string_lossy(),
-        );
-        let out_s = out.to_string_lossy();
-        args.extend([
-            "-inkey",
-            &key,
-            "-in",
-            &cert,
-            "-certfile",
-            &ca,
-            "-out",
-            &out_s,
-        ]);
-        openssl(&args);
-        let pass_in = if password {
-            format!("file:{}", self.path("pass").display())
-        } else {
-            "pass:".into()
-        };
-        let info = openssl(&[
-            "pkcs12", "-info", "-noout", "-in", &out_s, "-passin", &pass_in,
-        ]);
-        let expected = match form {
-            Form::Aes => "AES-256-CBC",
-            Form::TripleDes => "pbeWithSHA1And3-KeyTripleDES-CBC",
-        };
-        assert!(info.contains(expected), "{form:?}: {info}");
-        out
-    }
-}
 
 /// The serial number `openssl x509 -serial` prints for a PEM certificate.
 fn openssl_serial(cert: &Path) -> String {
@@ -173,7 +64,7 @@ fn reload(r: &TestRouter) -> (bool, String) {
     )
 }
 
-fn start_p12(table: &str, p12: &Path, pki: &Pki, extra: &[&str]) -> TestRouter {
+fn start_p12(table: &str, p12: &Path, pki: &P12Pki, extra: &[&str]) -> TestRouter {
     let mut args: Vec<String> = vec![
         "-K".into(),
         NAME.into(),
@@ -189,23 +80,12 @@ fn start_p12(table: &str, p12: &Path, pki: &Pki, extra: &[&str]) -> TestRouter {
     TestRouter::start(table, &refs)
 }
 
-/// GET /metrics.
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect((L, port)).unwrap();
-    s.set_read_timeout(Some(STEP)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 #[test]
 fn a_pkcs12_file_from_openssl_starts_the_router_in_either_form() {
     if !tool_available("openssl") {
         return;
     }
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let router = pki.issue("r1", "SAPROUTER1", 0x1001, FIRST_END);
     let client = pki.client();
     let serial = openssl_serial(&router.cert);
@@ -235,7 +115,7 @@ fn secudir_saprouter_p12_without_a_password_is_the_default() {
     if !tool_available("openssl") {
         return;
     }
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let router = pki.issue("r1", "SAPROUTER1", 0x2002, FIRST_END);
     let client = pki.client();
     let p12 = pki.export(&router, "nopass", Form::Aes, false);
@@ -348,7 +228,7 @@ fn n_rotates_the_certificate_for_new_handshakes_and_keeps_running_sessions() {
     if !tool_available("openssl") {
         return;
     }
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let first = pki.issue("first", "SAPROUTER1", 0x1001, FIRST_END);
     let second = pki.issue("second", "SAPROUTER1", 0x1002, SECOND_END);
     let next = pki.issue("next", "NEXT", 0x3003, FIRST_END);
@@ -386,7 +266,7 @@ fn n_rotates_the_certificate_for_new_handshakes_and_keeps_running_sessions() {
     assert_eq!(reply, PONG, "{:?}", rterr(&reply));
     assert_eq!(next_serials.recv_timeout(STEP).unwrap(), "1001");
     wait_listening(metrics);
-    let text = scrape(metrics);
+    let (_, text) = http_get(metrics, "/metrics");
     let identity = format!(
         "saprouter_tls_certificate_expiry_timestamp_seconds{{role=\"identity\"}} {}",
         FIRST_END.3
@@ -424,7 +304,7 @@ fn n_rotates_the_certificate_for_new_handshakes_and_keeps_running_sessions() {
         listing.contains("SNC CA              : p:CN=Test CA, serial "),
         "{listing}"
     );
-    let text = scrape(metrics);
+    let (_, text) = http_get(metrics, "/metrics");
     let identity = format!(
         "saprouter_tls_certificate_expiry_timestamp_seconds{{role=\"identity\"}} {}",
         SECOND_END.3
@@ -448,7 +328,7 @@ fn a_broken_replacement_is_refused_and_the_old_identity_stays() {
     if !tool_available("openssl") {
         return;
     }
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let good = pki.issue("good", "SAPROUTER1", 0x1001, FIRST_END);
     let renewed = pki.issue("renewed", "SAPROUTER1", 0x1002, SECOND_END);
     let other_name = pki.issue("other", "SAPROUTER2", 0x1003, FIRST_END);
@@ -499,7 +379,7 @@ fn a_broken_replacement_is_refused_and_the_old_identity_stays() {
 
 #[test]
 fn a_key_that_does_not_match_is_refused_on_reload_and_sighup_reloads_too() {
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let good = pki.issue("good", "SAPROUTER1", 0x1001, FIRST_END);
     let renewed = pki.issue("renewed", "SAPROUTER1", 0x1002, SECOND_END);
     let client = pki.client();
@@ -541,7 +421,7 @@ fn a_key_that_does_not_match_is_refused_on_reload_and_sighup_reloads_too() {
 
 #[test]
 fn an_identity_close_to_its_end_is_warned_about_at_start_and_reload() {
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -583,7 +463,7 @@ fn an_identity_close_to_its_end_is_warned_about_at_start_and_reload() {
 
 #[test]
 fn new_reverse_invoke_links_present_the_new_certificate() {
-    let pki = Pki::new();
+    let pki = P12Pki::new();
     let first = pki.issue("first", "SAPROUTER2", 0x1001, FIRST_END);
     let second = pki.issue("second", "SAPROUTER2", 0x1002, SECOND_END);
     let dmz = pki.issue("dmz", "SAPROUTER1", 0x3003, FIRST_END);

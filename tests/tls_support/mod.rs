@@ -17,6 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use saprouter::tls::{Identity, SncFiles, SncSource, SncTls};
 
+pub mod p12;
 pub mod snc_router;
 
 use crate::common::STEP;
