@@ -69,6 +69,21 @@ fn ha_niping(limit: Duration) -> Result<Output, String> {
     )
 }
 
+/// Whether one niping of [`ha_niping`] went through; when not, `last` says why.
+fn ha_niping_passed(limit: Duration, last: &mut String) -> bool {
+    match ha_niping(limit) {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            *last = both(&out);
+            false
+        }
+        Err(e) => {
+            *last = e;
+            false
+        }
+    }
+}
+
 /// Both LAN routers register with both DMZ routers; sessions from the host through the
 /// published haproxy port spread over both DMZ routers (and both LAN routers), whose -G
 /// logs name the client, never haproxy; with one LAN and one DMZ container stopped a
@@ -94,17 +109,7 @@ fn ha(compose: &Compose) {
     // haproxy is up and has found the routers healthy once a session goes through.
     let mut last = String::new();
     let through = poll(Duration::from_secs(30), || {
-        match ha_niping(Duration::from_secs(10)) {
-            Ok(out) if out.status.success() => Some(()),
-            Ok(out) => {
-                last = both(&out);
-                None
-            }
-            Err(e) => {
-                last = e;
-                None
-            }
-        }
+        ha_niping_passed(Duration::from_secs(10), &mut last).then_some(())
     });
     assert!(
         through.is_some(),
@@ -170,17 +175,7 @@ fn ha(compose: &Compose) {
     let mut last = String::new();
     let back = poll(Duration::from_secs(10), || {
         tries += 1;
-        match ha_niping(Duration::from_secs(1)) {
-            Ok(out) if out.status.success() => Some(stopped.elapsed()),
-            Ok(out) => {
-                last = both(&out);
-                None
-            }
-            Err(e) => {
-                last = e;
-                None
-            }
-        }
+        ha_niping_passed(Duration::from_secs(1), &mut last).then(|| stopped.elapsed())
     });
     let back = back.unwrap_or_else(|| {
         panic!("no session within 10 s of stopping lan-a and dmz-b ({tries} tries):\n{last}")
