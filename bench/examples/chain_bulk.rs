@@ -13,11 +13,12 @@
 //! "baseline", also with `link_protocol = linkmux`). `ROUNDS=N` (default 3) repeats every
 //! row; `ONLY=NAME` measures one chain (for a profiler).
 
-use saprouter_bench::net::Hop;
+use saprouter_bench::hop::{self, BulkRow};
 use saprouter_bench::rounds::{self, Means};
-use saprouter_bench::{chain, client, procs};
+use saprouter_bench::{chain, procs};
 
-type Measure = fn(&Hop, u64, u32) -> std::io::Result<f64>;
+/// The chain's bulk rows, as `saprouter-bench --only chain` measures them.
+const ROWS: [BulkRow; 3] = [hop::RAW_UPLOAD, hop::RAW_DOWNLOAD, hop::NI_DOWNLOAD];
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -45,12 +46,12 @@ fn main() -> std::io::Result<()> {
         chains.push(("rathole", rathole));
     }
     println!(
-        "{:<10} {:<13} {:>8} {:>14}",
+        "{:<10} {:<28} {:>8} {:>14}",
         "chain", "row", "GB/s", "routers s/GB"
     );
     let print = |name: &str, row: &str, f: &[f64], when: &str| {
         println!(
-            "{name:<10} {row:<13} {:>8.2} {:>14.3}   ({when})",
+            "{name:<10} {row:<28} {:>8.2} {:>14.3}   ({when})",
             f[0], f[1]
         );
     };
@@ -60,21 +61,11 @@ fn main() -> std::io::Result<()> {
             if !rounds::wanted(name) {
                 continue;
             }
-            let rows: [(&str, &Hop, Measure, u32); 3] = [
-                ("raw upload", &chain.hops.discard_raw, client::upload, 0),
-                ("raw download", &chain.hops.source_raw, client::download, 0),
-                (
-                    "NI download",
-                    &chain.hops.source_ni,
-                    client::download,
-                    65_536,
-                ),
-            ];
             let pids = chain.pids();
             let cpu = || -> f64 { pids.iter().filter_map(|p| procs::cpu_secs(*p)).sum() };
-            for (row, hop, measure, frame) in rows {
+            for (row, measure, hop, frame) in ROWS {
                 let before = cpu();
-                let rate = measure(hop, total, frame)?;
+                let rate = measure(hop(&chain.hops), total, frame)?;
                 let figures = [rate / 1e9, (cpu() - before) / (total as f64 / 1e9)];
                 print(name, row, &figures, &format!("round {round}"));
                 means.add(name, row, &figures);

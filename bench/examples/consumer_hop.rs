@@ -13,11 +13,9 @@
 //! (it is measured as the column "baseline"). `ROUNDS=N` (default 3) repeats every row;
 //! `ONLY=NAME` measures one column (for a profiler). The last lines are the means.
 
-use saprouter_bench::net::Hop;
+use saprouter_bench::hop;
 use saprouter_bench::rounds::{self, Means};
-use saprouter_bench::{client, paths, procs};
-
-type Measure = fn(&Hop, u64, u32) -> std::io::Result<f64>;
+use saprouter_bench::{paths, procs};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -31,12 +29,12 @@ fn main() -> std::io::Result<()> {
     let dir = procs::TempDir::new()?;
     let run = paths::start(&router, other.as_deref(), true, &ports, dir.path())?;
     println!(
-        "{:<14} {:<9} {:>8} {:>14} {:>14}",
+        "{:<14} {:<34} {:>8} {:>14} {:>14}",
         "path", "row", "GB/s", "middle s/GB", "ends s/GB"
     );
     let print = |path: &str, row: &str, f: &[f64], when: &str| {
         println!(
-            "{path:<14} {row:<9} {:>8.2} {:>14.3} {:>14.3}   ({when})",
+            "{path:<14} {row:<34} {:>8.2} {:>14.3} {:>14.3}   ({when})",
             f[0], f[1], f[2]
         );
     };
@@ -48,14 +46,10 @@ fn main() -> std::io::Result<()> {
             if path.name == "socat" || !rounds::wanted(&path.name) {
                 continue;
             }
-            let rows: [(&str, &Hop, Measure); 2] = [
-                ("upload", &hops.discard_raw, client::upload_to_consumer),
-                ("download", &hops.source_raw, client::download_to_consumer),
-            ];
-            for (row, hop, measure) in rows {
+            for (row, measure, hop, frame) in [hop::CONSUMER_UPLOAD, hop::CONSUMER_DOWNLOAD] {
                 let ends = || cpu(&[sink.pid()]) + procs::thread_cpu_secs().unwrap_or(0.0);
                 let (middle0, ends0) = (cpu(&path.pids), ends());
-                let rate = measure(hop, total, 0)?;
+                let rate = measure(hop(hops), total, frame)?;
                 let gb = total as f64 / 1e9;
                 let figures = [
                     rate / 1e9,
