@@ -4,7 +4,9 @@
 //! the same chain or through the other, and while a bulk upload runs through the same
 //! chain (the answers then travel against the bulk bytes). Crossing them tells apart a bulk path that
 //! disturbs everything on the machine from an interactive path that is slow to get its
-//! turn. Loopback only; seconds per row instead of the minutes of `--only chain`.
+//! turn. "two-hop" is the same two routers on a plain multi-hop route (a TCP connection
+//! per session, no link): the floor for a chain of this project's relays. Loopback only;
+//! seconds per row instead of the minutes of `--only chain`.
 //!
 //! ```text
 //! cargo build --release
@@ -41,7 +43,13 @@ fn main() -> std::io::Result<()> {
         eprintln!("rathole is not installed");
         std::process::exit(2);
     };
+    let floor = chain::two_hops(&router, &ports, &dir.path().join("two-hop"))?;
     let rows = [
+        (
+            "echo two-hop, bulk two-hop",
+            &floor.hops.echo,
+            &floor.hops.source_raw,
+        ),
         (
             "echo ours,    bulk ours",
             &ours.hops.echo,

@@ -2,7 +2,9 @@
 //! of an optional second binary) beside rathole's chain over one sink, raw upload, raw
 //! download and NI download (64 KiB frames) through each. Prints the rate and the CPU per
 //! GB of the chain's two middle processes, and the means of the rounds, so an A/B of the
-//! link's data path takes a minute instead of the minutes of `--only chain`.
+//! link's data path takes a minute instead of the minutes of `--only chain`. The column
+//! "two-hop" is the floor: the same two routers on a plain multi-hop route, a TCP
+//! connection per session and no link between them.
 //!
 //! ```text
 //! cargo build --release
@@ -42,6 +44,10 @@ fn main() -> std::io::Result<()> {
             chain::saprouter(other, &ports, &path, None, lan)?,
         ));
     }
+    chains.push((
+        "two-hop",
+        chain::two_hops(&router, &ports, &dir.path().join("two-hop"))?,
+    ));
     if let Some(rathole) = chain::rathole(&ports, dir.path())? {
         chains.push(("rathole", rathole));
     }

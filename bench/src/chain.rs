@@ -118,6 +118,29 @@ pub fn saprouter(
     Ok(chain)
 }
 
+/// Two routers of `binary` in series on a plain multi-hop route (client → front router →
+/// back router → sink), no reverse invoke: every session has TCP connections of its own and
+/// each router splices it from socket to socket. The floor of any chain of two relays that
+/// leave the copying to the kernel: what a multiplexed link adds is measured against it.
+pub fn two_hops(binary: &Path, sink: &SinkPorts, dir: &Path) -> std::io::Result<Chain> {
+    let back_table: String = [sink.discard, sink.source, sink.echo, sink.pong]
+        .iter()
+        .map(|p| format!("P 127.0.0.1 * {p}\n"))
+        .chain(["D * * *\n".to_string()])
+        .collect();
+    let (back, back_port) =
+        procs::start_router_with(binary, &dir.join("back"), &back_table, &["-r"])?;
+    let front_table = format!("P * 127.0.0.1 {back_port}\nD * * *\n");
+    let (front, front_port) =
+        procs::start_router_with(binary, &dir.join("front"), &front_table, &["-r"])?;
+    let chain = Chain {
+        procs: vec![front, back],
+        hops: hop::chained(front_port, back_port, sink),
+    };
+    wait_passing(&chain)?;
+    Ok(chain)
+}
+
 /// Starts rathole's server and client with one service per sink port; `None` when rathole
 /// is not installed.
 pub fn rathole(sink: &SinkPorts, dir: &Path) -> std::io::Result<Option<Chain>> {

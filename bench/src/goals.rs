@@ -17,6 +17,9 @@ const OURS: &str = "saprouter-rs";
 pub const LINKMUX: &str = "saprouter-rs, linkmux link";
 const RATHOLE: &str = "rathole";
 const TLS: &str = "saprouter-rs, TLS link";
+/// The floor of a chain of two relays: the same two routers on a plain multi-hop route, a
+/// TCP connection per session, bytes spliced from socket to socket, no link.
+pub const TWO_HOPS: &str = "two plain hops (floor)";
 
 /// Chain throughput against rathole's.
 const CHAIN_VS_RATHOLE: f64 = 1.5;
@@ -61,6 +64,7 @@ pub fn chain(t: &Table) -> Vec<String> {
             out.extend(lines.into_iter().map(|line| format!("{ours}: {line}")));
         }
     }
+    out.extend(floor_lines(t));
     for (label, ..) in CHAIN_ROWS {
         if let (Some(tls), Some(plain)) = (t.value(label, TLS), t.value(label, OURS)) {
             out.push(format!(
@@ -68,6 +72,28 @@ pub fn chain(t: &Table) -> Vec<String> {
                  (goal ≥ {TLS_VS_PLAIN:.2}×): {}",
                 tls / plain,
                 verdict(tls >= TLS_VS_PLAIN * plain)
+            ));
+        }
+    }
+    out
+}
+
+/// What the floor reaches against rathole (no goal of its own): a chain of two relays that
+/// leave all copying to the kernel and share no link. Where even the floor misses a chain
+/// goal, no link design can meet it on the machine of the run.
+fn floor_lines(t: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, ..) in CHAIN_ROWS {
+        let rate = (t.value(label, TWO_HOPS), t.value(label, RATHOLE));
+        let row = cpu_row(label);
+        let cpu = (t.value(&row, TWO_HOPS), t.value(&row, RATHOLE));
+        if let ((Some(f), Some(r)), (Some(fc), Some(rc))) = (rate, cpu) {
+            out.push(format!(
+                "for reference, {TWO_HOPS}, {label}: throughput {:.2}× rathole's \
+                 (chain goal ≥ {CHAIN_VS_RATHOLE:.2}×), CPU {:.2}× rathole's \
+                 (chain goal ≤ {CHAIN_CPU_VS_RATHOLE:.2}×)",
+                f / r,
+                fc / rc
             ));
         }
     }
@@ -444,6 +470,39 @@ mod tests {
         assert!(find(", p99:").ends_with("rathole's 5000.0 µs (goal ≤ rathole's): met"));
         assert!(find("TLS link, raw upload").contains("0.87× the plain chain (goal ≥ 0.80×): met"));
         assert!(find("TLS link, raw download").ends_with("**not met**"));
+    }
+
+    #[test]
+    fn the_floor_is_told_against_rathole_with_the_chain_goals_beside_it() {
+        let mut t = Table::new(&["direct", TWO_HOPS, RATHOLE]);
+        t.push(
+            hop::RAW_UPLOAD.0,
+            Kind::Throughput,
+            vec![Cell::Value(5e9), Cell::Value(1.3e9), Cell::Value(1e9)],
+        );
+        t.push(
+            cpu_row(hop::RAW_UPLOAD.0),
+            Kind::CpuPerGb,
+            vec![Cell::Note("—".into()), Cell::Value(0.6), Cell::Value(1.2)],
+        );
+        // A row without the floor's CPU gives no line.
+        t.push(
+            hop::RAW_DOWNLOAD.0,
+            Kind::Throughput,
+            vec![Cell::Value(5e9), Cell::Value(1.3e9), Cell::Value(1e9)],
+        );
+        let lines: Vec<String> = chain(&t)
+            .into_iter()
+            .filter(|l| l.starts_with("for reference"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].ends_with(
+                "raw upload, 1 stream: throughput 1.30× rathole's (chain goal ≥ 1.50×), \
+                 CPU 0.50× rathole's (chain goal ≤ 0.50×)"
+            ),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn routed(port: u16, sink: &SinkPorts) -> Hops {
 }
 
 /// Through a DMZ router on `dmz` to the pseudo port `registered` of a LAN router registered
-/// with it, and on to the sink.
+/// with it (or to the port of a second router in series), and on to the sink.
 pub fn chained(dmz: u16, registered: u16, sink: &SinkPorts) -> Hops {
     let via = |target, ni| Hop {
         connect: local(dmz),

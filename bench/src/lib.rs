@@ -192,7 +192,7 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
     Ok(report.markdown())
 }
 
-/// Starts the chains (ours, the baseline's, rathole's) and measures them.
+/// Starts the chains (ours, the baseline's, the two-hop floor, rathole's) and measures them.
 fn chain_section(
     opts: &Options,
     plan: &hop::Plan,
@@ -239,6 +239,15 @@ fn chain_section(
             }),
         }
     }
+    // The floor: the same two routers on a plain multi-hop route, no link between them.
+    let floor = chain::two_hops(&opts.router, sink, &dir.join("chain-two-hops"))
+        .map_err(|e| format!("failed: {e}"));
+    paths.push(hop::Path {
+        name: goals::TWO_HOPS.into(),
+        hops: floor.as_ref().map(|c| c.hops.clone()).map_err(Clone::clone),
+        pids: floor.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+        cpu_note: None,
+    });
     let tls = chain::make_pki(dir).and_then(|pki| {
         chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki), "")
             .map_err(|e| format!("failed: {e}"))
@@ -266,6 +275,7 @@ fn chain_section(
     let mut table = Table::new(&names);
     chain::measure(&paths, plan, &mut table);
     drop(keep);
+    drop(floor);
     drop(tls);
     drop(rathole);
     Ok(table)
