@@ -2,11 +2,14 @@
 //! this project's routers and a rathole chain run side by side over one sink, and the
 //! 64-byte NI round trip through one chain is timed while the bulk download runs through
 //! the same chain or through the other, and while a bulk upload runs through the same
-//! chain (the answers then travel against the bulk bytes). Crossing them tells apart a bulk path that
-//! disturbs everything on the machine from an interactive path that is slow to get its
-//! turn. "two-hop" is the same two routers on a plain multi-hop route (a TCP connection
-//! per session, no link): the floor for a chain of this project's relays. Loopback only;
-//! seconds per row instead of the minutes of `--only chain`.
+//! chain (the answers then travel against the bulk bytes). Crossing them tells apart a bulk
+//! path that disturbs everything on the machine from an interactive path that is slow to
+//! get its turn; "bulk other ours" runs the bulk download through a second linkmux chain of
+//! the same binary (other processes), which tells the routers' threads crowding the cores
+//! apart from the two sessions meeting inside one router. "two-hop" is the same two routers
+//! on a plain multi-hop route (a TCP connection per session, no link): the floor for a
+//! chain of this project's relays. Loopback only; seconds per row instead of the minutes of
+//! `--only chain`.
 //!
 //! ```text
 //! cargo build --release
@@ -44,7 +47,13 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let floor = chain::two_hops(&router, &ports, &dir.path().join("two-hop"))?;
+    let other = chain::saprouter(&router, &ports, &dir.path().join("other"), None, &lan)?;
     let rows = [
+        (
+            "echo ours,    bulk other ours",
+            &ours.hops.echo,
+            &other.hops.source_raw,
+        ),
         (
             "echo two-hop, bulk two-hop",
             &floor.hops.echo,
