@@ -270,42 +270,42 @@ fn start_up_names_the_file_and_the_fix_for_each_certificate_problem() {
     assert!(err.contains("is a CA certificate"), "{err}");
     assert!(err.contains(&*ca_as_own.cert.to_string_lossy()), "{err}");
 
-    let mut not_a_ca = s.router.clone();
-    not_a_ca.ca = s.router.cert.clone();
-    fails(
-        &not_a_ca,
-        &not_a_ca.ca,
-        &["is not a CA certificate", "CA file"],
-    );
-
-    let mut missing = s.router.clone();
-    missing.key = s.pki.dir.path().join("no-such.key");
-    fails(&missing, &missing.key, &["cannot read", "check the path"]);
-
-    let mut key_as_cert = s.router.clone();
-    key_as_cert.cert = s.router.key.clone();
-    fails(
-        &key_as_cert,
-        &key_as_cert.cert,
-        &["holds a private key", "not a certificate"],
-    );
-
-    let mut cert_as_key = s.router.clone();
-    cert_as_key.key = s.router.cert.clone();
-    fails(
-        &cert_as_key,
-        &cert_as_key.key,
-        &["holds a certificate, not a private key"],
-    );
-
+    // The router's own files with one of them swapped: the start names that file.
+    type Pick = fn(&mut saprouter::tls::SncFiles) -> &mut std::path::PathBuf;
+    let (ca, key, cert): (Pick, Pick, Pick) = (|f| &mut f.ca, |f| &mut f.key, |f| &mut f.cert);
     let other = s.pki.identity("other", &s.ca, "OTHER", &s.ca, false);
-    let mut wrong_key = s.router.clone();
-    wrong_key.key = other.key.clone();
-    fails(
-        &wrong_key,
-        &wrong_key.key,
-        &["does not belong to the certificate"],
-    );
+    let swaps: [(Pick, std::path::PathBuf, &[&str]); 5] = [
+        (
+            ca,
+            s.router.cert.clone(),
+            &["is not a CA certificate", "CA file"],
+        ),
+        (
+            key,
+            s.pki.dir.path().join("no-such.key"),
+            &["cannot read", "check the path"],
+        ),
+        (
+            cert,
+            s.router.key.clone(),
+            &["holds a private key", "not a certificate"],
+        ),
+        (
+            key,
+            s.router.cert.clone(),
+            &["holds a certificate, not a private key"],
+        ),
+        (
+            key,
+            other.key.clone(),
+            &["does not belong to the certificate"],
+        ),
+    ];
+    for (pick, path, expected) in swaps {
+        let mut swapped = s.router.clone();
+        *pick(&mut swapped) = path.clone();
+        fails(&swapped, &path, expected);
+    }
 
     if tool_available("openssl") {
         let v1 = openssl_v1(&s.pki, &s.ca, "v1", "SAPROUTER1");
