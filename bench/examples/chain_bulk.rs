@@ -16,7 +16,7 @@
 //! row; `ONLY=NAME` measures one chain (for a profiler).
 
 use saprouter_bench::hop::{self, BulkRow};
-use saprouter_bench::rounds::{self, Means};
+use saprouter_bench::rounds::{self, Means, Setup};
 use saprouter_bench::{chain, procs};
 
 /// The chain's bulk rows, as `saprouter-bench --only chain` measures them.
@@ -27,12 +27,16 @@ fn main() -> std::io::Result<()> {
     if let Some(sink) = rounds::sink_if_asked(&args) {
         return sink;
     }
-    let (router, mib, other) =
-        rounds::router_args(&args, "chain_bulk ROUTER [MiB] [OTHER_ROUTER]", 256);
-    let total = mib << 20;
+    let Setup {
+        router,
+        total,
+        other,
+        // Kept to the end: dropping it stops the sink.
+        sink: _sink,
+        ports,
+        dir,
+    } = Setup::start(&args, "chain_bulk ROUTER [MiB] [OTHER_ROUTER]", 256)?;
     let lan = "link_protocol = linkmux\n";
-    let (_sink, ports) = procs::start_sink(1)?;
-    let dir = procs::TempDir::new()?;
     let mut chains = vec![(
         "linkmux",
         chain::saprouter(&router, &ports, &dir.path().join("ours"), None, lan)?,

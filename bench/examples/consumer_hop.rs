@@ -14,7 +14,7 @@
 //! `ONLY=NAME` measures one column (for a profiler). The last lines are the means.
 
 use saprouter_bench::hop;
-use saprouter_bench::rounds::{self, Means};
+use saprouter_bench::rounds::{self, Means, Setup};
 use saprouter_bench::{paths, procs};
 
 fn main() -> std::io::Result<()> {
@@ -22,11 +22,14 @@ fn main() -> std::io::Result<()> {
     if let Some(sink) = rounds::sink_if_asked(&args) {
         return sink;
     }
-    let (router, mib, other) =
-        rounds::router_args(&args, "consumer_hop ROUTER [MiB] [OTHER_ROUTER]", 512);
-    let total = mib << 20;
-    let (sink, ports) = procs::start_sink(1)?;
-    let dir = procs::TempDir::new()?;
+    let Setup {
+        router,
+        total,
+        other,
+        sink,
+        ports,
+        dir,
+    } = Setup::start(&args, "consumer_hop ROUTER [MiB] [OTHER_ROUTER]", 512)?;
     let run = paths::start(&router, other.as_deref(), true, &ports, dir.path())?;
     println!(
         "{:<14} {:<34} {:>8} {:>14} {:>14}",

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::procs::{start_sink, Proc, SinkPorts, TempDir};
+
 /// Runs as the sink and returns its result when the program was started as one
 /// (`<program> --sink <aliases>`, what [`crate::procs::start_sink`] starts).
 pub fn sink_if_asked(args: &[String]) -> Option<std::io::Result<()>> {
@@ -14,22 +16,39 @@ pub fn sink_if_asked(args: &[String]) -> Option<std::io::Result<()>> {
     Some(crate::sink::main(aliases))
 }
 
-/// The router to measure (first argument, or the usage and exit 2), the MiB per bulk row
-/// (second, or `default_mib`) and a second router binary or wrapper (third, optional).
-pub fn router_args(
-    args: &[String],
-    usage: &str,
-    default_mib: u64,
-) -> (PathBuf, u64, Option<PathBuf>) {
-    let Some(router) = args.get(1).map(PathBuf::from) else {
-        eprintln!("usage: {usage}");
-        std::process::exit(2);
-    };
-    let mib = args
-        .get(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default_mib);
-    (router, mib, args.get(3).map(PathBuf::from))
+/// What a focused example measures with: the router (first argument, or the usage and
+/// exit 2), the bytes per bulk row (second argument in MiB, or `default_mib`), a second
+/// router binary or wrapper (third, optional), and a running sink in a fresh directory.
+pub struct Setup {
+    pub router: PathBuf,
+    pub total: u64,
+    pub other: Option<PathBuf>,
+    pub sink: Proc,
+    pub ports: SinkPorts,
+    pub dir: TempDir,
+}
+
+impl Setup {
+    /// Reads the arguments and starts the sink.
+    pub fn start(args: &[String], usage: &str, default_mib: u64) -> std::io::Result<Setup> {
+        let Some(router) = args.get(1).map(PathBuf::from) else {
+            eprintln!("usage: {usage}");
+            std::process::exit(2);
+        };
+        let mib: u64 = args
+            .get(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default_mib);
+        let (sink, ports) = start_sink(1)?;
+        Ok(Setup {
+            router,
+            total: mib << 20,
+            other: args.get(3).map(PathBuf::from),
+            sink,
+            ports,
+            dir: TempDir::new()?,
+        })
+    }
 }
 
 /// How often every row is measured: `ROUNDS` from the environment, 3 without it.
