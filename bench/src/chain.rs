@@ -64,6 +64,16 @@ fn snc_args(pki: &Path, cn: &str) -> Vec<String> {
     ]
 }
 
+/// The table of the router next to the sink: every sink service from this host, nothing
+/// else.
+fn sink_table(sink: &SinkPorts) -> String {
+    [sink.discard, sink.source, sink.echo, sink.pong]
+        .iter()
+        .map(|p| format!("P 127.0.0.1 * {p}\n"))
+        .chain(["D * * *\n".to_string()])
+        .collect()
+}
+
 /// Starts a DMZ router (reverse-invoke client) and a LAN router registering with it, both
 /// `binary`, and waits until a route passes. With `pki` (from [`make_pki`]) both run with
 /// SNC, so the link between them is TLS (the client's and the sink's hops stay plain).
@@ -92,11 +102,7 @@ pub fn saprouter(
         ),
     )?;
     let dmz_table = format!("P * 127.0.0.1 {pseudo}\nD * * *\n");
-    let lan_table: String = [sink.discard, sink.source, sink.echo, sink.pong]
-        .iter()
-        .map(|p| format!("P 127.0.0.1 * {p}\n"))
-        .chain(["D * * *\n".to_string()])
-        .collect();
+    let lan_table = sink_table(sink);
     let start = |cn: &str| {
         let mut args = vec!["-i".to_string(), "cf".to_string()];
         if let Some(pki) = pki {
@@ -123,13 +129,8 @@ pub fn saprouter(
 /// each router splices it from socket to socket. The floor of any chain of two relays that
 /// leave the copying to the kernel: what a multiplexed link adds is measured against it.
 pub fn two_hops(binary: &Path, sink: &SinkPorts, dir: &Path) -> std::io::Result<Chain> {
-    let back_table: String = [sink.discard, sink.source, sink.echo, sink.pong]
-        .iter()
-        .map(|p| format!("P 127.0.0.1 * {p}\n"))
-        .chain(["D * * *\n".to_string()])
-        .collect();
     let (back, back_port) =
-        procs::start_router_with(binary, &dir.join("back"), &back_table, &["-r"])?;
+        procs::start_router_with(binary, &dir.join("back"), &sink_table(sink), &["-r"])?;
     let front_table = format!("P * 127.0.0.1 {back_port}\nD * * *\n");
     let (front, front_port) =
         procs::start_router_with(binary, &dir.join("front"), &front_table, &["-r"])?;

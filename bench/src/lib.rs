@@ -192,6 +192,19 @@ pub fn run(opts: &Options) -> std::io::Result<String> {
     Ok(report.markdown())
 }
 
+/// A column of the chain table: a chain that started, or why it did not.
+fn chain_column(name: &str, started: &Result<chain::Chain, String>) -> hop::Path {
+    hop::Path {
+        name: name.into(),
+        hops: started
+            .as_ref()
+            .map(|c| c.hops.clone())
+            .map_err(Clone::clone),
+        pids: started.as_ref().map(chain::Chain::pids).unwrap_or_default(),
+        cpu_note: None,
+    }
+}
+
 /// Starts the chains (ours, the baseline's, the two-hop floor, rathole's) and measures them.
 fn chain_section(
     opts: &Options,
@@ -221,43 +234,20 @@ fn chain_section(
     }
     for (name, binary, lan_extra) in chains {
         let dir = dir.join(format!("chain-{}", name.replace([' ', ','], "")));
-        match chain::saprouter(&binary, sink, &dir, None, lan_extra) {
-            Ok(c) => {
-                paths.push(hop::Path {
-                    name: name.into(),
-                    hops: Ok(c.hops.clone()),
-                    pids: c.pids(),
-                    cpu_note: None,
-                });
-                keep.push(c);
-            }
-            Err(e) => paths.push(hop::Path {
-                name: name.into(),
-                hops: Err(format!("failed: {e}")),
-                pids: Vec::new(),
-                cpu_note: None,
-            }),
-        }
+        let started = chain::saprouter(&binary, sink, &dir, None, lan_extra)
+            .map_err(|e| format!("failed: {e}"));
+        paths.push(chain_column(name, &started));
+        keep.extend(started.ok());
     }
     // The floor: the same two routers on a plain multi-hop route, no link between them.
     let floor = chain::two_hops(&opts.router, sink, &dir.join("chain-two-hops"))
         .map_err(|e| format!("failed: {e}"));
-    paths.push(hop::Path {
-        name: goals::TWO_HOPS.into(),
-        hops: floor.as_ref().map(|c| c.hops.clone()).map_err(Clone::clone),
-        pids: floor.as_ref().map(chain::Chain::pids).unwrap_or_default(),
-        cpu_note: None,
-    });
+    paths.push(chain_column(goals::TWO_HOPS, &floor));
     let tls = chain::make_pki(dir).and_then(|pki| {
         chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki), "")
             .map_err(|e| format!("failed: {e}"))
     });
-    paths.push(hop::Path {
-        name: "saprouter-rs, TLS link".into(),
-        hops: tls.as_ref().map(|c| c.hops.clone()).map_err(Clone::clone),
-        pids: tls.as_ref().map(chain::Chain::pids).unwrap_or_default(),
-        cpu_note: None,
-    });
+    paths.push(chain_column("saprouter-rs, TLS link", &tls));
     let rathole = chain::rathole(sink, dir).map_err(|e| format!("failed: {e}"));
     let rathole_hops = match &rathole {
         Ok(Some(c)) => Ok(c.hops.clone()),
