@@ -69,6 +69,19 @@ fn ha_niping(limit: Duration) -> Result<Output, String> {
     )
 }
 
+/// `count` nipings of [`ha_niping`], each of which must pass (`when` tells which in a
+/// failure).
+fn ha_nipings_pass(count: usize, when: &str) {
+    for i in 0..count {
+        let out = ha_niping(Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "niping {i} {when} failed:\n{}",
+            both(&out)
+        );
+    }
+}
+
 /// Whether one niping of [`ha_niping`] went through; when not, `last` says why.
 fn ha_niping_passed(limit: Duration, last: &mut String) -> bool {
     match ha_niping(limit) {
@@ -126,14 +139,7 @@ fn ha(compose: &Compose) {
         .iter()
         .map(|s| ha_connects(&ha_log(compose, s), "10.201.0."))
         .collect();
-    for i in 0..16 {
-        let out = ha_niping(Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.status.success(),
-            "niping {i} through the balancer failed:\n{}",
-            both(&out)
-        );
-    }
+    ha_nipings_pass(16, "through the balancer");
     let logs: Vec<String> = ["dmz-a", "dmz-b"]
         .iter()
         .map(|s| ha_log(compose, s))
@@ -187,14 +193,7 @@ fn ha(compose: &Compose) {
     );
     // The survivors carry every session: dmz-a and lan-b log each one, and also a try cut
     // off above whose connection haproxy then handed to dmz-a.
-    for i in 0..8 {
-        let out = ha_niping(Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.status.success(),
-            "niping {i} after the stop failed:\n{}",
-            both(&out)
-        );
-    }
+    ha_nipings_pass(8, "after the stop");
     let survivors = (
         ha_connects(&ha_log(compose, "dmz-a"), &format!("{HA_GATEWAY}/")) - survivors_before.0,
         ha_connects(&ha_log(compose, "lan-b"), "10.201.0.1/") - survivors_before.1,
