@@ -27,32 +27,26 @@ fn main() -> std::io::Result<()> {
     if let Some(sink) = rounds::sink_if_asked(&args) {
         return sink;
     }
-    let Setup {
-        router,
-        total,
-        other,
-        // Kept to the end: dropping it stops the sink.
-        sink: _sink,
-        ports,
-        dir,
-    } = Setup::start(&args, "chain_bulk ROUTER [MiB] [OTHER_ROUTER]", 256)?;
+    // Held to the end: dropping it stops the sink.
+    let setup = Setup::start(&args, "chain_bulk ROUTER [MiB] [OTHER_ROUTER]", 256)?;
+    let (ports, dir, total) = (&setup.ports, setup.dir.path(), setup.total);
     let lan = "link_protocol = linkmux\n";
     let mut chains = vec![(
         "linkmux",
-        chain::saprouter(&router, &ports, &dir.path().join("ours"), None, lan)?,
+        chain::saprouter(&setup.router, ports, &dir.join("ours"), None, lan)?,
     )];
-    if let Some(other) = &other {
-        let path = dir.path().join("baseline");
+    if let Some(other) = &setup.other {
+        let path = dir.join("baseline");
         chains.push((
             "baseline",
-            chain::saprouter(other, &ports, &path, None, lan)?,
+            chain::saprouter(other, ports, &path, None, lan)?,
         ));
     }
     chains.push((
         "two-hop",
-        chain::two_hops(&router, &ports, &dir.path().join("two-hop"))?,
+        chain::two_hops(&setup.router, ports, &dir.join("two-hop"))?,
     ));
-    if let Some(rathole) = chain::rathole(&ports, dir.path())? {
+    if let Some(rathole) = chain::rathole(ports, dir)? {
         chains.push(("rathole", rathole));
     }
     println!(

@@ -22,15 +22,15 @@ fn main() -> std::io::Result<()> {
     if let Some(sink) = rounds::sink_if_asked(&args) {
         return sink;
     }
-    let Setup {
-        router,
-        total,
-        other,
-        sink,
-        ports,
-        dir,
-    } = Setup::start(&args, "consumer_hop ROUTER [MiB] [OTHER_ROUTER]", 512)?;
-    let run = paths::start(&router, other.as_deref(), true, &ports, dir.path())?;
+    let setup = Setup::start(&args, "consumer_hop ROUTER [MiB] [OTHER_ROUTER]", 512)?;
+    let (sink, total) = (&setup.sink, setup.total);
+    let run = paths::start(
+        &setup.router,
+        setup.other.as_deref(),
+        true,
+        &setup.ports,
+        setup.dir.path(),
+    )?;
     println!(
         "{:<14} {:<34} {:>8} {:>14} {:>14}",
         "path", "row", "GB/s", "middle s/GB", "ends s/GB"
