@@ -231,37 +231,33 @@ fn start_up_names_the_file_and_the_fix_for_each_certificate_problem() {
     };
     let subject = [(DnType::CommonName, "SAPROUTER1")];
 
-    let expired = files("expired", s.ca.issue(&subject, true));
-    fails(
-        &expired,
-        &expired.cert,
-        &["expired on 2020-01-01 00:00:00 UTC", "renew it"],
-    );
-
-    let future = files(
-        "future",
-        s.ca.issue_with(&subject, |p| {
-            p.not_before = rcgen::date_time_ymd(2099, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2100, 1, 1);
-        }),
-    );
-    fails(
-        &future,
-        &future.cert,
-        &["not valid before 2099-01-01 00:00:00 UTC", "system clock"],
-    );
-
-    let server_only = files(
-        "server-only",
-        s.ca.issue_with(&subject, |p| {
-            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        }),
-    );
-    fails(
-        &server_only,
-        &server_only.cert,
-        &["serverAuth or clientAuth", "re-issue"],
-    );
+    // Certificates of the router's own CA that are wrong in themselves.
+    let issued: [(&str, (String, String), &[&str]); 3] = [
+        (
+            "expired",
+            s.ca.issue(&subject, true),
+            &["expired on 2020-01-01 00:00:00 UTC", "renew it"],
+        ),
+        (
+            "future",
+            s.ca.issue_with(&subject, |p| {
+                p.not_before = rcgen::date_time_ymd(2099, 1, 1);
+                p.not_after = rcgen::date_time_ymd(2100, 1, 1);
+            }),
+            &["not valid before 2099-01-01 00:00:00 UTC", "system clock"],
+        ),
+        (
+            "server-only",
+            s.ca.issue_with(&subject, |p| {
+                p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+            }),
+            &["serverAuth or clientAuth", "re-issue"],
+        ),
+    ];
+    for (tag, cert_and_key, expected) in issued {
+        let own = files(tag, cert_and_key);
+        fails(&own, &own.cert, expected);
+    }
 
     let ca_as_own = s
         .pki
