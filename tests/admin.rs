@@ -152,8 +152,7 @@ fn soft_shutdown_frees_the_port_and_lets_sessions_finish() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        thread::sleep(Duration::from_millis(200));
-        if child.try_wait().unwrap().is_none() {
+        if wait_child_listening(&mut child, r.port).is_ok() {
             break child;
         }
         assert!(start.elapsed() < STEP, "port not released");

@@ -165,7 +165,7 @@ fn full_table_refuses_fast_and_admin_still_works() {
         &["-C", "4", "-W", "20000", "--max-pending", "50"],
     );
     let held: Vec<TcpStream> = (0..4).map(|_| r.connect()).collect();
-    // Readiness probes may hold a slot for a moment: retry until -100 shows.
+    // The held connections may be accepted after a first try: retry until -100 shows.
     let start = Instant::now();
     loop {
         let e = rterr(&reply_to(

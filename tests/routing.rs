@@ -356,7 +356,7 @@ fn hidden_errors_with_z() {
 fn full_client_table_answers_minus_100() {
     let r = TestRouter::start("P * * *\n", &["-C", "1", "-W", "3000"]);
     let _holder = r.connect();
-    // Readiness probes of TestRouter::start may still hold the slot briefly; retry.
+    // The holder may be accepted after a first try, which then takes the slot; retry.
     let start = std::time::Instant::now();
     loop {
         let mut s = r.connect();

@@ -8,7 +8,7 @@ mod common;
 mod tls_support;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
@@ -134,21 +134,12 @@ fn secudir_saprouter_p12_without_a_password_is_the_default() {
         .spawn()
         .unwrap();
     let mut child = Killed(child);
-    let start = std::time::Instant::now();
-    while TcpStream::connect((L, port)).is_err() {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            let mut err = String::new();
-            child
-                .0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("router exited: {status}: {err}");
+    if let Err(status) = wait_child_listening(&mut child.0, port) {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.0.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
         }
-        assert!(start.elapsed() < STEP, "router did not start");
-        std::thread::sleep(Duration::from_millis(20));
+        panic!("router exited: {status}: {err}");
     }
     assert_eq!(presented_serial(port, &client), "2002");
 }

@@ -79,13 +79,8 @@ fn secudir_holds_the_default_files_and_names_compare_normalised() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect((L, port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("router exited: {status}");
-        }
-        assert!(start.elapsed() < STEP, "router did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    if let Err(status) = wait_child_listening(&mut child, port) {
+        panic!("router exited: {status}");
     }
     let _ = child.kill();
     let _ = child.wait();

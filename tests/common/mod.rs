@@ -5,9 +5,11 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub mod listener_owner;
 
 /// How long any single step of a test may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -42,6 +44,27 @@ pub fn wait_listening(port: u16) {
     }
 }
 
+/// Waits until `child` itself listens on `port` (a connect alone may reach another process
+/// that took the port first); the child's exit status if it exits before. Panics after
+/// [`STEP`].
+pub fn wait_child_listening(child: &mut Child, port: u16) -> Result<(), ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if listener_owner::listens_on(child.id(), port) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(status);
+        }
+        assert!(
+            start.elapsed() < STEP,
+            "pid {} does not listen on {port}",
+            child.id()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A running router process; killed when dropped.
 pub struct TestRouter {
     pub child: Child,
@@ -64,17 +87,10 @@ impl TestRouter {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("start saprouter");
-            let start = Instant::now();
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return TestRouter { child, port, dir };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // port taken in the meantime, or a start-up error: try again
-                }
-                assert!(start.elapsed() < STEP, "router did not start");
-                thread::sleep(Duration::from_millis(20));
+            if wait_child_listening(&mut child, port).is_ok() {
+                return TestRouter { child, port, dir };
             }
+            // The port was taken in the meantime, or a start-up error: try again.
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
@@ -122,6 +138,20 @@ impl TestRouter {
 
 impl Drop for TestRouter {
     fn drop(&mut self) {
+        // A failing test shows whether its router was still running, and its trace.
+        if thread::panicking() {
+            let status = self.child.try_wait();
+            let trace = read_text(&self.path("dev_rout"));
+            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
+            eprintln!(
+                "router on port {} (pid {}): exit status {status:?}; dev_rout ends with:",
+                self.port,
+                self.child.id()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
