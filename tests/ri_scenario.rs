@@ -7,7 +7,7 @@
 use std::process::Command;
 
 mod common;
-use common::skipped;
+use common::{skipped, tool_available};
 
 fn skip_reason() -> Option<String> {
     let uid = Command::new("id").arg("-u").output();
@@ -86,6 +86,10 @@ fn ha_scenario_in_network_namespaces() {
         skipped(&format!(
             "the HA scenario needs root and network namespaces ({why})"
         ));
+        return;
+    }
+    // The balancer in front of the DMZ routers is a real haproxy (.ci/run installs it).
+    if !tool_available("haproxy") {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
