@@ -39,7 +39,7 @@ fn dmz_router(reg: u16, pseudo: u16, extra: &[&str]) -> (TestRouter, tempfile::T
     let mut args = vec!["-i", path.as_str()];
     args.extend_from_slice(extra);
     let dmz = TestRouter::start(&format!("P * {L} {pseudo}\nP * * *\n"), &args);
-    wait_listening(reg);
+    wait_listening(dmz.child.id(), reg);
     (dmz, dir)
 }
 

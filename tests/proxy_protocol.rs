@@ -505,9 +505,10 @@ fn haproxy_send_proxy_v1_and_v2_carry_the_client() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start haproxy");
-    let _haproxy = Haproxy(child);
-    wait_listening(front_v1);
-    wait_listening(front_v2);
+    // Killed when the test ends, also when haproxy never comes up.
+    let haproxy = Haproxy(child);
+    wait_listening(haproxy.0.id(), front_v1);
+    wait_listening(haproxy.0.id(), front_v2);
 
     for (what, front, client) in [
         ("send-proxy", front_v1, "127.0.0.5"),

@@ -206,7 +206,7 @@ fn a_version_1_registration_is_served_with_yamux() {
     let reg = free_port();
     let pseudo = free_port();
     let (d, _dcf) = dmz(reg, pseudo);
-    wait_listening(reg);
+    wait_listening(d.child.id(), reg);
     // A LAN router of an earlier build: version 1, then yamux.
     let mut link = TcpStream::connect((L, reg)).expect("connect");
     link.set_read_timeout(Some(STEP)).expect("timeout");

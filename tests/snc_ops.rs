@@ -256,7 +256,7 @@ fn n_rotates_the_certificate_for_new_handshakes_and_keeps_running_sessions() {
     let (_hop1, reply) = ask_route(&r, &to_next, 0);
     assert_eq!(reply, PONG, "{:?}", rterr(&reply));
     assert_eq!(next_serials.recv_timeout(STEP).unwrap(), "1001");
-    wait_listening(metrics);
+    wait_listening(r.child.id(), metrics);
     let (_, text) = http_get(metrics, "/metrics");
     let identity = format!(
         "saprouter_tls_certificate_expiry_timestamp_seconds{{role=\"identity\"}} {}",

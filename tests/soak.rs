@@ -70,7 +70,7 @@ fn soak_returns_to_baseline() {
         &table,
         &["-W", "1000", "-i", &cf.to_string_lossy()],
     ));
-    wait_listening(reg);
+    wait_listening(r.child.id(), reg);
     let pid = r.child.id();
     let me = r.port.to_string();
     {

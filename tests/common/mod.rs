@@ -35,11 +35,15 @@ pub fn free_port() -> u16 {
     panic!("no free port below the ephemeral range")
 }
 
-/// Retries connecting until `port` accepts, or panics after [`STEP`].
-pub fn wait_listening(port: u16) {
+/// Waits until process `pid` listens on `port` (a router's registration or metrics port,
+/// a balancer's front), or panics after [`STEP`].
+pub fn wait_listening(pid: u32, port: u16) {
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < STEP, "nothing listens on port {port}");
+    while !listener_owner::listens_on(pid, port) {
+        assert!(
+            start.elapsed() < STEP,
+            "pid {pid} does not listen on port {port}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }

@@ -142,7 +142,7 @@ impl Pair {
             "server = true\nclient_hostname = {L}\nclient_service = {reg}\nreg_service = {pseudo}\n{reg_hostname}"
         ));
         let dmz = start_dmz(&spec, &dmz_cf.1, &pseudo_host, pseudo);
-        wait_listening(reg);
+        wait_listening(dmz.child.id(), reg);
         let mut lan_args: Vec<&str> = vec!["-i", &lan_cf.1, "-C", "20000"];
         lan_args.extend(spec.lan_args.iter().map(String::as_str));
         let lan = TestRouter::start(&format!("P {L} * *\n"), &lan_args);
