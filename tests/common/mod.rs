@@ -38,32 +38,35 @@ pub fn free_port() -> u16 {
 /// Waits until process `pid` listens on `port` (a router's registration or metrics port,
 /// a balancer's front), or panics after [`STEP`].
 pub fn wait_listening(pid: u32, port: u16) {
-    let start = Instant::now();
-    while !listener_owner::listens_on(pid, port) {
-        assert!(
-            start.elapsed() < STEP,
-            "pid {pid} does not listen on port {port}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    let never_exits = || None;
+    let _ = wait_for_listener(pid, port, never_exits);
 }
 
 /// Waits until `child` itself listens on `port` (a connect alone may reach another process
 /// that took the port first); the child's exit status if it exits before. Panics after
 /// [`STEP`].
 pub fn wait_child_listening(child: &mut Child, port: u16) -> Result<(), ExitStatus> {
+    let pid = child.id();
+    wait_for_listener(pid, port, || child.try_wait().ok().flatten())
+}
+
+/// Polls until `pid` listens on `port`, or `exited` reports an exit status.
+fn wait_for_listener(
+    pid: u32,
+    port: u16,
+    mut exited: impl FnMut() -> Option<ExitStatus>,
+) -> Result<(), ExitStatus> {
     let start = Instant::now();
     loop {
-        if listener_owner::listens_on(child.id(), port) {
+        if listener_owner::listens_on(pid, port) {
             return Ok(());
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Some(status) = exited() {
             return Err(status);
         }
         assert!(
             start.elapsed() < STEP,
-            "pid {} does not listen on {port}",
-            child.id()
+            "pid {pid} does not listen on port {port}"
         );
         thread::sleep(Duration::from_millis(20));
     }
