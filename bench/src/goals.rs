@@ -16,7 +16,8 @@ const OURS: &str = "saprouter-rs";
 /// The chain whose LAN router asks for link protocol version 2 (`link_protocol = linkmux`).
 pub const LINKMUX: &str = "saprouter-rs, linkmux link";
 const RATHOLE: &str = "rathole";
-const TLS: &str = "saprouter-rs, TLS link";
+/// The chain whose link runs over TLS (both routers with -K).
+pub const TLS: &str = "saprouter-rs, TLS link";
 /// The floor of a chain of two relays: the same two routers on a plain multi-hop route, a
 /// TCP connection per session, bytes spliced from socket to socket, no link.
 pub const TWO_HOPS: &str = "two plain hops (floor)";

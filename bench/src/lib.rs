@@ -247,7 +247,7 @@ fn chain_section(
         chain::saprouter(&opts.router, sink, &dir.join("chain-tls"), Some(&pki), "")
             .map_err(|e| format!("failed: {e}"))
     });
-    paths.push(chain_column("saprouter-rs, TLS link", &tls));
+    paths.push(chain_column(goals::TLS, &tls));
     let rathole = chain::rathole(sink, dir).map_err(|e| format!("failed: {e}"));
     let rathole_hops = match &rathole {
         Ok(Some(c)) => Ok(c.hops.clone()),
